@@ -1,0 +1,29 @@
+"""Where output goes: one JSON document or a human report on stdout, progress on stderr.
+
+Commands with `--json` promise exactly one JSON document on stdout, so everything else a command
+says while it works goes through `progress` to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+__all__ = ["emit_json", "progress", "say"]
+
+
+def emit_json(document: Any) -> None:
+    """Print `document` as the single JSON document of this command."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def say(text: str) -> None:
+    """Print the human-readable result of a command."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def progress(text: str) -> None:
+    """Report what is happening now, on stderr so stdout stays machine-readable."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
