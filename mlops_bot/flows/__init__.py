@@ -1,0 +1,1 @@
+"""The orchestration behind each command: event -> plan -> act through backends -> report."""

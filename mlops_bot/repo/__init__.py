@@ -1,0 +1,1 @@
+"""Reading the user's repository: pipeline discovery, change planning and content hashes."""

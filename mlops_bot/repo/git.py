@@ -1,0 +1,157 @@
+"""The few git questions the planner asks, answered through GitPython.
+
+Everything reads commits, never the working tree, so a plan is the same on any machine and in any
+checkout state. Each question is one git process (or the one persistent `cat-file --batch` that
+GitPython keeps for object reads), because process start-up dominates on large repositories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_bot.errors import UserError
+
+__all__ = ["ZERO_SHA", "Change", "GitRepo", "TreeEntry", "read_files"]
+
+ZERO_SHA = "0" * 40
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path changed between two commits; `old_path` is set for renames."""
+
+    status: str  # A, M, D, R, T (type change) or C (copy), as `git diff --name-status` says
+    path: str
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str  # blob, tree or commit (a submodule)
+    sha: str
+    path: str
+
+
+class GitRepo:
+    """A git repository opened at `path` (any folder inside the work tree)."""
+
+    def __init__(self, path: Path) -> None:
+        import git
+
+        try:
+            self._repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise UserError(
+                f"{path} is not inside a git repository: run mlops-bot from a clone, or pass "
+                "--repo PATH"
+            ) from None
+        self.root = Path(self._repo.working_tree_dir or path)
+        self._git = self._repo.git
+
+    def resolve(self, rev: str) -> str | None:
+        """The full SHA of commit `rev`, or None when this clone does not have it."""
+        import git
+
+        try:
+            out: str = self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
+        except git.GitCommandError:
+            return None
+        return out.strip() or None
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        import git
+
+        try:
+            out: str = self._git.merge_base(a, b)
+        except git.GitCommandError:
+            return None
+        return out.strip() or None
+
+    def default_branch(self) -> str | None:
+        """The branch new branches come from: origin/HEAD, else main, else master."""
+        import git
+
+        try:
+            ref: str = self._git.symbolic_ref("--quiet", "refs/remotes/origin/HEAD")
+            return ref.strip().removeprefix("refs/remotes/")
+        except git.GitCommandError:
+            pass
+        for candidate in ("origin/main", "main", "origin/master", "master"):
+            if self.resolve(candidate):
+                return candidate
+        return None
+
+    def changes(self, base: str, head: str) -> list[Change]:
+        """Paths changed from `base` to `head`, with renames detected."""
+        out: str = self._git.diff(
+            "--name-status", "-M", "-z", "--no-ext-diff", "--no-color", base, head,
+            strip_newline_in_stdout=False,
+        )
+        fields = iter(out.split("\0"))
+        changes = []
+        for status in fields:
+            if not status:
+                continue
+            kind = status[0]
+            if kind in "RC":
+                old, new = next(fields), next(fields)
+                changes.append(Change(kind, new, old))
+            else:
+                changes.append(Change(kind, next(fields)))
+        return changes
+
+    def tree(self, commit: str, paths: Iterable[str], recursive: bool = True) -> list[TreeEntry]:
+        """Entries below `paths` at `commit` (trees included, with their ids)."""
+        wanted = sorted(set(paths))
+        if not wanted:
+            return []
+        flags = ["-r", "-t"] if recursive else []
+        out: str = self._git.ls_tree(
+            *flags, "-z", "--full-tree", commit, "--", *wanted, strip_newline_in_stdout=False
+        )
+        return list(_parse_ls_tree(out))
+
+    def read(self, sha: str) -> bytes:
+        """The content of blob `sha`."""
+        data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
+        return data
+
+    def show(self, commit: str, path: str) -> str | None:
+        """The text of `path` at `commit`, or None if it does not exist there."""
+        entries = self.tree(commit, [path], recursive=False)
+        blob = next((e for e in entries if e.path == path and e.kind == "blob"), None)
+        return self.read(blob.sha).decode("utf-8", "replace") if blob else None
+
+    def grep_words(self, commit: str, words: Iterable[str], pathspecs: list[str]) -> list[str]:
+        """Paths at `commit` matching `pathspecs` that contain any of `words` as a word."""
+        import git
+
+        args = ["-l", "-w", "-F", "-I"]
+        for word in sorted(set(words)):
+            args += ["-e", word]
+        try:
+            out: str = self._git.grep(*args, commit, "--", *pathspecs)
+        except git.GitCommandError as error:
+            if error.status == 1:  # git grep exits 1 when nothing matches
+                return []
+            raise
+        prefix = f"{commit}:"
+        return [line.removeprefix(prefix) for line in out.splitlines() if line]
+
+
+def _parse_ls_tree(out: str) -> Iterator[TreeEntry]:
+    for record in out.split("\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition("\t")
+        mode, kind, sha = meta.split(" ")
+        yield TreeEntry(mode, kind, sha, path)
+
+
+def read_files(repo: GitRepo, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
+    """The contents of the blobs at `paths` in `commit` (missing paths are left out)."""
+    entries = repo.tree(commit, paths, recursive=False)
+    return {e.path: repo.read(e.sha) for e in entries if e.kind == "blob"}

@@ -1,0 +1,231 @@
+"""From a commit range to a plan: which pipelines to recompile and which images to rebuild.
+
+The rules (the README documents them for users):
+- a file under `<pipelines_dir>/<p>/` affects `<p>`; files that go into its image (src/, the
+  Dockerfile, package metadata...) rebuild the pipeline image; a file of a component with its own
+  Dockerfile rebuilds that component's image only;
+- a shared-library change affects the pipelines that import it (see `mlops_bot.repo.shared`);
+- an `mlops.yaml` change affects what it changes (see `mlops_bot.repo.config_diff`);
+- when the range cannot be diffed (new branch without a default branch, base commit missing after
+  a force-push or in a shallow clone), every pipeline is planned, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mlops_bot.errors import UserError
+from mlops_bot.repo.checks import check_definition, check_syntax
+from mlops_bot.repo.config_diff import config_at, config_impact
+from mlops_bot.repo.git import Change, GitRepo, read_files
+from mlops_bot.repo.layout import (
+    Pipeline,
+    Problem,
+    discover_pipelines,
+    discover_shared_images,
+    is_image_input,
+)
+from mlops_bot.repo.plan import ImagePlan, PipelinePlan, Plan
+from mlops_bot.repo.shared import shared_impact
+
+if TYPE_CHECKING:
+    from mlops_bot.config import Config
+
+__all__ = ["ChangePlanner"]
+
+_VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type", "C": "copied"}
+
+
+@dataclass
+class _Touched:
+    """What the diff says about one pipeline folder."""
+
+    files: list[tuple[str, str]] = field(default_factory=list)  # (path inside folder, reason)
+    reasons: list[str] = field(default_factory=list)
+
+
+class ChangePlanner:
+    """Plans a commit range of one repository."""
+
+    def __init__(self, repo: GitRepo, default_branch: str | None = None) -> None:
+        self._repo = repo
+        self._default_branch = default_branch
+
+    def plan(self, base: str, head: str) -> Plan:
+        head_sha = self._repo.resolve(head)
+        if head_sha is None:
+            raise UserError(f"--head {head} is not a commit in {self._repo.root}: fetch it first")
+        config = config_at(self._repo, head_sha)
+        compared, everything_reason, notes = self._comparison(base, head_sha, config)
+        plan = Plan(base, head_sha, compared, everything_reason, notes=notes)
+        if compared is None:
+            self._plan_everything(plan, config)
+        else:
+            self._plan_changes(plan, config, compared)
+        return plan
+
+    def _comparison(
+        self, base: str, head: str, config: Config
+    ) -> tuple[str | None, str | None, list[str]]:
+        """The commit to diff against, or None and the reason everything must be planned."""
+        if set(base) == {"0"}:  # GitHub sends all zeros as `before` for a new branch
+            branch = self._branch_to_compare(config)
+            merge_base = self._repo.merge_base(branch, head) if branch else None
+            if merge_base is None:
+                return None, (f"new branch (base {base[:12]}) and no default branch "
+                              f"({self._default_branch or config.default_branch}) to compare "
+                              "with: planning every pipeline"), []
+            return merge_base, None, [f"new branch: compared with its merge base with {branch} "
+                                      f"({merge_base[:12]})"]
+        base_sha = self._repo.resolve(base)
+        if base_sha is None:
+            return None, (f"base commit {base[:12]} is not in this clone (a force-push, or a "
+                          "shallow clone: check out with fetch-depth: 0): planning every "
+                          "pipeline"), []
+        return base_sha, None, []
+
+    def _branch_to_compare(self, config: Config) -> str | None:
+        if self._default_branch:
+            return self._default_branch
+        for candidate in (f"origin/{config.default_branch}", config.default_branch):
+            if self._repo.resolve(candidate):
+                return candidate
+        return self._repo.default_branch()
+
+    def _plan_everything(self, plan: Plan, config: Config) -> None:
+        entries = self._repo.tree(plan.head, [config.pipelines_dir])
+        pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
+        plan.broken.update(broken)
+        reason = plan.everything_reason or ""
+        for pipeline in pipelines.values():
+            self._add(plan, pipeline, "modified", [reason], rebuild_all=reason, changed=[])
+        shared_entries = self._repo.tree(plan.head, config.shared)
+        plan.shared_images = [ImagePlan(image, True, [reason])
+                              for image in discover_shared_images(shared_entries, config.shared)]
+
+    def _plan_changes(self, plan: Plan, config: Config, compared: str) -> None:
+        changes = self._repo.changes(compared, plan.head)
+        touched, shared_changes, outside = self._classify(changes, config)
+        if outside:
+            plan.notes.append(f"{outside} changed file(s) outside {config.pipelines_dir}/ and the "
+                              "shared paths affect no pipeline")
+        if any(c.path == "mlops.yaml" or c.old_path == "mlops.yaml" for c in changes):
+            by_config = config_impact(_config_or_none(self._repo, compared), config)
+            plan.config_changes = by_config.changed_sections
+            if by_config.everything_reason:
+                plan.everything_reason = by_config.everything_reason
+                plan.compared_with = None
+                self._plan_everything(plan, config)
+                return
+            for name, reasons in by_config.pipelines.items():
+                touched[name].reasons.extend(reasons)
+        by_shared = shared_impact(self._repo, plan.head, shared_changes, config.shared,
+                                  config.pipelines_dir)
+        for name, reasons in by_shared.pipelines.items():
+            touched[name].reasons.extend(reasons)
+        self._plan_touched(plan, config, compared, touched)
+        self._plan_shared_images(plan, config, by_shared.units)
+
+    def _classify(
+        self, changes: list[Change], config: Config
+    ) -> tuple[defaultdict[str, _Touched], list[str], int]:
+        touched: defaultdict[str, _Touched] = defaultdict(_Touched)
+        shared: list[str] = []
+        outside = 0
+        prefix = config.pipelines_dir.rstrip("/") + "/"
+        shared_prefixes = tuple(s.rstrip("/") + "/" for s in config.shared)
+        for change in changes:
+            verb = (f"renamed from {change.old_path}" if change.status == "R"
+                    else _VERBS.get(change.status, "changed"))
+            hit = False
+            for path in filter(None, (change.path, change.old_path)):
+                if path.startswith(prefix):
+                    name, _, rest = path[len(prefix):].partition("/")
+                    if rest:
+                        reason = f"{path} {verb}" if path == change.path else f"{path} moved away"
+                        touched[name].files.append((rest, reason))
+                        hit = True
+                elif path.startswith(shared_prefixes):
+                    shared.append(path)
+                    hit = True
+            outside += not hit and change.path != "mlops.yaml"
+        return touched, shared, outside
+
+    def _plan_touched(
+        self, plan: Plan, config: Config, compared: str, touched: dict[str, _Touched]
+    ) -> None:
+        folders = [f"{config.pipelines_dir.rstrip('/')}/{name}" for name in touched]
+        pipelines, broken = discover_pipelines(self._repo.tree(plan.head, folders),
+                                               config.pipelines_dir)
+        existed = {e.path.rsplit("/", 1)[-1]
+                   for e in self._repo.tree(compared, folders, recursive=False)
+                   if e.kind == "tree"}
+        plan.broken.update(broken)
+        for name in sorted(touched):
+            if name in pipelines:
+                info = touched[name]
+                reasons = [reason for _, reason in info.files] + info.reasons
+                status = "modified" if name in existed else "added"
+                rebuild_all = "new pipeline" if status == "added" else None
+                self._add(plan, pipelines[name], status, reasons, rebuild_all, info.files)
+            elif name not in broken and name in existed:
+                plan.deleted.append(name)
+
+    def _add(
+        self, plan: Plan, pipeline: Pipeline, status: str, reasons: list[str],
+        rebuild_all: str | None, changed: list[tuple[str, str]],
+    ) -> None:
+        entry = PipelinePlan(pipeline, status, _unique(reasons))
+        by_component = {c.name: c for c in pipeline.components}
+        for image in pipeline.images:
+            entry.images.append(ImagePlan(image, rebuild_all is not None,
+                                          [rebuild_all] if rebuild_all else []))
+        for rel, reason in changed if rebuild_all is None else []:
+            parts = rel.split("/")
+            if is_image_input(rel) and pipeline.images and pipeline.images[0].kind == "pipeline":
+                target = pipeline.images[0].name
+            elif parts[0] == "components" and len(parts) > 2 and by_component.get(
+                    parts[1]) and by_component[parts[1]].image:
+                target = by_component[parts[1]].image or ""
+            else:
+                continue
+            for image_plan in entry.images:
+                if image_plan.image.name == target:
+                    image_plan.rebuild = True
+                    image_plan.reasons.append(reason)
+        errors = self._check(plan.head, pipeline, [rel for rel, _ in changed])
+        if errors:
+            plan.broken[pipeline.name] = errors
+        else:
+            plan.pipelines.append(entry)
+
+    def _check(self, head: str, pipeline: Pipeline, changed: list[str]) -> list[Problem]:
+        paths = {pipeline.definition} | {
+            f"{pipeline.path}/{rel}" for rel in changed if rel.endswith(".py")}
+        sources = read_files(self._repo, head, paths)
+        problems: list[Problem] = []
+        for path in sorted(sources):
+            source = sources[path]
+            problems += (check_definition(source, path) if path == pipeline.definition
+                         else check_syntax(source, path))
+        return problems
+
+    def _plan_shared_images(self, plan: Plan, config: Config, units: set[str]) -> None:
+        if not units:
+            return
+        images = discover_shared_images(self._repo.tree(plan.head, sorted(units)), config.shared)
+        plan.shared_images = [ImagePlan(image, True, [f"{image.context} changed"])
+                              for image in images]
+
+
+def _config_or_none(repo: GitRepo, commit: str) -> Config | None:
+    try:
+        return config_at(repo, commit)
+    except UserError:
+        return None  # an invalid config at the base only means we cannot tell what changed
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,122 @@
+"""Which pipelines a change to a shared library affects, by static import analysis.
+
+A shared path (`components/` by default) holds units: its first-level folders and files. A change
+taints the changed module; modules of the shared library that import a tainted module are tainted
+in turn, until nothing changes. A pipeline is affected when any Python file in its folder imports
+a tainted module or names a tainted unit's path in a string (`load_component_from_file`).
+
+Only files that mention a tainted unit's name as a word are parsed: `git grep` narrows thousands of
+pipeline files to the few that can import it, which keeps planning fast on large monorepos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from posixpath import dirname
+
+from mlops_bot.repo.git import GitRepo, read_files
+from mlops_bot.repo.imports import module_name, scan
+
+__all__ = ["SharedImpact", "shared_impact"]
+
+
+@dataclass
+class SharedImpact:
+    """Pipelines affected (each with its reasons) and the shared units whose content changed."""
+
+    pipelines: dict[str, list[str]] = field(default_factory=dict)
+    units: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Taint:
+    modules: dict[str, str] = field(default_factory=dict)  # module -> the change that taints it
+    paths: dict[str, str] = field(default_factory=dict)  # unit path -> the change
+    tokens: set[str] = field(default_factory=set)
+
+    def add(self, module: str, unit_path: str, cause: str) -> bool:
+        if module in self.modules:
+            return False
+        self.modules[module] = cause
+        self.paths.setdefault(unit_path, cause)
+        self.tokens.add(_unit_token(module))
+        return True
+
+
+def shared_impact(
+    repo: GitRepo, head: str, changed: Iterable[str], shared_paths: list[str], pipelines_dir: str
+) -> SharedImpact:
+    """Pipelines at `head` affected by the `changed` paths (all inside `shared_paths`)."""
+    impact = SharedImpact()
+    taint = _Taint()
+    for path in changed:
+        root = _shared_root(path, shared_paths)
+        if root is None:
+            continue
+        unit = _unit(path, root)
+        impact.units.add(unit)
+        module_path = path if path.endswith(".py") else unit.removesuffix(".py")
+        taint.add(module_name(module_path, dirname(root)), unit.removesuffix(".py"), path)
+    if not taint.modules:
+        return impact
+    _spread_within_shared(repo, head, taint, shared_paths)
+    candidates = repo.grep_words(head, taint.tokens, [f":(glob){pipelines_dir}/**/*.py"])
+    prefix = pipelines_dir.rstrip("/") + "/"
+    for path, source in read_files(repo, head, candidates).items():
+        match = _references(source, path, None, taint)
+        if match:
+            pipeline = path[len(prefix):].split("/", 1)[0]
+            cause = taint.modules.get(match) or taint.paths[match]
+            impact.pipelines.setdefault(pipeline, []).append(
+                f"{path} uses shared {match} ({cause} changed)")
+    return impact
+
+
+def _spread_within_shared(repo: GitRepo, head: str, taint: _Taint, shared: list[str]) -> None:
+    scanned: set[str] = set()
+    specs = [f":(glob){root.rstrip('/')}/**/*.py" for root in shared]
+    while True:
+        files = [f for f in repo.grep_words(head, taint.tokens, specs) if f not in scanned]
+        if not files:
+            return
+        scanned.update(files)
+        grew = False
+        for path, source in read_files(repo, head, files).items():
+            root = _shared_root(path, shared)
+            assert root is not None
+            module = module_name(path, dirname(root))
+            match = _references(source, path, module, taint)
+            if match and match != module:
+                cause = taint.modules.get(match) or taint.paths[match]
+                grew |= taint.add(module, _unit(path, root).removesuffix(".py"), cause)
+        if not grew:
+            return
+
+
+def _references(source: bytes, path: str, module: str | None, taint: _Taint) -> str | None:
+    try:
+        refs = scan(source, path, module)
+    except SyntaxError:
+        return None  # reported by the definition checks of the pipeline it belongs to
+    return refs.first_match(taint.modules, taint.paths)
+
+
+def _shared_root(path: str, shared_paths: list[str]) -> str | None:
+    for root in shared_paths:
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            return root.rstrip("/")
+    return None
+
+
+def _unit(path: str, root: str) -> str:
+    """The first-level folder or file of `root` that `path` is in."""
+    rest = path[len(root) + 1:]
+    return f"{root}/{rest.split('/', 1)[0]}" if rest else root
+
+
+def _unit_token(module: str) -> str:
+    # Any import that can reach `a.unit.rest` spells `unit` as a word: `from a import unit`,
+    # `import a.unit.rest`, `from a.unit import rest`. The root (`a`) is too common to search by.
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]

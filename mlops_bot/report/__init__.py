@@ -1,0 +1,1 @@
+"""Rendering results for people (terminal tables, Markdown), apart from the decisions."""

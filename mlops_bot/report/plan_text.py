@@ -1,0 +1,61 @@
+"""The plan as a terminal table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mlops_bot.repo.layout import Pipeline, Problem
+from mlops_bot.repo.plan import Plan
+
+__all__ = ["render_pipelines", "render_plan", "table"]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned table; the last column is left ragged."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def render_plan(plan: Plan) -> str:
+    compared = plan.compared_with[:12] if plan.compared_with else "nothing (full plan)"
+    out = [f"Plan for {plan.head[:12]} (compared with {compared})"]
+    if plan.everything_reason:
+        out.append(f"Every pipeline: {plan.everything_reason}")
+    out += [f"Note: {note}" for note in plan.notes]
+    if plan.pipelines:
+        rows = []
+        for p in plan.pipelines:
+            builds = ", ".join(f"{i.image.name} ({i.image.content_hash[:12]})"
+                               for i in p.images if i.rebuild) or "-"
+            rows.append([p.name, p.status, builds, "; ".join(p.reasons)])
+        out += ["", table(["PIPELINE", "STATUS", "IMAGES TO BUILD", "WHY"], rows)]
+    else:
+        out += ["", "No pipeline is affected."]
+    rebuilt_shared = [i for i in plan.shared_images if i.rebuild]
+    if rebuilt_shared:
+        out += ["", "Shared images to build: " + ", ".join(
+            f"{i.image.name} ({i.image.content_hash[:12]})" for i in rebuilt_shared)]
+    if plan.deleted:
+        out += ["", "Deleted (not built): " + ", ".join(plan.deleted)]
+    if plan.config_changes:
+        out += ["", "mlops.yaml sections changed: " + ", ".join(plan.config_changes)]
+    out += _broken(plan.broken)
+    return "\n".join(out)
+
+
+def render_pipelines(pipelines: list[Pipeline], broken: dict[str, list[Problem]]) -> str:
+    rows = [[p.name, ", ".join(c.name for c in p.components) or "-",
+             ", ".join(i.name for i in p.images) or "-"] for p in pipelines]
+    out = [table(["PIPELINE", "COMPONENTS", "IMAGES"], rows)] if rows else ["No pipelines found."]
+    return "\n".join(out + _broken(broken))
+
+
+def _broken(broken: dict[str, list[Problem]]) -> list[str]:
+    if not broken:
+        return []
+    lines = ["", "Broken (not built; fix these):"]
+    for name, problems in sorted(broken.items()):
+        lines += [f"  {name}: {problem}" for problem in problems]
+    return lines
