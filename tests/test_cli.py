@@ -1,0 +1,124 @@
+"""The command line as users and workflows see it: exit codes, stdout, stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.gitrepo import GitRepoBuilder, pipeline_files
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlops_bot", *args], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_help_and_version_do_not_import_heavy_libraries():
+    probe = ("import sys\nbaseline = set(sys.modules)\nfrom mlops_bot.cli import main\n"
+             "for argv in (['--help'], ['--version'], ['plan', '--help']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "heavy = sorted(m for m in set(sys.modules) - baseline if m.split('.')[0] in "
+             "('kfp', 'google', 'github', 'git', 'pydantic', 'yaml'))\n"
+             "print('HEAVY=' + ','.join(heavy))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stdout
+
+
+def test_version_prints_the_package_version():
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("mlops-bot 0.")
+
+
+def test_usage_error_exits_2():
+    assert cli("plan", "--base", "abc").returncode == 2
+    assert cli("no-such-command").returncode == 2
+
+
+def test_plan_json_is_one_document_on_stdout(tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    base = repo.commit(pipeline_files("alpha"))
+    head = repo.commit({"pipelines/alpha/src/logic.py": "V = 2\n"})
+    result = cli("plan", "--repo", str(repo.path), "--base", base, "--head", head, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)  # exactly one document: json.loads rejects extra data
+    assert document["head"] == head
+    assert [p["name"] for p in document["pipelines"]] == ["alpha"]
+    image = document["pipelines"][0]["images"][0]
+    assert image["name"] == "alpha" and len(image["content_hash"]) == 64 and image["rebuild"]
+
+
+def test_plan_table_names_pipeline_and_reason(tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    base = repo.commit(pipeline_files("alpha"))
+    head = repo.commit({"pipelines/alpha/src/logic.py": "V = 2\n"})
+    result = cli("plan", "--repo", str(repo.path), "--base", base, "--head", head)
+    assert result.returncode == 0
+    assert "alpha" in result.stdout and "pipelines/alpha/src/logic.py modified" in result.stdout
+
+
+def test_broken_pipeline_exits_1_and_still_prints_the_plan(tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    base = repo.commit({**pipeline_files("alpha"), **pipeline_files("beta")})
+    head = repo.commit({"pipelines/alpha/definition.py": "def (\n", "pipelines/beta/run.py": "X = 1\n"})
+    result = cli("plan", "--repo", str(repo.path), "--base", base, "--head", head, "--json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert [p["name"] for p in document["pipelines"]] == ["beta"]
+    assert document["broken"][0]["errors"][0]["file"] == "pipelines/alpha/definition.py"
+
+
+def test_user_error_exits_1_with_one_sentence_and_no_traceback(tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    base = repo.commit(pipeline_files("alpha"))
+    result = cli("plan", "--repo", str(repo.path), "--base", base, "--head", "nope")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"mlops-bot: --head nope is not a commit in {repo.path}: "
+                                     "fetch it first")
+    assert result.stdout == ""
+
+
+def test_not_a_git_repository_is_a_user_error(tmp_path):
+    result = cli("plan", "--repo", str(tmp_path), "--base", "a", "--head", "b")
+    assert result.returncode == 1
+    assert "is not inside a git repository" in result.stderr
+
+
+def test_invalid_config_is_reported_with_file_and_key(tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    base = repo.commit(pipeline_files("alpha"))
+    head = repo.commit({"mlops.yaml": "backend: local\nenvironments:\n  staging:\n    canary_percent: 300\n"})
+    result = cli("plan", "--repo", str(repo.path), "--base", base, "--head", head)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"mlops.yaml at {head[:12]} is invalid" in result.stderr
+    assert "environments.staging.canary_percent: must be at most 100" in result.stderr
+    assert "environments.staging.endpoint: is required" in result.stderr
+
+
+def test_pipelines_lists_discovered_pipelines_and_broken_folders(tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    repo.commit({**pipeline_files("alpha", image_components=("train",)),
+                 "pipelines/empty/notes.txt": "todo\n"})
+    result = cli("pipelines", "--repo", str(repo.path), "--json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert [p["name"] for p in document["pipelines"]] == ["alpha"]
+    assert [i["name"] for i in document["pipelines"][0]["images"]] == ["alpha", "alpha-train"]
+    assert document["broken"][0]["name"] == "empty"
+
+
+def test_unexpected_failure_exits_3_with_traceback(monkeypatch, capsys):
+    import mlops_bot.flows.plan
+    from mlops_bot.cli import main
+
+    def bug(**_: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(mlops_bot.flows.plan, "run_plan", bug)
+    assert main(["plan", "--base", "a", "--head", "b"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: boom" in err
+    assert "unexpected failure in `plan`" in err
