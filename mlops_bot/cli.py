@@ -56,6 +56,49 @@ def _cmd_pipelines(args: argparse.Namespace) -> int:
     return run_pipelines_list(repo=args.repo, ref=args.ref, as_json=args.json)
 
 
+def _cmd_push(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.push import run_push
+    from mlops_bot.repo.parameters import parse_param_options
+
+    return run_push(repo=args.repo, base=args.base, head=args.head,
+                    cli_parameters=parse_param_options(args.param), as_json=args.json)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.run import run_pipeline
+    from mlops_bot.repo.parameters import parse_param_options
+
+    ref = f"@{args.version}" if args.version else args.tag
+    return run_pipeline(repo=args.repo, pipeline=args.pipeline, ref=ref,
+                        cli_parameters=parse_param_options(args.param), as_json=args.json)
+
+
+def _cmd_runs_list(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.run import run_runs_list
+
+    return run_runs_list(repo=args.repo, pipeline=args.pipeline, sha=args.sha, as_json=args.json)
+
+
+def _cmd_registry_list(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.registry import run_registry_list
+
+    return run_registry_list(repo=args.repo, pipeline=args.pipeline, as_json=args.json)
+
+
+def _cmd_registry_show(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.registry import run_registry_show
+
+    return run_registry_show(repo=args.repo, reference=args.reference, as_json=args.json)
+
+
+def _param_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a run parameter (repeatable); VALUE is read as JSON when it parses (3, 0.5, true), "
+        "else as text; overrides run.py and mlops.yaml",
+    )
+
+
 def _repo_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repo", type=Path, default=Path("."), metavar="PATH",
@@ -104,6 +147,60 @@ def build_parser() -> argparse.ArgumentParser:
     _repo_option(pipelines)
     _json_option(pipelines)
     pipelines.set_defaults(handler=_cmd_pipelines)
+
+    push = commands.add_parser(
+        "push", help="plan, build, compile, publish and run what a commit range changed",
+        description="The job run on every push: plan the range, build the images it needs "
+        "(reusing any already built for the same content), compile the affected pipelines "
+        "with images pinned, publish them to the registry (tags: latest and the branch) and "
+        "run them. The range defaults to the GitHub push event inside Actions, else "
+        "HEAD~1..HEAD. Running it again on the same range does nothing new, and says so.",
+    )
+    push.add_argument("--base", metavar="SHA", help="the commit before the change")
+    push.add_argument("--head", metavar="SHA", help="the commit to push (default: HEAD)")
+    _param_option(push)
+    _repo_option(push)
+    _json_option(push)
+    push.set_defaults(handler=_cmd_push)
+
+    run = commands.add_parser(
+        "run", help="run a registry version of a pipeline",
+        description="Run a published version (default: the one tagged latest) with parameters "
+        "from run.py, mlops.yaml and --param. The same version and parameters run once: "
+        "asking again reports the existing run.",
+    )
+    run.add_argument("pipeline", help="the pipeline name (its folder name)")
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--version", metavar="V", help="a version id (v-<16 hex>)")
+    which.add_argument("--tag", metavar="T", help="a tag (default: latest)")
+    _param_option(run)
+    _repo_option(run)
+    _json_option(run)
+    run.set_defaults(handler=_cmd_run)
+
+    runs = commands.add_parser("runs", help="list pipeline runs")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    runs_list = runs_commands.add_parser("list", help="list runs, newest first")
+    runs_list.add_argument("--pipeline", help="only this pipeline's runs")
+    runs_list.add_argument("--sha", help="only runs of this commit (7 or more hex digits)")
+    _repo_option(runs_list)
+    _json_option(runs_list)
+    runs_list.set_defaults(handler=_cmd_runs_list)
+
+    registry = commands.add_parser("registry", help="list or show published pipeline versions")
+    registry_commands = registry.add_subparsers(dest="registry_command", metavar="ACTION",
+                                                required=True)
+    registry_list = registry_commands.add_parser("list", help="versions, newest first, with tags")
+    registry_list.add_argument("pipeline", nargs="?", help="only this pipeline")
+    _repo_option(registry_list)
+    _json_option(registry_list)
+    registry_list.set_defaults(handler=_cmd_registry_list)
+    registry_show = registry_commands.add_parser(
+        "show", help="one version's manifest: PIPELINE, PIPELINE@VERSION or PIPELINE:TAG")
+    registry_show.add_argument("reference", metavar="PIPELINE[@VERSION|:TAG]")
+    _repo_option(registry_show)
+    _json_option(registry_show)
+    registry_show.set_defaults(handler=_cmd_registry_show)
 
     config = commands.add_parser("config", help="validate mlops.yaml or print its JSON schema")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

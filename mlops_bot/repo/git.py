@@ -13,9 +13,10 @@ from pathlib import Path
 
 from mlops_bot.errors import UserError
 
-__all__ = ["ZERO_SHA", "Change", "GitRepo", "TreeEntry", "read_files"]
+__all__ = ["EMPTY_TREE", "Change", "GitRepo", "TreeEntry", "read_files"]
 
-ZERO_SHA = "0" * 40
+# The id of git's empty tree: diffing against it lists every file of a commit as added.
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,33 @@ class GitRepo:
         except git.GitCommandError:
             return None
         return out.strip() or None
+
+    def parent(self, commit: str) -> str:
+        """The first parent of `commit`, or the empty tree for a root commit."""
+        return self.resolve(f"{commit}~1") or EMPTY_TREE
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or None when HEAD is detached."""
+        import git
+
+        try:
+            out: str = self._git.symbolic_ref("--quiet", "--short", "HEAD")
+        except git.GitCommandError:
+            return None
+        return out.strip() or None
+
+    def is_clean_at(self, commit: str, paths: list[str]) -> bool:
+        """Whether the working tree has `commit` checked out with `paths` unmodified."""
+        if self.resolve("HEAD") != commit:
+            return False
+        status: str = self._git.status("--porcelain", "--untracked-files=no", "--", *paths)
+        return status.strip() == ""
+
+    def add_worktree(self, path: Path, commit: str) -> None:
+        self._git.worktree("add", "--detach", "--quiet", str(path), commit)
+
+    def remove_worktree(self, path: Path) -> None:
+        self._git.worktree("remove", "--force", str(path))
 
     def default_branch(self) -> str | None:
         """The branch new branches come from: origin/HEAD, else main, else master."""

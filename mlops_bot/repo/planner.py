@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from mlops_bot.errors import UserError
 from mlops_bot.repo.checks import check_definition, check_syntax
 from mlops_bot.repo.config_diff import config_at, config_impact
-from mlops_bot.repo.git import Change, GitRepo, read_files
+from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo, read_files
 from mlops_bot.repo.layout import (
     Pipeline,
     Problem,
@@ -79,6 +79,8 @@ class ChangePlanner:
                               "with: planning every pipeline"), []
             return merge_base, None, [f"new branch: compared with its merge base with {branch} "
                                       f"({merge_base[:12]})"]
+        if base == EMPTY_TREE:  # the first commit: everything in it is added
+            return EMPTY_TREE, None, ["first commit: every pipeline in it is new"]
         base_sha = self._repo.resolve(base)
         if base_sha is None:
             return None, (f"base commit {base[:12]} is not in this clone (a force-push, or a "

@@ -1,0 +1,1 @@
+"""Local backends: everything on this machine, under the state directory (default `.mlops/`)."""

@@ -1,0 +1,154 @@
+"""The Protocols every backend implements, and the records they exchange.
+
+Each Protocol is a handful of methods whose docstrings state the contract; local and gcp
+implementations must honour it identically (the same tests run against both where possible).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from mlops_bot.repo.layout import Image
+
+__all__ = [
+    "BuildRequest",
+    "BuildResult",
+    "ImageBuilder",
+    "PipelineRegistry",
+    "PipelineRunner",
+    "PublishResult",
+    "RunRecord",
+    "RunRequest",
+    "VersionRecord",
+]
+
+BuildStatus = Literal["built", "reused", "failed"]
+PublishStatus = Literal["published", "unchanged", "failed"]
+RunStatus = Literal["succeeded", "failed", "running", "existing"]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    image: Image
+    pipeline: str
+    git_sha: str
+    source_root: Path  # a folder holding the commit's files (image.context is relative to it)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str
+    content_hash: str
+    status: BuildStatus
+    ref: str | None  # the pinned reference components run with (a digest on gcp)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class ImageBuilder(Protocol):
+    def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
+        """Build each requested image, or reuse the one already built for its content hash.
+
+        Independent images may be built concurrently. A failure is returned as a result with
+        `status="failed"` and an `error` naming the image, the command or step, and the tail of
+        its log; it never raises for one image's failure.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    pipeline: str
+    version: str
+    manifest: dict[str, Any]
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    pipeline: str
+    version: str
+    status: PublishStatus
+    tags: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class PipelineRegistry(Protocol):
+    def publish(self, pipeline: str, spec: bytes, manifest: dict[str, Any]) -> PublishResult:
+        """Store a compiled spec under its content-derived version, create-only.
+
+        The same bytes under an existing version succeed as `unchanged` (a retry after a lost
+        response); different bytes under an existing version raise `UserError`.
+        """
+        ...
+
+    def tag(self, pipeline: str, tag: str, version: str) -> None:
+        """Point `tag` at `version`, atomically (compare-and-swap against concurrent movers)."""
+        ...
+
+    def resolve(self, pipeline: str, ref: str | None = None) -> VersionRecord:
+        """The version named by `ref`: a version, `@version` or a tag (default `latest`).
+
+        Raises `UserError` naming the pipeline and what exists when there is no such version.
+        """
+        ...
+
+    def spec(self, pipeline: str, version: str) -> bytes:
+        """The compiled pipeline spec (YAML bytes) of a version."""
+        ...
+
+    def versions(self, pipeline: str | None = None) -> list[VersionRecord]:
+        """Versions, newest first, with the tags pointing at each."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    run_id: str
+    pipeline: str
+    version: str
+    spec: bytes
+    parameters: dict[str, Any]
+    git_sha: str
+    trigger: str
+    images: dict[str, str] = field(default_factory=dict)  # image name -> the pinned reference
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    pipeline: str
+    version: str
+    git_sha: str
+    status: str
+    parameters: dict[str, Any]
+    started_at: str
+    finished_at: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    url: str | None = None
+    trigger: str = "push"
+
+
+class PipelineRunner(Protocol):
+    def run(self, request: RunRequest) -> RunRecord:
+        """Run a registry version and wait for it; returns the finished record.
+
+        A run id that already ran is not started again: its existing record is returned (the
+        caller reports it as `existing`). A failed run is a record with `status="failed"` and an
+        `error` naming the failed task, not an exception.
+        """
+        ...
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The record of a run, or None if there is none."""
+        ...
+
+    def runs(self, pipeline: str | None = None, git_sha: str | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally only those of a pipeline or a commit."""
+        ...

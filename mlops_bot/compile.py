@@ -1,0 +1,199 @@
+"""In-process KFP compilation with import isolation and pinned images.
+
+Every pipeline is compiled by the real kfp compiler in this process (importing kfp once is most
+of the cost of compiling). Each pipeline's folder goes first on `sys.path` while its
+`definition.py` loads, and every module loaded from the repository is dropped afterwards, so two
+pipelines may both have a `src` package or a component called `train` without seeing each other's.
+
+Components that run in an image the bot builds name it by its bare name (`base_image="<pipeline>"`,
+any registry prefix, tag or digest); after compiling, those references are replaced with the
+pinned references of the images actually built.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import importlib.util
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_bot.repo.checks import pipeline_functions
+from mlops_bot.repo.layout import Problem
+
+__all__ = ["CompileError", "CompiledPipeline", "compile_pipeline", "image_repository"]
+
+
+class CompileError(Exception):
+    """A pipeline that did not compile; `problem` has the file and line."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    pipeline: str
+    spec: bytes  # the compiled IR as YAML, images pinned
+    parameters: dict[str, Any]  # input parameters and their defaults, from the spec
+    images: dict[str, str]  # image name -> the pinned reference put into the spec
+    unpinned: tuple[str, ...]  # images the spec names that the bot did not build
+
+
+def image_repository(reference: str) -> str:
+    """`eu.gcr.io/p/wine_quality:tag@sha256:..` -> `wine_quality`."""
+    name = reference.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0]
+
+
+def compile_pipeline(
+    repo_root: Path, pipeline_path: str, pins: Mapping[str, str]
+) -> CompiledPipeline:
+    """Compile `<repo_root>/<pipeline_path>/definition.py`; `pins` maps image names to refs."""
+    import yaml
+
+    folder = repo_root / pipeline_path
+    definition = folder / "definition.py"
+    relative = f"{pipeline_path}/definition.py"
+    function_name = _pipeline_function_name(definition, relative)
+    with _isolated_imports([folder, repo_root], repo_root):
+        module = _load(definition, relative, repo_root)
+        pipeline_func = getattr(module, function_name)
+        raw = _compile(pipeline_func, relative, repo_root)
+    documents = list(yaml.safe_load_all(raw))
+    used, unpinned = _pin_images(documents[0], pins)
+    spec = yaml.safe_dump_all(documents, sort_keys=True).encode()
+    return CompiledPipeline(
+        pipeline=folder.name, spec=spec, parameters=_parameters(documents[0]),
+        images=used, unpinned=tuple(sorted(unpinned)),
+    )
+
+
+def _pipeline_function_name(definition: Path, relative: str) -> str:
+    try:
+        source = definition.read_bytes()
+    except OSError as error:
+        raise CompileError(Problem(relative, f"cannot read: {error.strerror}")) from None
+    try:
+        tree = ast.parse(source, filename=relative)
+    except SyntaxError as error:
+        raise CompileError(Problem(relative, f"syntax error: {error.msg}", error.lineno)) from None
+    functions = pipeline_functions(tree)
+    if len(functions) != 1:
+        found = "no" if not functions else str(len(functions))
+        raise CompileError(Problem(relative, f"defines {found} pipelines: keep exactly one "
+                                   "@dsl.pipeline per definition.py"))
+    return functions[0].name
+
+
+@contextlib.contextmanager
+def _isolated_imports(paths: list[Path], repo_root: Path) -> Iterator[None]:
+    # kfp is imported before the snapshot, so it is never dropped with the user's modules.
+    import kfp.compiler
+    import kfp.dsl  # noqa: F401
+
+    saved_path = list(sys.path)
+    saved_modules = set(sys.modules)
+    sys.path[:0] = [str(p) for p in paths]
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        root = str(repo_root.resolve())
+        # Decide before deleting anything: a namespace package's path is recomputed from its
+        # parent, which must still be there.
+        drop = [name for name in set(sys.modules) - saved_modules
+                if _loaded_from(sys.modules[name], root)]
+        sys.path[:] = saved_path
+        for name in drop:
+            del sys.modules[name]
+
+
+def _loaded_from(module: Any, root: str) -> bool:
+    locations = [getattr(module, "__file__", None) or ""]
+    locations += [str(p) for p in getattr(module, "__path__", [])]
+    return any(loc and str(Path(loc).resolve()).startswith(root) for loc in locations)
+
+
+def _load(definition: Path, relative: str, repo_root: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"_mlops_bot_definition_{id(definition)}",
+                                                  definition)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise CompileError(_problem_from(error, relative, repo_root)) from error
+    return module
+
+
+def _compile(pipeline_func: Any, relative: str, repo_root: Path) -> str:
+    from kfp import compiler
+
+    with tempfile.TemporaryDirectory(prefix="mlops-bot-compile-") as tmp:
+        target = Path(tmp) / "pipeline.yaml"
+        try:
+            compiler.Compiler().compile(pipeline_func=pipeline_func, package_path=str(target))
+        except Exception as error:
+            raise CompileError(_problem_from(error, relative, repo_root)) from error
+        return target.read_text()
+
+
+def _problem_from(error: Exception, relative: str, repo_root: Path) -> Problem:
+    """Point at the innermost line of the user's code that the error passed through."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return Problem(_relative(error.filename, repo_root), f"syntax error: {error.msg}",
+                       error.lineno)
+    root = str(repo_root.resolve())
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if str(Path(f.filename).resolve()).startswith(root)]
+    message = f"{type(error).__name__}: {error}"
+    if frames:
+        return Problem(_relative(frames[-1].filename, repo_root), message, frames[-1].lineno)
+    return Problem(relative, message)
+
+
+def _relative(filename: str, repo_root: Path) -> str:
+    try:
+        return str(Path(filename).resolve().relative_to(repo_root.resolve()))
+    except ValueError:
+        return filename
+
+
+def _pin_images(
+    document: dict[str, Any], pins: Mapping[str, str]
+) -> tuple[dict[str, str], set[str]]:
+    used: dict[str, str] = {}
+    unpinned: set[str] = set()
+    executors = (document.get("deploymentSpec") or {}).get("executors") or {}
+    for executor in executors.values():
+        container = executor.get("container")
+        if not container or "image" not in container:
+            continue
+        name = image_repository(container["image"])
+        if name in pins:
+            container["image"] = used[name] = pins[name]
+        else:
+            unpinned.add(container["image"])
+    return used, unpinned
+
+
+def _parameters(document: dict[str, Any]) -> dict[str, Any]:
+    definitions = ((document.get("root") or {}).get("inputDefinitions") or {}).get(
+        "parameters") or {}
+    return {name: _typed(spec.get("defaultValue"), spec.get("parameterType"))
+            for name, spec in sorted(definitions.items())}
+
+
+def _typed(value: Any, parameter_type: str | None) -> Any:
+    # The IR stores every number as a double; an integer parameter's default is 1.0 there.
+    if parameter_type == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,220 @@
+"""`mlops-bot push`: plan -> build -> compile -> publish -> run -> report.
+
+Idempotent by construction: images are keyed by content hash, versions by the compiled spec and
+runs by (version, parameters, trigger), so pushing the same range again builds, publishes and
+starts nothing, and says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot import __version__
+from mlops_bot.backends.factory import Backends
+from mlops_bot.backends.types import BuildRequest, BuildResult, RunRequest
+from mlops_bot.backends.versions import DEFAULT_TAG, tag_for_branch
+from mlops_bot.console import progress
+from mlops_bot.errors import UserError
+from mlops_bot.flows.push_result import PushResult, RunOutcome, VersionOutcome
+from mlops_bot.repo.checkout import checkout
+from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
+from mlops_bot.repo.plan import PipelinePlan, Plan
+from mlops_bot.repo.planner import ChangePlanner
+
+if TYPE_CHECKING:
+    from mlops_bot.compile import CompiledPipeline
+    from mlops_bot.config import Config
+
+__all__ = ["PushFlow", "PushResult", "run_id_for"]
+
+
+def run_id_for(pipeline: str, version: str, parameters: dict[str, Any], trigger: str) -> str:
+    """The same version, parameters and trigger always give the same run id."""
+    key = json.dumps([pipeline, version, parameters, trigger], sort_keys=True, default=str)
+    slug = re.sub(r"[^a-z0-9-]+", "-", pipeline.lower()).strip("-")[:40] or "pipeline"
+    return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+class PushFlow:
+    def __init__(self, git: GitRepo, config: Config, backends: Backends,
+                 branch: str | None, trigger: str = "push") -> None:
+        self._git = git
+        self._config = config
+        self._backends = backends
+        self._branch = branch
+        self._trigger = trigger
+
+    def run(self, base: str, head: str, cli_parameters: dict[str, Any]) -> PushResult:
+        with _step("plan"):
+            plan = ChangePlanner(self._git).plan(base, head)
+        result = PushResult(plan, self._branch)
+        if not plan.pipelines:
+            result.notes.append("no pipeline to build: nothing changed that affects one")
+            return result
+        paths = [self._config.pipelines_dir, *self._config.shared]
+        with checkout(self._git, plan.head, paths) as tree:
+            with _step(f"build {sum(len(p.images) for p in plan.pipelines)} image(s)"):
+                result.builds = self._build(plan, tree)
+            refs = {b.image: b.ref for b in result.builds if b.ref}
+            for entry in plan.pipelines:
+                self._publish_and_run(entry, plan.head, tree, refs, cli_parameters, result)
+        return result
+
+    def _build(self, plan: Plan, tree: Path) -> list[BuildResult]:
+        requests = {(i.image.name, i.image.content_hash):
+                    BuildRequest(i.image, p.name, plan.head, tree)
+                    for p in plan.pipelines for i in p.images}
+        requests.update({(i.image.name, i.image.content_hash):
+                         BuildRequest(i.image, "shared", plan.head, tree)
+                         for i in plan.shared_images})
+        return self._backends.builder.build(list(requests.values()))
+
+    def _publish_and_run(self, entry: PipelinePlan, head: str, tree: Path,
+                         refs: dict[str, str], cli_parameters: dict[str, Any],
+                         result: PushResult) -> None:
+        from mlops_bot.compile import CompileError, compile_pipeline
+
+        missing = [i.image.name for i in entry.images if i.image.name not in refs]
+        if missing:
+            result.versions.append(VersionOutcome(
+                entry.name, None, "failed", error=f"not compiled: image {', '.join(missing)} "
+                "failed to build"))
+            return
+        try:
+            with _step(f"compile {entry.name}"):
+                compiled = compile_pipeline(tree, entry.pipeline.path, refs)
+        except CompileError as error:
+            result.versions.append(VersionOutcome(entry.name, None, "failed",
+                                                  error=str(error.problem)))
+            return
+        outcome = self._publish(entry, compiled, head)
+        result.versions.append(outcome)
+        if outcome.version is None:
+            return
+        if not self._should_run(entry.name):
+            result.notes.append(f"{entry.name}: not run (run_branches or pipelines."
+                                f"{entry.name}.run in mlops.yaml)")
+            return
+        try:
+            parameters = self._parameters(entry, compiled, tree, cli_parameters)
+        except UserError as error:
+            result.runs.append(RunOutcome(entry.name, outcome.version, "", "failed",
+                                          error=str(error)))
+            return
+        result.runs.append(self._run(entry.name, outcome.version, compiled, head, parameters))
+
+    def _publish(self, entry: PipelinePlan, compiled: CompiledPipeline,
+                 head: str) -> VersionOutcome:
+        import kfp
+
+        registry = self._backends.registry
+        manifest = {
+            "git_sha": head, "ref": self._branch, "source": entry.pipeline.path,
+            "content_hashes": {i.image.name: i.image.content_hash for i in entry.images},
+            "images": compiled.images, "unpinned_images": list(compiled.unpinned),
+            "parameters": compiled.parameters, "kfp_version": kfp.__version__,
+            "mlops_bot_version": __version__,
+            "compiled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        try:
+            published = registry.publish(entry.name, compiled.spec, manifest)
+            tags = [DEFAULT_TAG] + ([tag_for_branch(self._branch)] if self._branch else [])
+            for tag in tags:
+                registry.tag(entry.name, tag, published.version)
+        except UserError as error:
+            return VersionOutcome(entry.name, None, "failed", error=str(error))
+        progress(f"  {entry.name}@{published.version}: {published.status}, "
+                 f"tagged {', '.join(tags)}")
+        return VersionOutcome(entry.name, published.version, published.status, tags)
+
+    def _should_run(self, pipeline: str) -> bool:
+        settings = self._config.pipelines.get(pipeline)
+        if settings is not None and not settings.run:
+            return False
+        branch = self._branch or ""
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self._config.run_branches)
+
+    def _parameters(self, entry: PipelinePlan, compiled: CompiledPipeline, tree: Path,
+                    cli_parameters: dict[str, Any]) -> dict[str, Any]:
+        path = entry.pipeline.path
+        settings = self._config.pipelines.get(entry.name)
+        return merge_parameters(
+            entry.name, compiled.parameters,
+            (f"{path}/run.py", run_py_parameters(_read(tree / path / "run.py"), f"{path}/run.py")),
+            (f"mlops.yaml pipelines.{entry.name}.parameters",
+             settings.parameters if settings else {}),
+            ("--param", cli_parameters),
+        )
+
+    def _run(self, pipeline: str, version: str, compiled: CompiledPipeline, head: str,
+             parameters: dict[str, Any]) -> RunOutcome:
+        runner = self._backends.runner
+        run_id = run_id_for(pipeline, version, parameters, self._trigger)
+        existing = runner.get(run_id)
+        if existing is not None and existing.status == "succeeded":
+            progress(f"  {pipeline}: run {run_id} already succeeded; not starting it again")
+            return RunOutcome(pipeline, version, run_id, "existing", existing.metrics,
+                              url=existing.url)
+        with _step(f"run {pipeline}@{version}"):
+            record = runner.run(RunRequest(
+                run_id=run_id, pipeline=pipeline, version=version, spec=compiled.spec,
+                parameters=parameters, git_sha=head, trigger=self._trigger,
+                images=compiled.images,
+                labels={"git-sha": head[:12], "pipeline": pipeline, "version": version}))
+        return RunOutcome(pipeline, version, run_id, record.status, record.metrics,
+                          record.error, record.url)
+
+
+def _read(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+@contextmanager
+def _step(what: str) -> Iterator[None]:
+    started = time.monotonic()
+    progress(f"==> {what}")
+    yield
+    progress(f"    {what}: {time.monotonic() - started:.1f}s")
+
+
+def run_push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
+             as_json: bool) -> int:
+    """The `mlops-bot push` command: the range from the arguments, the push event or HEAD~1."""
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.console import emit_json, say
+    from mlops_bot.github.context import push_event_from_env, step_summary_path
+    from mlops_bot.repo.config_diff import config_at
+    from mlops_bot.report.push_report import render_push_markdown, render_push_text
+
+    git = GitRepo(repo)
+    event = push_event_from_env()
+    branch = event.branch if event else git.current_branch()
+    if head is None:
+        head = event.after if event else "HEAD"
+    head_sha = git.resolve(head)
+    if head_sha is None:
+        raise UserError(f"--head {head} is not a commit in {git.root}: fetch it first")
+    if base is None:
+        base = event.before if event else git.parent(head_sha)
+    config = config_at(git, head_sha)
+    result = PushFlow(git, config, backends_for(config, git.root), branch).run(
+        base, head_sha, cli_parameters)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        say(render_push_text(result))
+    summary = step_summary_path()
+    if summary is not None:
+        with summary.open("a") as handle:
+            handle.write(render_push_markdown(result) + "\n")
+    return 0 if result.ok else 1

@@ -1,0 +1,63 @@
+"""`mlops-bot registry list|show`: what the pipeline registry holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_bot.console import emit_json, say
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.types import PipelineRegistry
+
+__all__ = ["run_registry_list", "run_registry_show"]
+
+
+def _registry(repo: Path) -> PipelineRegistry:
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.config import load_config
+
+    return backends_for(load_config(repo), repo).registry
+
+
+def run_registry_list(repo: Path, pipeline: str | None, as_json: bool) -> int:
+    from mlops_bot.report.plan_text import table
+
+    records = _registry(repo).versions(pipeline)
+    if as_json:
+        emit_json({"versions": [{"pipeline": r.pipeline, "version": r.version,
+                                 "tags": list(r.tags), "git_sha": r.manifest.get("git_sha"),
+                                 "compiled_at": r.manifest.get("compiled_at")}
+                                for r in records]})
+        return 0
+    if not records:
+        say("The registry is empty: run mlops-bot push to publish a version.")
+        return 0
+    say(table(["PIPELINE", "VERSION", "TAGS", "GIT SHA", "COMPILED AT"], [
+        [r.pipeline, r.version, ", ".join(r.tags) or "-", str(r.manifest.get("git_sha", ""))[:12],
+         str(r.manifest.get("compiled_at", ""))] for r in records]))
+    return 0
+
+
+def run_registry_show(repo: Path, reference: str, as_json: bool) -> int:
+    """`<pipeline>`, `<pipeline>@<version>` or `<pipeline>:<tag>`."""
+    import json
+
+    pipeline, ref = _split(reference)
+    record = _registry(repo).resolve(pipeline, ref)
+    document = {"pipeline": record.pipeline, "version": record.version,
+                "tags": list(record.tags), "manifest": record.manifest}
+    if as_json:
+        emit_json(document)
+    else:
+        say(f"{record.pipeline}@{record.version} (tags: {', '.join(record.tags) or 'none'})\n"
+            + json.dumps(record.manifest, indent=2))
+    return 0
+
+
+def _split(reference: str) -> tuple[str, str | None]:
+    for separator in ("@", ":"):
+        if separator in reference:
+            pipeline, _, ref = reference.partition(separator)
+            return pipeline, separator + ref
+    return reference, None

@@ -1,0 +1,1 @@
+"""GitHub: event payloads, the GitHub port, job summaries and outputs."""
