@@ -1,0 +1,1 @@
+"""Business logic of the wine_quality pipeline, installed into its image."""
