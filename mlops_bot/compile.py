@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.repo.checks import pipeline_functions
+from mlops_bot.repo.checks import check_definition, pipeline_functions
 from mlops_bot.repo.layout import Problem
 
 __all__ = ["CompileError", "CompiledPipeline", "compile_pipeline", "image_repository"]
@@ -81,16 +81,10 @@ def _pipeline_function_name(definition: Path, relative: str) -> str:
         source = definition.read_bytes()
     except OSError as error:
         raise CompileError(Problem(relative, f"cannot read: {error.strerror}")) from None
-    try:
-        tree = ast.parse(source, filename=relative)
-    except SyntaxError as error:
-        raise CompileError(Problem(relative, f"syntax error: {error.msg}", error.lineno)) from None
-    functions = pipeline_functions(tree)
-    if len(functions) != 1:
-        found = "no" if not functions else str(len(functions))
-        raise CompileError(Problem(relative, f"defines {found} pipelines: keep exactly one "
-                                   "@dsl.pipeline per definition.py"))
-    return functions[0].name
+    problems = check_definition(source, relative)
+    if problems:
+        raise CompileError(problems[0])
+    return pipeline_functions(ast.parse(source))[0].name
 
 
 @contextlib.contextmanager

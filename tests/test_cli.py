@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
+from tests.support.cli import cli
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlops_bot", *args], cwd=cwd,
-                          capture_output=True, text=True)
 
 
 def test_help_and_version_do_not_import_heavy_libraries():

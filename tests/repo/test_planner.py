@@ -264,3 +264,13 @@ def test_shared_component_with_its_own_image_is_rebuilt_once(builder):
     result = plan(builder, base, head)
     assert names(result) == ["a", "b"]
     assert [(i.image.name, i.rebuild) for i in result.shared_images] == [("shared-tfdv", True)]
+
+
+def test_first_commit_plans_every_pipeline_as_added(builder):
+    from mlops_bot.repo.git import EMPTY_TREE
+
+    head = builder.commit({**pipeline_files("alpha"), **pipeline_files("beta")})
+    result = plan(builder, EMPTY_TREE, head)
+    assert names(result) == ["alpha", "beta"]
+    assert {p.status for p in result.pipelines} == {"added"}
+    assert result.everything_reason is None

@@ -18,6 +18,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,8 @@ class VenvBuilder:
             progress(f"  building {image.name} ({image.content_hash[:12]}) in {target}")
             shutil.rmtree(target, ignore_errors=True)  # a partial environment from a crash
             error = self._create(target, request.source_root / image.context)
+            if error:
+                error = f"installing {image.context} failed: {error}"
             seconds = time.monotonic() - started
             if error:
                 shutil.rmtree(target, ignore_errors=True)
@@ -90,7 +93,12 @@ class VenvBuilder:
             if error:
                 return error
         if (context / "pyproject.toml").is_file() or (context / "setup.py").is_file():
-            return _run([*pip, str(context)])
+            # setuptools writes build/ and *.egg-info next to the sources: build from a copy so
+            # the user's working tree (and so the next plan) stays untouched.
+            with tempfile.TemporaryDirectory(prefix="mlops-bot-build-") as scratch:
+                copy = Path(scratch) / context.name
+                shutil.copytree(context, copy, ignore=shutil.ignore_patterns(".git", ".mlops"))
+                return _run([*pip, str(copy)])
         return None
 
 
