@@ -1,6 +1,7 @@
 """`mlops.yaml`: the schema, loading, and errors that name the file, the key and the fix.
 
-The file is optional: without it the local backend runs with the defaults below.
+The file is optional: without it the local backend runs with the defaults below. Problems are
+reported together, each with its key path, what is wrong and what is allowed.
 """
 
 from __future__ import annotations
@@ -8,82 +9,98 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import types
+import typing
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic.functional_validators import AfterValidator, field_validator
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from mlops_bot.cron import CronError, parse_cron
 from mlops_bot.errors import ConfigError
 
-__all__ = [
-    "CONFIG_FILE",
-    "Config",
-    "Environment",
-    "GcpConfig",
-    "PipelineSettings",
-    "Schedule",
-    "config_path",
-    "load_config",
-    "parse_config",
-    "schema_json",
-]
+__all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", "GcpConfig",
+           "PipelineSettings", "Schedule", "Threshold", "config_path", "load_config",
+           "parse_config", "schema_json"]
 
 CONFIG_FILE = "mlops.yaml"
-_NAME = r"^[a-z][a-z0-9-]{0,62}$"
-ParameterValue = str | int | float | bool | list[Any] | dict[str, Any] | None
+_ALLOWED: dict[str, str] = {}  # pattern -> what it allows, in words, for error messages
+
+
+def _rule(pattern: str, allowed: str) -> str:
+    _ALLOWED[pattern] = allowed
+    return pattern
+
+
+_NAME = _rule(r"^[a-z][a-z0-9-]{0,62}$", "a-z first, then a-z, 0-9 or '-'; at most 63")
+_ENV_NAME = _rule(r"^[a-z][a-z0-9_-]{0,30}$", "a-z first, then a-z, 0-9, '-' or '_'; at most 31")
+_PROJECT = _rule(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", "a project id: 6-30 of a-z, 0-9, '-'")
+_REGION = _rule(r"^[a-z]+-[a-z]+[0-9]+$", "a region such as europe-west4 or us-central1")
+_REPO_ID = _rule(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "a repository id: a-z, 0-9 and '-'")
+_BUCKET = _rule(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
+                "a bucket name, no gs://: 3-63 of a-z, 0-9, '-', '_' and '.'")
+_GS_URI = _rule(r"^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/.*)?$", "gs://<bucket>[/<path>]")
+_EMAIL = _rule(r"^[^@\s]+@[^@\s]+\.[a-z]+$", "an email, e.g. ci@p.iam.gserviceaccount.com")
+_NETWORK = _rule(r"^projects/[0-9]+/global/networks/[^/]+$", "projects/<n>/global/networks/<name>")
+_KEY = _rule(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+             "projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>")
+_URL = _rule(r"^([a-z]+://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$", "a URL or host[:port]")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _relative_path(value: str) -> str:
+def _relative(value: str) -> str:
     path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or not value.strip():
-        raise ValueError("must be a relative path inside the repository, without '..'")
+    if not value.strip() or path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{value!r} is not allowed: use a path relative to the repository root, "
+                         "without '..'")
     return str(path)
 
 
+RelativePath = Annotated[str, AfterValidator(_relative)]
+Parameters = dict[str, JsonValue]  # text, numbers, booleans, null, lists and mappings
+
+
+def _problems(found: list[tuple[tuple[str | int, ...], str]]) -> None:
+    """Raise every problem found at once, each at its own key path."""
+    if found:
+        raise ValidationError.from_exception_data("Config", [InitErrorDetails(
+            type=PydanticCustomError("config", "{message}", {"message": message}),
+            loc=loc, input=None) for loc, message in found])
+
+
 class PipelineSettings(_Model):
-    parameters: dict[str, ParameterValue] = Field(
-        default_factory=dict, description="Run parameters; override the defaults in run.py.")
+    parameters: Parameters = Field(default_factory=dict, description="Overrides run.py defaults.")
     enable_caching: bool = Field(True, description="Let the runner reuse cached task results.")
     run: bool = Field(True, description="Run after publishing on push (false: publish only).")
 
 
 class ApiEndpoints(_Model):
-    aiplatform: str | None = Field(None, description="Vertex AI endpoint override.")
-    cloudbuild: str | None = Field(None, description="Cloud Build endpoint override.")
-    artifactregistry: str | None = Field(None, description="Artifact Registry endpoint override.")
-    storage: str | None = Field(None, description="Cloud Storage endpoint override.")
+    aiplatform: str | None = Field(None, pattern=_URL, description="Vertex AI endpoint.")
+    cloudbuild: str | None = Field(None, pattern=_URL, description="Cloud Build endpoint.")
+    artifactregistry: str | None = Field(None, pattern=_URL, description="Artifact Registry.")
+    storage: str | None = Field(None, pattern=_URL, description="Cloud Storage endpoint.")
 
 
 class GcpConfig(_Model):
-    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="GCP project id.")
-    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="Region, e.g. europe-west4.")
-    artifact_repository: str = Field(
-        pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
-        description="Artifact Registry Docker repository for pipeline images.")
-    registry_bucket: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
-        description="Bucket (no gs://) holding the pipeline registry.")
+    project: str = Field(pattern=_PROJECT, description="GCP project id.")
+    region: str = Field(pattern=_REGION, description="Region, e.g. europe-west4.")
+    artifact_repository: str = Field(pattern=_REPO_ID, description="Artifact Registry Docker repo.")
+    registry_bucket: str = Field(pattern=_BUCKET, description="Registry bucket (no gs://).")
     staging_bucket: str | None = Field(
-        None, pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
-        description="Bucket for Cloud Build sources (default: registry_bucket).")
-    pipeline_root: str | None = Field(
-        None, pattern=r"^gs://.+", description="Vertex pipeline root (default: gs://<registry_bucket>/runs).")
-    service_account: str | None = Field(
-        None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]+$", description="Service account runs use.")
-    network: str | None = Field(
-        None, pattern=r"^projects/[0-9]+/global/networks/[^/]+$", description="VPC for runs.")
-    encryption_key: str | None = Field(
-        None, pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
-        description="CMEK key for runs and models.")
+        None, pattern=_BUCKET, description="Cloud Build sources bucket (default: registry_bucket).")
+    pipeline_root: str | None = Field(None, pattern=_GS_URI, description="Vertex pipeline root.")
+    service_account: str | None = Field(None, pattern=_EMAIL, description="Service account email.")
+    network: str | None = Field(None, pattern=_NETWORK, description="VPC network for runs.")
+    encryption_key: str | None = Field(None, pattern=_KEY, description="Cloud KMS key (CMEK).")
     kfp_repository: str | None = Field(
-        None, description="Artifact Registry KFP repository to also upload versions to.")
+        None, pattern=_REPO_ID, description="Artifact Registry KFP repo to also upload to.")
     build_timeout_seconds: int = Field(1800, ge=60, le=86400, description="Image build deadline.")
     run_timeout_seconds: int = Field(7200, ge=60, le=604800, description="Pipeline run deadline.")
     api_endpoints: ApiEndpoints = Field(
@@ -97,7 +114,7 @@ class Threshold(_Model):
     @model_validator(mode="after")
     def _bounded(self) -> Threshold:
         if self.min is None and self.max is None:
-            raise ValueError("set min, max or both")
+            raise ValueError("has no bound: set min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -107,7 +124,7 @@ class Deployers(_Model):
     permission: Literal["write", "maintain", "admin"] = Field(
         "write", description="Least repository permission a commenter needs to deploy.")
     users: list[str] = Field(
-        default_factory=list, description="Allow-list of GitHub logins (empty: anyone allowed).")
+        default_factory=list, description="Allowed GitHub logins (empty: anyone permitted).")
 
 
 class Environment(_Model):
@@ -115,22 +132,20 @@ class Environment(_Model):
     canary_percent: int = Field(10, ge=1, le=100, description="Traffic the candidate gets first.")
     thresholds: dict[str, Threshold] = Field(
         default_factory=dict, description="Metric bounds a candidate must meet.")
-    tolerance: float = Field(
-        0.0, ge=0, description="How much worse than the serving model a candidate may be.")
-    primary_metric: str = Field("accuracy", description="Metric compared with the champion.")
+    tolerance: float = Field(0.0, ge=0, description="How much worse than the champion is ok.")
+    primary_metric: str = Field("accuracy", min_length=1, description="Higher is better.")
     deployers: Deployers = Field(default_factory=Deployers, description="Who may deploy.")
     allow_forks: bool = Field(False, description="Allow deploying pull requests from forks.")
-    smoke_instances: str | None = Field(
-        None, description="JSON file of sample instances for the smoke test.")
+    smoke_instances: RelativePath | None = Field(None, description="JSON file of sample inputs.")
 
 
 class Schedule(_Model):
     name: str = Field(pattern=_NAME, description="Unique schedule name.")
-    pipeline: str = Field(description="Pipeline folder name.")
-    cron: str = Field(description="Five-field cron expression.")
+    pipeline: str = Field(min_length=1, description="Pipeline folder name.")
+    cron: str = Field(description="Five-field cron expression, e.g. '0 3 * * 1'.")
     timezone: str = Field("UTC", description="IANA time zone the cron is read in.")
-    tag: str = Field("main", description="Registry tag or version to run.")
-    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    tag: str = Field("main", min_length=1, description="Registry tag or version to run.")
+    parameters: Parameters = Field(default_factory=dict, description="Run parameter overrides.")
     environment: str | None = Field(None, description="Environment whose champion is compared.")
     auto_promote: bool = Field(False, description="Offer a better model for deployment.")
     margin: float = Field(0.0, ge=0, description="How much better the challenger must be.")
@@ -160,11 +175,11 @@ class Config(_Model):
     """mlops.yaml: the mlops-bot configuration of a repository."""
 
     backend: Literal["local", "gcp"] = Field("local", description="Where to build, store and run.")
-    pipelines_dir: str = Field("pipelines", description="Folder holding one folder per pipeline.")
-    shared: list[str] = Field(
+    pipelines_dir: RelativePath = Field("pipelines", description="One folder per pipeline.")
+    shared: list[RelativePath] = Field(
         default_factory=lambda: ["components"], description="Shared component library paths.")
-    state_dir: str = Field(".mlops", description="Local backend state (environments, registry).")
-    default_branch: str = Field("main", description="Branch new branches are compared with.")
+    state_dir: str = Field(".mlops", min_length=1, description="Local backend state folder.")
+    default_branch: str = Field("main", min_length=1, description="Base of new branches.")
     run_branches: list[str] = Field(
         default_factory=lambda: ["*"], description="Branches (fnmatch) whose pushes run pipelines.")
     pipelines: dict[str, PipelineSettings] = Field(
@@ -174,42 +189,42 @@ class Config(_Model):
         default_factory=dict, description="Deployment environments, by name.")
     schedules: list[Schedule] = Field(default_factory=list, description="Retraining schedules.")
 
-    @field_validator("pipelines_dir")
-    @classmethod
-    def _pipelines_dir(cls, value: str) -> str:
-        return _relative_path(value)
-
-    @field_validator("shared")
-    @classmethod
-    def _shared(cls, value: list[str]) -> list[str]:
-        return [_relative_path(v).rstrip("/") for v in value]
-
     @field_validator("environments")
     @classmethod
     def _environment_names(cls, value: dict[str, Environment]) -> dict[str, Environment]:
-        for name in value:
-            if not re.match(r"^[a-z][a-z0-9_-]{0,30}$", name):
-                raise ValueError(f"environment name {name!r} must match ^[a-z][a-z0-9_-]{{0,30}}$")
+        _problems([((name,), f"the name {name!r} is not allowed: {_ALLOWED[_ENV_NAME]}")
+                   for name in value if not re.match(_ENV_NAME, name)])
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
+        found: list[tuple[tuple[str | int, ...], str]] = []
         if self.backend == "gcp" and self.gcp is None:
-            raise ValueError("backend is gcp but there is no gcp: section (project, region, "
-                             "artifact_repository, registry_bucket)")
-        seen: set[str] = set()
+            found.append((("gcp",), "is required when backend is gcp: add a gcp: section with "
+                          "project, region, artifact_repository and registry_bucket"))
+        first: dict[str, int] = {}
         for index, schedule in enumerate(self.schedules):
-            where = f"schedules[{index}]"
-            if schedule.name in seen:
-                raise ValueError(f"{where}.name: {schedule.name!r} is used twice")
-            seen.add(schedule.name)
+            if schedule.name in first:
+                found.append((("schedules", index, "name"), f"{schedule.name!r} is already used "
+                              f"by schedules[{first[schedule.name]}]: names must be unique"))
+            first.setdefault(schedule.name, index)
             if schedule.environment and schedule.environment not in self.environments:
-                raise ValueError(f"{where}.environment: {schedule.environment!r} is not in "
-                                 f"environments ({', '.join(self.environments) or 'none defined'})")
+                known = _choices(schedule.environment, list(self.environments))
+                found.append((("schedules", index, "environment"),
+                              f"{schedule.environment!r} is not an environment; {known}"))
             if schedule.auto_promote and not schedule.environment:
-                raise ValueError(f"{where}.auto_promote needs environment: set the environment "
-                                 "to offer the new model to")
+                found.append((("schedules", index, "auto_promote"), "needs environment: set the "
+                              "environment whose serving model the new one challenges"))
+        _problems(found)
         return self
+
+
+def _choices(value: str, allowed: list[str]) -> str:
+    if not allowed:
+        return "none are defined"
+    close = difflib.get_close_matches(value, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}allowed: {', '.join(sorted(allowed))}"
 
 
 def config_path(repo: Path) -> Path:
@@ -219,19 +234,26 @@ def config_path(repo: Path) -> Path:
 def load_config(repo: Path) -> Config:
     """The configuration of the repository at `repo` (defaults when it has no mlops.yaml)."""
     path = config_path(repo)
-    if not path.is_file():
+    if not path.exists():
         return Config()
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read {path}: {error}") from None
     return parse_config(text, str(path))
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that reads dates as text (a tag or parameter such as 2024-01-01)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
+
+
 def parse_config(text: str, source: str) -> Config:
     """Validate YAML `text`; `source` names it in errors (a path, or `mlops.yaml at <sha>`)."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -240,8 +262,8 @@ def parse_config(text: str, source: str) -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source} must be a mapping of settings (backend:, environments: ...), "
-                          f"not a {type(data).__name__}")
+        raise ConfigError(f"{source} must be a mapping of settings (backend:, environments:, ...) "
+                          f"at the top level, not {_kind(data)}")
     try:
         return Config.model_validate(data)
     except ValidationError as error:
@@ -252,69 +274,81 @@ def parse_config(text: str, source: str) -> Config:
 
 
 def schema_json() -> str:
-    schema = Config.model_json_schema()
+    """The JSON schema of mlops.yaml, for editors and CI validation."""
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              "title": "mlops-bot configuration (mlops.yaml)", **schema}
+              **Config.model_json_schema(),
+              "title": "mlops-bot configuration (mlops.yaml)"}
     return json.dumps(schema, indent=2)
+
+
+def _kind(value: Any) -> str:
+    names = {str: "text", int: "a number", float: "a number", bool: "true/false",
+             list: "a list", dict: "a mapping", type(None): "empty"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _key_path(location: tuple[int | str, ...]) -> str:
     out = ""
     for part in location:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if part == "[key]":
+            out += " (the key)"
+        elif isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
     return out or "(top level)"
 
 
-def _describe(error: Any) -> str:
-    location = tuple(error["loc"])
-    kind, context = error["type"], error.get("ctx") or {}
+_WANTED = dict.fromkeys(("int_parsing", "int_type", "int_from_float"), "a whole number") | {
+    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+    "bool_type": "true or false", "string_type": "text (quote it)", "list_type": "a list (- item)",
+} | dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), "a mapping (key: value)")
+
+
+def _describe(error: ErrorDetails) -> str:
+    location, kind = tuple(error["loc"]), error["type"]
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    value, where = error.get("input"), _key_path(location)
     if kind == "extra_forbidden":
-        parent, key = location[:-1], str(location[-1])
-        allowed = _fields_at(parent)
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return (f"{_key_path(location)}: unknown key{hint}; allowed here: "
-                f"{', '.join(sorted(allowed))}")
-    where = _key_path(location)
-    value = error.get("input")
+        return f"{where}: unknown key; {_choices(str(location[-1]), _walk(location[:-1])[0])}"
+    if kind == "missing":
+        info = _walk(location)[1]
+        return f"{where}: is required" + (f": {info.rstrip('.')}" if info else "")
+    got = f", got {_kind(value)} {value!r}" if value is not None else ", got nothing"
+    if kind in _WANTED:
+        return f"{where}: must be {_WANTED[kind]}{got}"
     messages = {
-        "missing": "is required",
-        "literal_error": f"must be one of {context.get('expected')}, got {error.get('input')!r}",
-        "string_pattern_mismatch": f"{value!r} does not match {context.get('pattern')}",
-        "greater_than_equal": f"must be at least {context.get('ge')}, got {error.get('input')!r}",
-        "less_than_equal": f"must be at most {context.get('le')}, got {error.get('input')!r}",
-        "int_parsing": f"must be a whole number, got {error.get('input')!r}",
-        "int_type": f"must be a whole number, got {error.get('input')!r}",
-        "float_parsing": f"must be a number, got {error.get('input')!r}",
-        "bool_parsing": f"must be true or false, got {error.get('input')!r}",
-        "dict_type": "must be a mapping (key: value)",
-        "list_type": "must be a list",
-        "string_type": f"must be text, got {error.get('input')!r}",
+        "literal_error": f"{value!r} is not allowed; use {ctx.get('expected')}",
+        "string_pattern_mismatch": f"{value!r} is not allowed: "
+        + _ALLOWED.get(ctx.get("pattern", ""), f"must match {ctx.get('pattern')}"),
+        "greater_than_equal": f"must be at least {ctx.get('ge')}, got {value!r}",
+        "less_than_equal": f"must be at most {ctx.get('le')}, got {value!r}",
+        "string_too_short": "must not be empty",
+        "invalid_key": "keys must be text (quote it)",
+        "invalid-json-value": f"{value!r} is not allowed: use text, a number, true/false, a list "
+        "or a mapping",
+        "value_error": str(ctx.get("error", error["msg"])),
     }
-    if kind == "value_error":
-        message = str(context.get("error", error["msg"]))
-        return f"{where}: {message}" if location else message
     return f"{where}: {messages.get(kind, error['msg'])}"
 
 
-def _fields_at(location: tuple[int | str, ...]) -> list[str]:
-    """The valid keys of the model found at `location` in the schema."""
-    model: Any = Config
-    for part in location:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        if field is None:  # a dict key such as an environment name
-            continue
-        model = _model_in(field.annotation)
-    return list(model.model_fields) if model else []
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
+def _walk(location: tuple[int | str, ...]) -> tuple[list[str], str | None]:
+    """The valid keys of the model at `location`, and the description of the field there."""
+    annotation: Any = Config
+    description: str | None = None
+    for part in (*location, None):
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
+            annotation = typing.get_args(annotation)[0]
+        if part is None:
+            break
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return [], None
+            annotation, description = field.annotation, field.description
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return [], description
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return (list(annotation.model_fields) if is_model else []), description
