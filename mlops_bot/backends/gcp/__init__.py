@@ -1,0 +1,1 @@
+"""Google Cloud backends on the GAPIC client libraries (REST transport)."""

@@ -1,0 +1,89 @@
+"""Google Cloud clients, built lazily from `mlops.yaml` and passed to the gcp backends.
+
+Every client uses the REST transport, so `gcp.api_endpoints` can point a service at an emulator,
+a private endpoint or (in tests) a local fake server, e.g. `http://127.0.0.1:8080`. Credentials
+are Application Default Credentials (Workload Identity Federation on GitHub Actions) unless given.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from google.cloud.aiplatform_v1 import (
+        EndpointServiceClient,
+        ModelServiceClient,
+        PipelineServiceClient,
+        ScheduleServiceClient,
+    )
+    from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
+    from google.cloud.devtools.cloudbuild_v1 import CloudBuildClient
+    from google.cloud.storage import Client as StorageClient
+
+    from mlops_bot.config import GcpConfig
+
+__all__ = ["GcpClients"]
+
+
+class GcpClients:
+    def __init__(self, config: GcpConfig, credentials: Any = None) -> None:
+        self.config = config
+        self._credentials = credentials
+
+    def _options(self, service: str, default: str | None = None) -> dict[str, str]:
+        endpoint = getattr(self.config.api_endpoints, service) or default
+        return {"api_endpoint": endpoint} if endpoint else {}
+
+    @cached_property
+    def cloud_build(self) -> CloudBuildClient:
+        from google.cloud.devtools.cloudbuild_v1 import CloudBuildClient
+
+        return CloudBuildClient(credentials=self._credentials, transport="rest",
+                                client_options=self._options("cloudbuild"))
+
+    @cached_property
+    def artifact_registry(self) -> ArtifactRegistryClient:
+        from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
+
+        return ArtifactRegistryClient(credentials=self._credentials, transport="rest",
+                                      client_options=self._options("artifactregistry"))
+
+    @cached_property
+    def storage(self) -> StorageClient:
+        from google.cloud.storage import Client as StorageClient
+
+        return StorageClient(project=self.config.project, credentials=self._credentials,
+                              client_options=self._options("storage"))
+
+    def _vertex_options(self) -> dict[str, str]:
+        # Vertex AI is regional: the default endpoint names the region.
+        return self._options("aiplatform", f"{self.config.region}-aiplatform.googleapis.com")
+
+    @cached_property
+    def pipelines(self) -> PipelineServiceClient:
+        from google.cloud.aiplatform_v1 import PipelineServiceClient
+
+        return PipelineServiceClient(credentials=self._credentials, transport="rest",
+                                     client_options=self._vertex_options())
+
+    @cached_property
+    def models(self) -> ModelServiceClient:
+        from google.cloud.aiplatform_v1 import ModelServiceClient
+
+        return ModelServiceClient(credentials=self._credentials, transport="rest",
+                                  client_options=self._vertex_options())
+
+    @cached_property
+    def endpoints(self) -> EndpointServiceClient:
+        from google.cloud.aiplatform_v1 import EndpointServiceClient
+
+        return EndpointServiceClient(credentials=self._credentials, transport="rest",
+                                     client_options=self._vertex_options())
+
+    @cached_property
+    def schedules(self) -> ScheduleServiceClient:
+        from google.cloud.aiplatform_v1 import ScheduleServiceClient
+
+        return ScheduleServiceClient(credentials=self._credentials, transport="rest",
+                                     client_options=self._vertex_options())
