@@ -1,0 +1,62 @@
+"""The forge port: everything mlops-bot asks of or tells GitHub, as one small Protocol.
+
+`GithubForge` (PyGithub, `mlops_bot.github.pygithub_forge`) talks to GitHub or GitHub Enterprise
+Server; `ConsoleForge` prints what it would post, for local runs. Flows receive one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = [
+    "DeploymentState",
+    "Forge",
+    "Permission",
+    "PullRequest",
+]
+
+Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
+DeploymentState = Literal["queued", "in_progress", "success", "failure", "error", "inactive"]
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    is_fork: bool  # the head branch lives in another repository
+    state: str  # open or closed
+    author: str
+
+
+class Forge(Protocol):
+    def pull_request(self, number: int) -> PullRequest:
+        """The pull request as GitHub sees it now (read again to detect a moved head)."""
+        ...
+
+    def permission(self, login: str) -> Permission:
+        """The user's permission on the repository; any API error must raise, never allow."""
+        ...
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> int:
+        """Create, or update in place, the one comment on `number` holding the hidden `marker`.
+
+        Returns the comment id. Only comments written by the bot itself are considered.
+        """
+        ...
+
+    def react(self, comment_id: int, reaction: str) -> None:
+        """Add a reaction (eyes, rocket, -1...) to a comment. Cosmetic: failures only warn."""
+        ...
+
+    def create_deployment(self, sha: str, environment: str, payload: dict[str, object],
+                          description: str) -> int:
+        """A GitHub Deployment of exactly `sha` to `environment`; returns its id."""
+        ...
+
+    def set_deployment_status(self, deployment_id: int, state: DeploymentState,
+                              description: str, environment_url: str | None = None,
+                              log_url: str | None = None) -> None:
+        ...
