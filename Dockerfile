@@ -1,0 +1,29 @@
+# The mlops-bot GitHub Action image. It needs nothing from the runner beyond the workspace and the
+# GITHUB_* files, which Actions mounts into the container.
+FROM python:3.11.10-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# git reads the commit range; Debian's security updates are taken as they come rather than pinned,
+# since pinned Debian versions disappear from the archive when patched.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/mlops-bot
+COPY pyproject.toml constraints.txt README.md ./
+COPY mlops_bot ./mlops_bot
+COPY action ./action
+RUN pip install --no-cache-dir --constraint constraints.txt . \
+    && rm -rf build
+
+# The runner's user on GitHub-hosted runners is uid 1001: matching it lets the action write to
+# the workspace and the GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files the runner owns.
+RUN useradd --uid 1001 --create-home --shell /usr/sbin/nologin mlops-bot
+USER 1001
+
+ENTRYPOINT ["python", "/opt/mlops-bot/action/entrypoint.py"]
