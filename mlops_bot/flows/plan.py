@@ -15,7 +15,7 @@ def run_plan(
 ) -> int:
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.planner import ChangePlanner
-    from mlops_bot.report.plan_text import render_plan
+    from mlops_bot.report.plan_report import render_plan
 
     plan = ChangePlanner(GitRepo(repo), default_branch).plan(base, head)
     if as_json:
@@ -29,7 +29,7 @@ def run_pipelines_list(repo: Path, ref: str, as_json: bool) -> int:
     from mlops_bot.repo.config_diff import config_at
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.layout import discover_pipelines
-    from mlops_bot.report.plan_text import render_pipelines
+    from mlops_bot.report.plan_report import render_pipelines
 
     git = GitRepo(repo)
     commit = git.resolve(ref)

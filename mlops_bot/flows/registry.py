@@ -21,7 +21,7 @@ def _registry(repo: Path) -> PipelineRegistry:
 
 
 def run_registry_list(repo: Path, pipeline: str | None, as_json: bool) -> int:
-    from mlops_bot.report.plan_text import table
+    from mlops_bot.report.tables import table
 
     records = _registry(repo).versions(pipeline)
     if as_json:

@@ -60,7 +60,7 @@ def run_pipeline(repo: Path, pipeline: str, ref: str | None, cli_parameters: dic
 def run_runs_list(repo: Path, pipeline: str | None, sha: str | None, as_json: bool) -> int:
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
-    from mlops_bot.report.plan_text import table
+    from mlops_bot.report.tables import table
 
     if sha is not None and len(sha) < 7:
         raise UserError(f"--sha {sha!r} is too short: give at least 7 hex digits")

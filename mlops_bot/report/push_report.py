@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from mlops_bot.flows.push_result import PushResult
-from mlops_bot.report.plan_text import table
+from mlops_bot.report.tables import markdown_table, table
 
 __all__ = ["render_push_markdown", "render_push_text"]
 
@@ -17,7 +17,7 @@ def render_push_text(result: PushResult) -> str:
 
 
 def render_push_markdown(result: PushResult) -> str:
-    lines = _sections(result, _markdown_table)
+    lines = _sections(result, markdown_table)
     lines[0] = f"### mlops-bot: {lines[0]}"
     return "\n".join(lines)
 
@@ -54,10 +54,3 @@ def _problems(result: PushResult) -> list[str]:
     if not problems:
         return []
     return ["", "Failures:"] + [f"  - {problem}" for problem in problems]
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([row(header), row(["---"] * len(header)), *map(row, rows)])

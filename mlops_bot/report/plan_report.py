@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from mlops_bot.repo.layout import Pipeline, Problem
 from mlops_bot.repo.plan import Plan
+from mlops_bot.report.tables import markdown_table, table
 
-__all__ = ["render_pipelines", "render_plan", "table"]
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain aligned table; the last column is left ragged."""
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
-    return "\n".join(lines)
+__all__ = ["render_pipelines", "render_plan", "render_plan_markdown"]
 
 
 def render_plan(plan: Plan) -> str:
@@ -42,6 +33,27 @@ def render_plan(plan: Plan) -> str:
     if plan.config_changes:
         out += ["", "mlops.yaml sections changed: " + ", ".join(plan.config_changes)]
     out += _broken(plan.broken)
+    return "\n".join(out)
+
+
+def render_plan_markdown(plan: Plan) -> str:
+    """The plan as a PR comment: what a merge of this PR would rebuild and why."""
+    compared = plan.compared_with[:12] if plan.compared_with else "nothing (full plan)"
+    out = [f"### mlops-bot plan for `{plan.head[:12]}`", "",
+           f"Compared with `{compared}`."]
+    if plan.everything_reason:
+        out.append(f"Every pipeline is planned: {plan.everything_reason}.")
+    if plan.pipelines:
+        rows = [[f"`{p.name}`", p.status,
+                 ", ".join(f"`{i.image.name}`" for i in p.images if i.rebuild) or "-",
+                 "<br>".join(p.reasons)] for p in plan.pipelines]
+        out += ["", markdown_table(["Pipeline", "Status", "Images to build", "Why"], rows)]
+    else:
+        out += ["", "No pipeline is affected."]
+    if plan.deleted:
+        out += ["", "Deleted (not built): " + ", ".join(f"`{d}`" for d in plan.deleted)]
+    for name, problems in sorted(plan.broken.items()):
+        out += ["", f":x: `{name}` is broken:"] + [f"- `{p}`" for p in problems]
     return "\n".join(out)
 
 

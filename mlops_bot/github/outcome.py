@@ -1,0 +1,77 @@
+"""How an action run ends: a decision and a reason code from one closed list.
+
+Every early exit of every handler returns an `Outcome`; its fields become the action's outputs,
+so a workflow can branch on `decision` and `reason_code`, and a reader can list every way a run
+can end by reading `ReasonCode`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+__all__ = ["Decision", "Outcome", "ReasonCode"]
+
+Decision = Literal["proceed", "stop"]
+
+
+class ReasonCode(StrEnum):
+    OK = "ok"  # the command did what it was asked
+    FAILED = "failed"  # something it tried failed (a build, compile, run or deploy)
+    NO_TRIGGER = "no_trigger"  # an event or action the bot does not handle
+    NOTHING_CHANGED = "nothing_changed"  # no pipeline affected
+    IGNORED = "ignored"  # not a command, an edit, the bot's own comment, not a PR
+    REPLIED = "replied"  # help, usage or "did you mean" was posted
+    PERMISSION_DENIED = "permission_denied"
+    FORK_REFUSED = "fork_refused"
+    UNKNOWN_ENVIRONMENT = "unknown_environment"
+    ENV_LOCKED = "env_locked"
+    REF_CHANGED = "ref_changed"  # the PR head moved between the command and the deploy
+    RUN_MISSING = "run_missing"  # no successful pipeline run for the commit to deploy
+    PR_CLOSED = "pr_closed"
+    CONFIG_INVALID = "config_invalid"
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    reason_code: ReasonCode
+    message: str
+    sha: str = ""
+    environment: str = ""
+    deployment_id: int | None = None
+    comment_id: int | None = None
+    pipelines: list[str] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "decision": self.decision,
+            "reason_code": str(self.reason_code),
+            "message": self.message,
+            "sha": self.sha,
+            "environment": self.environment,
+            "deployment_id": self.deployment_id,
+            "comment_id": self.comment_id,
+            "pipelines": self.pipelines,
+            "versions": self.versions,
+            "details": self.details,
+        }
+
+    def outputs(self) -> dict[str, str]:
+        """Every output declared in action.yml, as strings."""
+        return {
+            "decision": self.decision,
+            "reason_code": str(self.reason_code),
+            "pipelines": json.dumps({"include": [{"pipeline": p} for p in self.pipelines]}),
+            "sha": self.sha,
+            "environment": self.environment,
+            "deployment_id": "" if self.deployment_id is None else str(self.deployment_id),
+            "comment_id": "" if self.comment_id is None else str(self.comment_id),
+            "versions": json.dumps(self.versions),
+            "result": json.dumps(self.result()),
+        }
