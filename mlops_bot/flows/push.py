@@ -10,9 +10,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,12 @@ class PushFlow:
         self._backends = backends
         self._branch = branch
         self._trigger = trigger
+
+    def plan_only(self, base: str, head: str) -> PushResult:
+        """What `run` would do, without building, publishing or running anything."""
+        result = PushResult(ChangePlanner(self._git).plan(base, head), self._branch)
+        result.notes.append("dry run: nothing was built, published or run")
+        return result
 
     def run(self, base: str, head: str, cli_parameters: dict[str, Any]) -> PushResult:
         with _step("plan"):
@@ -187,17 +194,16 @@ def _step(what: str) -> Iterator[None]:
     progress(f"    {what}: {time.monotonic() - started:.1f}s")
 
 
-def run_push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
-             as_json: bool) -> int:
-    """The `mlops-bot push` command: the range from the arguments, the push event or HEAD~1."""
+def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
+         environ: Mapping[str, str] = os.environ, plan_only: bool = False) -> PushResult:
+    """Push a range: from the arguments, else the GitHub push event, else HEAD~1..HEAD."""
     from mlops_bot.backends.factory import backends_for
-    from mlops_bot.console import emit_json, say
     from mlops_bot.github.context import push_event_from_env, step_summary_path
     from mlops_bot.repo.config_diff import config_at
-    from mlops_bot.report.push_report import render_push_markdown, render_push_text
+    from mlops_bot.report.push_report import render_push_markdown
 
     git = GitRepo(repo)
-    event = push_event_from_env()
+    event = push_event_from_env(environ)
     branch = event.branch if event else git.current_branch()
     if head is None:
         head = event.after if event else "HEAD"
@@ -207,14 +213,25 @@ def run_push(repo: Path, base: str | None, head: str | None, cli_parameters: dic
     if base is None:
         base = event.before if event else git.parent(head_sha)
     config = config_at(git, head_sha)
-    result = PushFlow(git, config, backends_for(config, git.root), branch).run(
+    flow = PushFlow(git, config, backends_for(config, git.root), branch)
+    result = flow.plan_only(base, head_sha) if plan_only else flow.run(
         base, head_sha, cli_parameters)
+    summary = step_summary_path(environ)
+    if summary is not None:
+        with summary.open("a") as handle:
+            handle.write(render_push_markdown(result) + "\n")
+    return result
+
+
+def run_push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
+             as_json: bool) -> int:
+    """The `mlops-bot push` command."""
+    from mlops_bot.console import emit_json, say
+    from mlops_bot.report.push_report import render_push_text
+
+    result = push(repo, base, head, cli_parameters)
     if as_json:
         emit_json(result.to_dict())
     else:
         say(render_push_text(result))
-    summary = step_summary_path()
-    if summary is not None:
-        with summary.open("a") as handle:
-            handle.write(render_push_markdown(result) + "\n")
     return 0 if result.ok else 1
