@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_bot.backends.types import ImageBuilder, PipelineRegistry, PipelineRunner
+from mlops_bot.backends.types import ImageBuilder, LockStore, PipelineRegistry, PipelineRunner
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ class Backends:
     builder: ImageBuilder
     registry: PipelineRegistry
     runner: PipelineRunner
+    locks: LockStore
 
 
 def state_dir(config: Config, repo_root: Path) -> Path:
@@ -32,6 +33,7 @@ def state_dir(config: Config, repo_root: Path) -> Path:
 def backends_for(config: Config, repo_root: Path) -> Backends:
     if config.backend == "local":
         from mlops_bot.backends.local.builder import VenvBuilder
+        from mlops_bot.backends.local.locks import FileLockStore
         from mlops_bot.backends.local.registry import DirectoryRegistry
         from mlops_bot.backends.local.runner import LocalRunner
 
@@ -40,6 +42,7 @@ def backends_for(config: Config, repo_root: Path) -> Backends:
             builder=VenvBuilder(state / "envs"),
             registry=DirectoryRegistry(state / "registry"),
             runner=LocalRunner(state / "runs", state / "envs"),
+            locks=FileLockStore(state / "locks"),
         )
     raise UserError("backend: gcp is not available in this version of mlops-bot yet; use "
                     "backend: local (the default) in mlops.yaml")

@@ -16,7 +16,9 @@ from mlops_bot.repo.layout import Image
 __all__ = [
     "BuildRequest",
     "BuildResult",
+    "EnvironmentLock",
     "ImageBuilder",
+    "LockStore",
     "PipelineRegistry",
     "PipelineRunner",
     "PublishResult",
@@ -151,4 +153,33 @@ class PipelineRunner(Protocol):
 
     def runs(self, pipeline: str | None = None, git_sha: str | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally only those of a pipeline or a commit."""
+        ...
+
+
+@dataclass(frozen=True)
+class EnvironmentLock:
+    environment: str
+    owner: str  # who holds it: a pull request ("#12") or a person on the command line
+    actor: str  # the login that took it
+    reason: str
+    created_at: str
+
+
+class LockStore(Protocol):
+    def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
+        """Take the environment's lock; returns the lock in force afterwards.
+
+        Atomic: of two concurrent callers exactly one gets its own lock back. When another
+        owner holds it, that owner's lock is returned unchanged (the caller compares owners).
+        """
+        ...
+
+    def release(self, environment: str, owner: str) -> EnvironmentLock | None:
+        """Release the lock held by `owner`; returns what was released (None: not locked).
+
+        Raises UserError naming the holder when someone else holds it.
+        """
+        ...
+
+    def get(self, environment: str) -> EnvironmentLock | None:
         ...
