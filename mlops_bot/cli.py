@@ -91,6 +91,19 @@ def _cmd_registry_show(args: argparse.Namespace) -> int:
     return run_registry_show(repo=args.repo, reference=args.reference, as_json=args.json)
 
 
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.compile_command import run_compile
+
+    pins = {}
+    for option in args.image:
+        name, sep, ref = option.partition("=")
+        if not sep or not name or not ref:
+            raise UserError(f"--image {option!r} must look like NAME=REFERENCE")
+        pins[name] = ref
+    return run_compile(repo=args.repo, names=args.pipelines, out=args.out, pins=pins,
+                       as_json=args.json)
+
+
 def _param_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
@@ -162,6 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     _repo_option(push)
     _json_option(push)
     push.set_defaults(handler=_cmd_push)
+
+    compile_ = commands.add_parser(
+        "compile", help="compile pipelines into a folder without publishing anything",
+        description="Compile pipelines of the checked-out commit with the real KFP compiler, in "
+        "one process, into OUT/<pipeline>.yaml. Images stay as written unless --image pins "
+        "them.",
+    )
+    compile_.add_argument("pipelines", nargs="*", metavar="PIPELINE",
+                          help="pipelines to compile (default: all)")
+    compile_.add_argument("--out", type=Path, default=Path(".mlops/compiled"), metavar="DIR",
+                          help="where to write the specs (default: .mlops/compiled)")
+    compile_.add_argument("--image", action="append", default=[], metavar="NAME=REFERENCE",
+                          help="pin image NAME to REFERENCE (repeatable)")
+    _repo_option(compile_)
+    _json_option(compile_)
+    compile_.set_defaults(handler=_cmd_compile)
 
     run = commands.add_parser(
         "run", help="run a registry version of a pipeline",

@@ -75,3 +75,20 @@ def test_error_inside_a_component_module_points_at_that_file(tmp_path):
         compile_pipeline(repo.path, "pipelines/alpha", {})
     assert str(raised.value.problem).startswith(
         "pipelines/alpha/components/train/definition.py:2: RuntimeError: no")
+
+
+def test_compile_command_writes_specs_and_reports_failures(tmp_path):
+    from tests.support.cli import cli_json
+
+    repo = GitRepoBuilder(tmp_path / "repo")
+    files = {**pipeline_files("alpha"), **pipeline_files("beta")}
+    files["pipelines/beta/definition.py"] = "from kfp import dsl\nimport nowhere\n\n\n@dsl.pipeline\ndef b():\n    pass\n"
+    repo.commit(files)
+    out = tmp_path / "out"
+    document = cli_json("compile", "--out", str(out), "--image", "alpha=reg/alpha@sha256:1",
+                        cwd=repo.path, expect=1)
+    results = {r["pipeline"]: r for r in document["pipelines"]}
+    assert results["alpha"]["ok"] and "reg/alpha@sha256:1" in (out / "alpha.yaml").read_text()
+    assert results["beta"]["error"].startswith("pipelines/beta/definition.py:2: ModuleNotFoundError")
+    only = cli_json("compile", "alpha", "--out", str(out), cwd=repo.path)
+    assert [r["pipeline"] for r in only["pipelines"]] == ["alpha"]
