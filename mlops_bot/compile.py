@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.repo.checks import check_definition, pipeline_functions
+from mlops_bot.repo.checks import check_definition, parser_of, pipeline_functions
 from mlops_bot.repo.layout import Problem
 
 __all__ = ["CompileError", "CompiledPipeline", "compile_pipeline", "image_repository"]
@@ -81,7 +81,7 @@ def _pipeline_function_name(definition: Path, relative: str) -> str:
         source = definition.read_bytes()
     except OSError as error:
         raise CompileError(Problem(relative, f"cannot read: {error.strerror}")) from None
-    problems = check_definition(source, relative)
+    problems = check_definition(parser_of(source, relative), relative)
     if problems:
         raise CompileError(problems[0])
     return pipeline_functions(ast.parse(source))[0].name

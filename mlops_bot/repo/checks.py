@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 from mlops_bot.repo.layout import Problem
 
-__all__ = ["check_definition", "check_syntax", "pipeline_functions"]
+__all__ = ["check_definition", "check_syntax", "parser_of", "pipeline_functions"]
 
 _PIPELINE_DECORATORS = frozenset({"pipeline", "dsl.pipeline", "kfp.dsl.pipeline"})
 
 
-def check_syntax(source: bytes, path: str) -> list[Problem]:
+def check_syntax(parse: Callable[[], ast.Module], path: str) -> list[Problem]:
     try:
-        ast.parse(source, filename=path)
+        parse()
     except SyntaxError as error:
         return [_syntax_problem(error, path)]
     return []
 
 
-def check_definition(source: bytes, path: str) -> list[Problem]:
-    """A pipeline's definition.py must parse and define exactly one @dsl.pipeline."""
+def check_definition(parse: Callable[[], ast.Module], path: str) -> list[Problem]:
+    """A pipeline's definition.py must parse and define exactly one @dsl.pipeline.
+
+    `parse` returns its syntax tree (or raises SyntaxError), so callers can share parses.
+    """
     try:
-        tree = ast.parse(source, filename=path)
+        tree = parse()
     except SyntaxError as error:
         return [_syntax_problem(error, path)]
     functions = pipeline_functions(tree)
@@ -34,6 +38,11 @@ def check_definition(source: bytes, path: str) -> list[Problem]:
                         "@dsl.pipeline per definition.py, one pipeline folder each",
                         functions[1].lineno)]
     return []
+
+
+def parser_of(source: bytes, path: str) -> Callable[[], ast.Module]:
+    """A `parse` argument for the checks, from source text."""
+    return lambda: ast.parse(source, filename=path)
 
 
 def pipeline_functions(tree: ast.Module) -> list[ast.FunctionDef]:

@@ -9,17 +9,41 @@ listed as a config change only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_bot.repo.git import GitRepo
 
 if TYPE_CHECKING:
     from mlops_bot.config import Config
 
-__all__ = ["ConfigImpact", "config_at", "config_impact"]
+__all__ = ["ConfigImpact", "DefaultLayout", "LayoutSettings", "config_at", "config_impact",
+           "layout_at"]
 
 CONFIG_FILE = "mlops.yaml"
 _EVERYTHING = ("pipelines_dir", "shared", "backend", "gcp")
+
+
+class LayoutSettings(Protocol):
+    """The settings that say where pipelines and shared code are (a `Config` has them)."""
+
+    @property
+    def pipelines_dir(self) -> str: ...
+
+    @property
+    def shared(self) -> list[str]: ...
+
+    @property
+    def default_branch(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class DefaultLayout:
+    """`Config()`'s layout defaults, without importing pydantic: most plans need nothing more,
+    and planning a large monorepo must not pay for validating a file that is not there."""
+
+    pipelines_dir: str = "pipelines"
+    shared: list[str] = field(default_factory=lambda: ["components"])
+    default_branch: str = "main"
 
 
 @dataclass
@@ -36,6 +60,16 @@ def config_at(repo: GitRepo, commit: str) -> Config:
     text = repo.show(commit, CONFIG_FILE)
     if text is None:
         return Config()
+    return parse_config(text, f"{CONFIG_FILE} at {commit[:12]}")
+
+
+def layout_at(repo: GitRepo, commit: str) -> LayoutSettings:
+    """Where pipelines are at `commit`: validated mlops.yaml when there is one."""
+    text = repo.show(commit, CONFIG_FILE)
+    if text is None:
+        return DefaultLayout()
+    from mlops_bot.config import parse_config
+
     return parse_config(text, f"{CONFIG_FILE} at {commit[:12]}")
 
 

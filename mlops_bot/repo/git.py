@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlops_bot.errors import UserError
 
-__all__ = ["EMPTY_TREE", "Change", "GitRepo", "TreeEntry", "read_files"]
+__all__ = ["EMPTY_TREE", "Change", "GitRepo", "TreeEntry"]
 
 # The id of git's empty tree: diffing against it lists every file of a commit as added.
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -177,9 +177,3 @@ def _parse_ls_tree(out: str) -> Iterator[TreeEntry]:
         meta, _, path = record.partition("\t")
         mode, kind, sha = meta.split(" ")
         yield TreeEntry(mode, kind, sha, path)
-
-
-def read_files(repo: GitRepo, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
-    """The contents of the blobs at `paths` in `commit` (missing paths are left out)."""
-    entries = repo.tree(commit, paths, recursive=False)
-    return {e.path: repo.read(e.sha) for e in entries if e.kind == "blob"}

@@ -7,7 +7,7 @@ any user code. Imports inside function bodies count: KFP components import their
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from posixpath import dirname
 
@@ -19,7 +19,7 @@ class References:
     """The modules a file imports (every name it could mean) and the path-like strings it holds."""
 
     modules: frozenset[str]
-    paths: tuple[str, ...]
+    texts: tuple[str, ...]  # where mentioned paths are looked for
 
     def first_match(self, modules: Iterable[str], paths: Iterable[str]) -> str | None:
         """The first of `modules` imported, or of `paths` mentioned, if any.
@@ -31,7 +31,7 @@ class References:
             if any(_related(m, module) for m in self.modules):
                 return module
         for path in sorted(paths):
-            if any(path in text for text in self.paths):
+            if any(path in text for text in self.texts):
                 return path
         return None
 
@@ -49,17 +49,17 @@ def module_name(path: str, import_root: str) -> str:
     return relative.replace("/", ".")
 
 
-def scan(source: bytes, filename: str, module: str | None = None) -> References:
-    """Parse `source`; `module` (its dotted name) resolves relative imports.
+def scan(tree: ast.Module, source: bytes, filename: str, module: str | None = None) -> References:
+    """What a parsed file refers to; `module` (its dotted name) resolves relative imports.
 
-    Raises SyntaxError with the file name and line, for the caller to report.
+    Imports are statements, so only statements are walked (nested ones included: KFP components
+    import inside their function bodies). Paths are found in the text itself: a path a file
+    names in a string or a comment errs toward planning the pipeline, never toward skipping it.
     """
-    tree = ast.parse(source, filename=filename)
     package = module if filename.endswith("__init__.py") else dirname(
         (module or "").replace(".", "/")).replace("/", ".")
     modules: set[str] = set()
-    paths: list[str] = []
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -70,9 +70,18 @@ def scan(source: bytes, filename: str, module: str | None = None) -> References:
                 modules.add(base)
             modules.update(f"{base}.{a.name}" if base else a.name for a in node.names
                            if a.name != "*")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "/" in node.value:
-            paths.append(node.value)
-    return References(frozenset(modules), tuple(paths))
+    return References(frozenset(modules), (source.decode("utf-8", "replace"),))
+
+
+def _statements(nodes: Iterable[ast.AST]) -> Iterator[ast.stmt]:
+    for node in nodes:
+        if isinstance(node, ast.stmt):
+            yield node
+        # except handlers and match cases are not statements but hold statement bodies
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            nested = getattr(node, name, None)
+            if isinstance(nested, list):
+                yield from _statements(nested)
 
 
 def _absolute(node: ast.ImportFrom, package: str | None) -> str | None:

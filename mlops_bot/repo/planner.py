@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from mlops_bot.errors import UserError
 from mlops_bot.repo.checks import check_definition, check_syntax
-from mlops_bot.repo.config_diff import config_at, config_impact
-from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo, read_files
+from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
+from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
 from mlops_bot.repo.layout import (
     Pipeline,
     Problem,
@@ -29,9 +30,11 @@ from mlops_bot.repo.layout import (
 )
 from mlops_bot.repo.plan import ImagePlan, PipelinePlan, Plan
 from mlops_bot.repo.shared import shared_impact
+from mlops_bot.repo.sources import Sources
 
 if TYPE_CHECKING:
     from mlops_bot.config import Config
+    from mlops_bot.repo.config_diff import LayoutSettings
 
 __all__ = ["ChangePlanner"]
 
@@ -54,10 +57,11 @@ class ChangePlanner:
         self._default_branch = default_branch
 
     def plan(self, base: str, head: str) -> Plan:
+        self._sources = Sources(self._repo)
         head_sha = self._repo.resolve(head)
         if head_sha is None:
             raise UserError(f"--head {head} is not a commit in {self._repo.root}: fetch it first")
-        config = config_at(self._repo, head_sha)
+        config = layout_at(self._repo, head_sha)
         compared, everything_reason, notes = self._comparison(base, head_sha, config)
         plan = Plan(base, head_sha, compared, everything_reason, notes=notes)
         if compared is None:
@@ -67,7 +71,7 @@ class ChangePlanner:
         return plan
 
     def _comparison(
-        self, base: str, head: str, config: Config
+        self, base: str, head: str, config: LayoutSettings
     ) -> tuple[str | None, str | None, list[str]]:
         """The commit to diff against, or None and the reason everything must be planned."""
         if set(base) == {"0"}:  # GitHub sends all zeros as `before` for a new branch
@@ -88,7 +92,7 @@ class ChangePlanner:
                           "pipeline"), []
         return base_sha, None, []
 
-    def _branch_to_compare(self, config: Config) -> str | None:
+    def _branch_to_compare(self, config: LayoutSettings) -> str | None:
         if self._default_branch:
             return self._default_branch
         for candidate in (f"origin/{config.default_branch}", config.default_branch):
@@ -96,25 +100,27 @@ class ChangePlanner:
                 return candidate
         return self._repo.default_branch()
 
-    def _plan_everything(self, plan: Plan, config: Config) -> None:
+    def _plan_everything(self, plan: Plan, config: LayoutSettings) -> None:
         entries = self._repo.tree(plan.head, [config.pipelines_dir])
         pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
         plan.broken.update(broken)
+        blobs = {e.path: e.sha for e in entries if e.kind == "blob"}
         reason = plan.everything_reason or ""
         for pipeline in pipelines.values():
-            self._add(plan, pipeline, "modified", [reason], rebuild_all=reason, changed=[])
+            self._add(plan, pipeline, "modified", [reason], reason, [], blobs)
         shared_entries = self._repo.tree(plan.head, config.shared)
         plan.shared_images = [ImagePlan(image, True, [reason])
                               for image in discover_shared_images(shared_entries, config.shared)]
 
-    def _plan_changes(self, plan: Plan, config: Config, compared: str) -> None:
+    def _plan_changes(self, plan: Plan, config: LayoutSettings, compared: str) -> None:
         changes = self._repo.changes(compared, plan.head)
         touched, shared_changes, outside = self._classify(changes, config)
         if outside:
             plan.notes.append(f"{outside} changed file(s) outside {config.pipelines_dir}/ and the "
                               "shared paths affect no pipeline")
         if any(c.path == "mlops.yaml" or c.old_path == "mlops.yaml" for c in changes):
-            by_config = config_impact(_config_or_none(self._repo, compared), config)
+            by_config = config_impact(_config_or_none(self._repo, compared),
+                                      config_at(self._repo, plan.head))
             plan.config_changes = by_config.changed_sections
             if by_config.everything_reason:
                 plan.everything_reason = by_config.everything_reason
@@ -123,7 +129,7 @@ class ChangePlanner:
                 return
             for name, reasons in by_config.pipelines.items():
                 touched[name].reasons.extend(reasons)
-        by_shared = shared_impact(self._repo, plan.head, shared_changes, config.shared,
+        by_shared = shared_impact(self._sources, plan.head, shared_changes, config.shared,
                                   config.pipelines_dir)
         for name, reasons in by_shared.pipelines.items():
             touched[name].reasons.extend(reasons)
@@ -131,7 +137,7 @@ class ChangePlanner:
         self._plan_shared_images(plan, config, by_shared.units)
 
     def _classify(
-        self, changes: list[Change], config: Config
+        self, changes: list[Change], config: LayoutSettings
     ) -> tuple[defaultdict[str, _Touched], list[str], int]:
         touched: defaultdict[str, _Touched] = defaultdict(_Touched)
         shared: list[str] = []
@@ -156,11 +162,12 @@ class ChangePlanner:
         return touched, shared, outside
 
     def _plan_touched(
-        self, plan: Plan, config: Config, compared: str, touched: dict[str, _Touched]
+        self, plan: Plan, config: LayoutSettings, compared: str, touched: dict[str, _Touched]
     ) -> None:
         folders = [f"{config.pipelines_dir.rstrip('/')}/{name}" for name in touched]
-        pipelines, broken = discover_pipelines(self._repo.tree(plan.head, folders),
-                                               config.pipelines_dir)
+        entries = self._repo.tree(plan.head, folders)
+        pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
+        blobs = {e.path: e.sha for e in entries if e.kind == "blob"}
         existed = {e.path.rsplit("/", 1)[-1]
                    for e in self._repo.tree(compared, folders, recursive=False)
                    if e.kind == "tree"}
@@ -171,13 +178,13 @@ class ChangePlanner:
                 reasons = [reason for _, reason in info.files] + info.reasons
                 status = "modified" if name in existed else "added"
                 rebuild_all = "new pipeline" if status == "added" else None
-                self._add(plan, pipelines[name], status, reasons, rebuild_all, info.files)
+                self._add(plan, pipelines[name], status, reasons, rebuild_all, info.files, blobs)
             elif name not in broken and name in existed:
                 plan.deleted.append(name)
 
     def _add(
         self, plan: Plan, pipeline: Pipeline, status: str, reasons: list[str],
-        rebuild_all: str | None, changed: list[tuple[str, str]],
+        rebuild_all: str | None, changed: list[tuple[str, str]], blobs: dict[str, str],
     ) -> None:
         entry = PipelinePlan(pipeline, status, _unique(reasons))
         by_component = {c.name: c for c in pipeline.components}
@@ -197,24 +204,25 @@ class ChangePlanner:
                 if image_plan.image.name == target:
                     image_plan.rebuild = True
                     image_plan.reasons.append(reason)
-        errors = self._check(plan.head, pipeline, [rel for rel, _ in changed])
+        errors = self._check(pipeline, [rel for rel, _ in changed], blobs)
         if errors:
             plan.broken[pipeline.name] = errors
         else:
             plan.pipelines.append(entry)
 
-    def _check(self, head: str, pipeline: Pipeline, changed: list[str]) -> list[Problem]:
+    def _check(self, pipeline: Pipeline, changed: list[str],
+               blobs: dict[str, str]) -> list[Problem]:
+        """Parse definition.py and every changed Python file (their ids are in `blobs`)."""
         paths = {pipeline.definition} | {
             f"{pipeline.path}/{rel}" for rel in changed if rel.endswith(".py")}
-        sources = read_files(self._repo, head, paths)
         problems: list[Problem] = []
-        for path in sorted(sources):
-            source = sources[path]
-            problems += (check_definition(source, path) if path == pipeline.definition
-                         else check_syntax(source, path))
+        for path in sorted(p for p in paths if p in blobs):
+            parse = partial(self._sources.parse, blobs[path], path)
+            problems += (check_definition(parse, path) if path == pipeline.definition
+                         else check_syntax(parse, path))
         return problems
 
-    def _plan_shared_images(self, plan: Plan, config: Config, units: set[str]) -> None:
+    def _plan_shared_images(self, plan: Plan, config: LayoutSettings, units: set[str]) -> None:
         if not units:
             return
         images = discover_shared_images(self._repo.tree(plan.head, sorted(units)), config.shared)

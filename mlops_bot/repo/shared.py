@@ -2,8 +2,9 @@
 
 A shared path (`components/` by default) holds units: its first-level folders and files. A change
 taints the changed module; modules of the shared library that import a tainted module are tainted
-in turn, until nothing changes. A pipeline is affected when any Python file in its folder imports
-a tainted module or names a tainted unit's path in a string (`load_component_from_file`).
+in turn, until nothing changes. A pipeline is affected when one of its definition files (its
+`definition.py` or a component's `definition.py`) imports a tainted module, or names a tainted
+unit's path (`load_component_from_file("components/x/component.yaml")`).
 
 Only files that mention a tainted unit's name as a word are parsed: `git grep` narrows thousands of
 pipeline files to the few that can import it, which keeps planning fast on large monorepos.
@@ -15,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from posixpath import dirname
 
-from mlops_bot.repo.git import GitRepo, read_files
+from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.imports import module_name, scan
+from mlops_bot.repo.sources import Sources
 
 __all__ = ["SharedImpact", "shared_impact"]
 
@@ -45,7 +47,7 @@ class _Taint:
 
 
 def shared_impact(
-    repo: GitRepo, head: str, changed: Iterable[str], shared_paths: list[str], pipelines_dir: str
+    sources: Sources, head: str, changed: Iterable[str], shared_paths: list[str], pipelines_dir: str
 ) -> SharedImpact:
     """Pipelines at `head` affected by the `changed` paths (all inside `shared_paths`)."""
     impact = SharedImpact()
@@ -60,11 +62,13 @@ def shared_impact(
         taint.add(module_name(module_path, dirname(root)), unit.removesuffix(".py"), path)
     if not taint.modules:
         return impact
-    _spread_within_shared(repo, head, taint, shared_paths)
-    candidates = repo.grep_words(head, taint.tokens, [f":(glob){pipelines_dir}/**/*.py"])
+    _spread_within_shared(sources, head, taint, shared_paths)
+    root = pipelines_dir.rstrip("/")
+    candidates = sources.repo.grep_words(head, taint.tokens, [
+        f":(glob){root}/*/definition.py", f":(glob){root}/*/components/*/definition.py"])
     prefix = pipelines_dir.rstrip("/") + "/"
-    for path, source in read_files(repo, head, candidates).items():
-        match = _references(source, path, None, taint)
+    for path, sha in _blob_ids(sources.repo, head, candidates).items():
+        match = _references(sources, sha, path, None, taint)
         if match:
             pipeline = path[len(prefix):].split("/", 1)[0]
             cause = taint.modules.get(match) or taint.paths[match]
@@ -73,20 +77,21 @@ def shared_impact(
     return impact
 
 
-def _spread_within_shared(repo: GitRepo, head: str, taint: _Taint, shared: list[str]) -> None:
+def _spread_within_shared(sources: Sources, head: str, taint: _Taint, shared: list[str]) -> None:
     scanned: set[str] = set()
     specs = [f":(glob){root.rstrip('/')}/**/*.py" for root in shared]
     while True:
-        files = [f for f in repo.grep_words(head, taint.tokens, specs) if f not in scanned]
+        files = [f for f in sources.repo.grep_words(head, taint.tokens, specs)
+                 if f not in scanned]
         if not files:
             return
         scanned.update(files)
         grew = False
-        for path, source in read_files(repo, head, files).items():
+        for path, sha in _blob_ids(sources.repo, head, files).items():
             root = _shared_root(path, shared)
             assert root is not None
             module = module_name(path, dirname(root))
-            match = _references(source, path, module, taint)
+            match = _references(sources, sha, path, module, taint)
             if match and match != module:
                 cause = taint.modules.get(match) or taint.paths[match]
                 grew |= taint.add(module, _unit(path, root).removesuffix(".py"), cause)
@@ -94,12 +99,18 @@ def _spread_within_shared(repo: GitRepo, head: str, taint: _Taint, shared: list[
             return
 
 
-def _references(source: bytes, path: str, module: str | None, taint: _Taint) -> str | None:
+def _references(
+    sources: Sources, sha: str, path: str, module: str | None, taint: _Taint
+) -> str | None:
     try:
-        refs = scan(source, path, module)
+        refs = scan(sources.parse(sha, path), sources.read(sha), path, module)
     except SyntaxError:
         return None  # reported by the definition checks of the pipeline it belongs to
     return refs.first_match(taint.modules, taint.paths)
+
+
+def _blob_ids(repo: GitRepo, commit: str, paths: list[str]) -> dict[str, str]:
+    return {e.path: e.sha for e in repo.tree(commit, paths, recursive=False) if e.kind == "blob"}
 
 
 def _shared_root(path: str, shared_paths: list[str]) -> str | None:

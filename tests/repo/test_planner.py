@@ -274,3 +274,12 @@ def test_first_commit_plans_every_pipeline_as_added(builder):
     assert names(result) == ["alpha", "beta"]
     assert {p.status for p in result.pipelines} == {"added"}
     assert result.everything_reason is None
+
+
+def test_default_layout_matches_the_config_defaults():
+    from mlops_bot.config import Config
+    from mlops_bot.repo.config_diff import DefaultLayout
+
+    defaults, light = Config(), DefaultLayout()
+    assert (light.pipelines_dir, light.shared, light.default_branch) == (
+        defaults.pipelines_dir, defaults.shared, defaults.default_branch)
