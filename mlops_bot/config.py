@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from pydantic.functional_validators import AfterValidator, field_validator
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from mlops_bot.config_location import CONFIG_FILE, config_file
 from mlops_bot.cron import CronError, parse_cron
 from mlops_bot.errors import ConfigError
 
@@ -27,7 +28,6 @@ __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", 
            "PipelineSettings", "Schedule", "Threshold", "config_path", "load_config",
            "parse_config", "schema_json"]
 
-CONFIG_FILE = "mlops.yaml"
 _ALLOWED: dict[str, str] = {}  # pattern -> what it allows, in words, for error messages
 
 
@@ -228,7 +228,7 @@ def _choices(value: str, allowed: list[str]) -> str:
 
 
 def config_path(repo: Path) -> Path:
-    return repo / CONFIG_FILE
+    return repo / config_file()
 
 
 def load_config(repo: Path) -> Config:

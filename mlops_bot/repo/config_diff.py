@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mlops_bot.config_location import config_file
 from mlops_bot.repo.git import GitRepo
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["ConfigImpact", "DefaultLayout", "LayoutSettings", "config_at", "config_impact",
            "layout_at"]
 
-CONFIG_FILE = "mlops.yaml"
 _EVERYTHING = ("pipelines_dir", "shared", "backend", "gcp")
 
 
@@ -57,26 +57,26 @@ def config_at(repo: GitRepo, commit: str) -> Config:
     """The configuration in force at `commit` (defaults when it has no mlops.yaml)."""
     from mlops_bot.config import Config, parse_config
 
-    text = repo.show(commit, CONFIG_FILE)
+    text = repo.show(commit, config_file())
     if text is None:
         return Config()
-    return parse_config(text, f"{CONFIG_FILE} at {commit[:12]}")
+    return parse_config(text, f"{config_file()} at {commit[:12]}")
 
 
 def layout_at(repo: GitRepo, commit: str) -> LayoutSettings:
     """Where pipelines are at `commit`: validated mlops.yaml when there is one."""
-    text = repo.show(commit, CONFIG_FILE)
+    text = repo.show(commit, config_file())
     if text is None:
         return DefaultLayout()
     from mlops_bot.config import parse_config
 
-    return parse_config(text, f"{CONFIG_FILE} at {commit[:12]}")
+    return parse_config(text, f"{config_file()} at {commit[:12]}")
 
 
 def config_impact(base: Config | None, head: Config) -> ConfigImpact:
     """Compare the configuration before and after; `base` is None when it could not be read."""
     if base is None:
-        return ConfigImpact(f"{CONFIG_FILE} at the base commit is invalid, so what changed is "
+        return ConfigImpact(f"{config_file()} at the base commit is invalid, so what changed is "
                             "unknown: planning every pipeline", changed_sections=["*"])
     before: dict[str, Any] = base.model_dump(mode="json")
     after: dict[str, Any] = head.model_dump(mode="json")
@@ -85,11 +85,11 @@ def config_impact(base: Config | None, head: Config) -> ConfigImpact:
     impact = ConfigImpact(changed_sections=changed)
     global_changes = [key for key in changed if key in _EVERYTHING]
     if global_changes:
-        impact.everything_reason = (f"{CONFIG_FILE}: {', '.join(global_changes)} changed: "
+        impact.everything_reason = (f"{config_file()}: {', '.join(global_changes)} changed: "
                                     "planning every pipeline")
         return impact
     old, new = before.get("pipelines") or {}, after.get("pipelines") or {}
     for name in sorted(old.keys() | new.keys()):
         if old.get(name) != new.get(name):
-            impact.pipelines[name] = [f"{CONFIG_FILE}: pipelines.{name} changed"]
+            impact.pipelines[name] = [f"{config_file()}: pipelines.{name} changed"]
     return impact

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
+from mlops_bot.config_location import config_file
 from mlops_bot.errors import UserError
 from mlops_bot.repo.checks import check_definition, check_syntax
 from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
@@ -118,7 +119,7 @@ class ChangePlanner:
         if outside:
             plan.notes.append(f"{outside} changed file(s) outside {config.pipelines_dir}/ and the "
                               "shared paths affect no pipeline")
-        if any(c.path == "mlops.yaml" or c.old_path == "mlops.yaml" for c in changes):
+        if any(config_file() in (c.path, c.old_path) for c in changes):
             by_config = config_impact(_config_or_none(self._repo, compared),
                                       config_at(self._repo, plan.head))
             plan.config_changes = by_config.changed_sections
@@ -158,7 +159,7 @@ class ChangePlanner:
                 elif path.startswith(shared_prefixes):
                     shared.append(path)
                     hit = True
-            outside += not hit and change.path != "mlops.yaml"
+            outside += not hit and change.path != config_file()
         return touched, shared, outside
 
     def _plan_touched(
