@@ -1,0 +1,107 @@
+"""The forge for local runs: says on stderr what it would post to GitHub, and remembers it.
+
+There is no pull request and no permission model on a laptop: the local user is the admin of
+their own clone, and a flow that needs a pull request gets one only if it was given one.
+"""
+
+from __future__ import annotations
+
+import getpass
+import itertools
+import json
+import textwrap
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mlops_bot.console import progress
+from mlops_bot.errors import UserError
+from mlops_bot.github.forge import DeploymentState, Forge, Permission, PullRequest
+from mlops_bot.github.pygithub_forge import comment_marker, with_marker
+
+__all__ = ["ConsoleComment", "ConsoleDeployment", "ConsoleForge"]
+
+
+@dataclass
+class ConsoleComment:
+    id: int
+    number: int
+    body: str  # with its hidden marker, as GitHub would hold it
+
+
+@dataclass
+class ConsoleDeployment:
+    id: int
+    sha: str
+    environment: str
+    payload: dict[str, object]
+    description: str
+    statuses: list[tuple[DeploymentState, str]] = field(default_factory=list)
+
+
+class ConsoleForge:
+    def __init__(self, pull_request: PullRequest | None = None, user: str | None = None) -> None:
+        self.user = user or _local_user()
+        self._pull = pull_request
+        self.comments: dict[tuple[int, str], ConsoleComment] = {}  # (number, marker) -> comment
+        self.reactions: list[tuple[int, str]] = []
+        self.deployments: dict[int, ConsoleDeployment] = {}
+        self._ids = itertools.count(1)
+
+    def pull_request(self, number: int) -> PullRequest:
+        if self._pull is None or self._pull.number != number:
+            raise UserError(f"there is no pull request #{number} in a local run: "
+                            "deploy from a commit or a registry version instead")
+        return self._pull
+
+    def permission(self, login: str) -> Permission:
+        return "admin" if login == self.user else "none"
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> int:
+        comment_marker(marker)  # the same rule as on GitHub: a bad marker fails here too
+        existing = self.comments.get((number, marker))
+        text = with_marker(body, marker)
+        if existing is None:
+            existing = ConsoleComment(next(self._ids), number, text)
+            self.comments[(number, marker)] = existing
+            verb = "post"
+        else:
+            existing.body, verb = text, "update"
+        progress(f"[local] would {verb} comment {existing.id} on #{number}:\n"
+                 f"{textwrap.indent(body.rstrip(), '  | ')}")
+        return existing.id
+
+    def react(self, comment_id: int, reaction: str) -> None:
+        self.reactions.append((comment_id, reaction))
+        progress(f"[local] would react {reaction} to comment {comment_id}")
+
+    def create_deployment(self, sha: str, environment: str, payload: dict[str, object],
+                          description: str) -> int:
+        deployment = ConsoleDeployment(next(self._ids), sha, environment, dict(payload),
+                                       description)
+        self.deployments[deployment.id] = deployment
+        progress(f"[local] would create deployment {deployment.id} of {sha} to {environment}: "
+                 f"{description}\n  payload: {json.dumps(payload, sort_keys=True, default=str)}")
+        return deployment.id
+
+    def set_deployment_status(self, deployment_id: int, state: DeploymentState,
+                              description: str, environment_url: str | None = None,
+                              log_url: str | None = None) -> None:
+        if deployment_id not in self.deployments:
+            raise ValueError(f"deployment {deployment_id} was not created in this run")
+        self.deployments[deployment_id].statuses.append((state, description))
+        links = "".join(f"\n  {name}: {url}" for name, url in
+                        (("environment", environment_url), ("log", log_url)) if url)
+        progress(f"[local] would set deployment {deployment_id} to {state}: {description}{links}")
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (some containers): still one local user
+        return "local"
+
+
+if TYPE_CHECKING:
+    # mypy checks ConsoleForge against the Forge Protocol here.
+    def _satisfies_the_protocol(forge: ConsoleForge) -> Forge:
+        return forge

@@ -1,0 +1,480 @@
+"""A fake GitHub REST API for the real PyGithub client: state, a route table, faults, a request log.
+
+Point PyGithub at `fake.url` (`github.Github(base_url=fake.url, auth=github.Auth.Token(fake.token))`).
+PyGithub joins paths to its base URL as they are (no `/api/v3` is added); a GitHub Enterprise
+Server style base URL is served with `FakeGitHub(prefix="/api/v3")`. URLs in answers are absolute
+and point back at the fake, as GitHub's do: PyGithub follows them (`url` of a comment for an edit,
+`Link: <...>; rel="next"` for the next page) and refuses URLs outside its base URL.
+
+Extending: `fake.add_route("GET", "/repos/{owner}/{repo}/environments", "list_environments", fn)`
+where `fn(fake, request, params)` returns a JSON-able body or a `Reply`, or raises `HttpError`.
+Faults are injected per route name: `fake.fail("permission", 500)` (once), `times=None` (always).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+ACTIONS_BOT = "github-actions[bot]"
+NOW = "2024-05-01T12:00:00Z"
+STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+REACTIONS = {"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str  # as sent (with any /api/v3 prefix), without the query
+    route: str | None  # name of the route that answered; None when no route matched
+    query: dict[str, str]
+    body: Any  # the decoded JSON body, or None
+    headers: dict[str, str]
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(status, message)
+        self.status, self.message, self.errors = status, message, errors
+
+
+@dataclass
+class Fault:
+    status: int
+    message: str
+    times: int | None  # None: every request
+    headers: dict[str, str]
+    delay: float  # seconds before answering, to provoke client timeouts
+
+
+@dataclass
+class Comment:
+    id: int
+    author: str
+    body: str
+    reactions: list[str] = field(default_factory=list)
+    updated: bool = False
+
+
+@dataclass
+class Pull:
+    number: int
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    author: str
+    head_repo: str | None  # full name of the head repository; None when the fork was deleted
+    state: str = "open"
+    comments: list[Comment] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    id: int
+    creator: str
+    fields: dict[str, Any]  # the JSON body as posted
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Repo:
+    full_name: str
+    collaborators: dict[str, dict[str, str]] = field(default_factory=dict)  # login -> answer
+    pulls: dict[int, Pull] = field(default_factory=dict)
+    deployments: dict[int, Deployment] = field(default_factory=dict)
+    commits: set[str] = field(default_factory=set)  # SHAs a deployment may name
+
+
+Handler = Callable[["FakeGitHub", Recorded, dict[str, str]], Any]
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    name: str
+    handler: Handler
+
+
+class FakeGitHub:
+    def __init__(self, *, prefix: str = "", token: str = "t", token_login: str = "mlops-bot",
+                 max_page_size: int = 100) -> None:
+        self.prefix, self.token, self.token_login = prefix.rstrip("/"), token, token_login
+        self.max_page_size = max_page_size  # GitHub caps per_page at 100; lower it to test paging
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[Recorded] = []
+        self.faults: dict[str, list[Fault]] = {}
+        self._routes: list[_Route] = []
+        self._ids = itertools.count(1001)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        for method, template, name, handler in DEFAULT_ROUTES:
+            self.add_route(method, template, name, handler)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeGitHub:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def root(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+
+    url = root  # what PyGithub takes as base_url
+
+    # -- state -------------------------------------------------------------------------------
+    def repo(self, full_name: str = "octo/models") -> Repo:
+        return self.repos.setdefault(full_name, Repo(full_name))
+
+    def add_pull(self, number: int, head_sha: str, *, head_ref: str = "feature", base_ref: str = "main",
+                 author: str = "alice", head_repo: str | None = "", repo: str = "octo/models") -> Pull:
+        """`head_repo=""` (default): the same repository; a name: a fork; None: a deleted fork."""
+        pull = Pull(number, head_sha, head_ref, base_ref, author, repo if head_repo == "" else head_repo)
+        self.repo(repo).pulls[number] = pull
+        self.repo(repo).commits.add(head_sha)
+        return pull
+
+    def add_comment(self, number: int, author: str, body: str, repo: str = "octo/models") -> Comment:
+        comment = Comment(next(self._ids), author, body)
+        self.repo(repo).pulls[number].comments.append(comment)
+        return comment
+
+    def set_permission(self, login: str, permission: str, role_name: str | None = None,
+                       repo: str = "octo/models") -> None:
+        self.repo(repo).collaborators[login] = {"permission": permission,
+                                                "role_name": role_name or permission}
+
+    def comments(self, number: int, repo: str = "octo/models") -> list[Comment]:
+        return self.repo(repo).pulls[number].comments
+
+    def actions_token(self) -> None:
+        """Behave like the Actions GITHUB_TOKEN: it writes as github-actions[bot], may not read /user."""
+        self.token_login = ACTIONS_BOT
+        self.fail("get_user", 403, message="Resource not accessible by integration", times=None)
+
+    # -- routes, faults, the log -------------------------------------------------------------
+    def add_route(self, method: str, template: str, name: str, handler: Handler) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+        self._routes.append(_Route(method, re.compile(f"^{regex}$"), name, handler))
+
+    def fail(self, route: str, status: int, *, times: int | None = 1, message: str | None = None,
+             headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+        assert any(r.name == route for r in self._routes), f"no route named {route}"
+        text = message or {401: "Bad credentials", 403: "Forbidden", 404: "Not Found"}.get(
+            status, "Server Error")
+        self.faults.setdefault(route, []).append(Fault(status, text, times, headers or {}, delay))
+
+    def calls(self, route: str) -> list[Recorded]:
+        return [r for r in self.requests if r.route == route]
+
+    def writes(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    def dispatch(self, method: str, target: str, body: Any, headers: dict[str, str]) -> Reply:
+        split = urlsplit(target)
+        request = Recorded(method, split.path, None, dict(parse_qsl(split.query)), body, headers)
+        self.requests.append(request)
+        if not split.path.startswith(self.prefix + "/"):
+            return _error(404, "Not Found")
+        path = split.path[len(self.prefix):]
+        for route in self._routes:
+            match = route.pattern.match(path)
+            if route.method == method and match:
+                request.route = route.name
+                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                return self._answer(route, request, params)
+        return _error(404, "Not Found")
+
+    def _answer(self, route: _Route, request: Recorded, params: dict[str, str]) -> Reply:
+        authorization = request.headers.get("authorization", "")
+        if authorization not in (f"token {self.token}", f"Bearer {self.token}"):
+            return _error(401, "Bad credentials")
+        fault = self._take_fault(route.name)
+        if fault is not None:
+            time.sleep(fault.delay)
+            return _error(fault.status, fault.message, fault.headers)
+        try:
+            with self._lock:
+                answer = route.handler(self, request, params)
+        except HttpError as error:
+            return _error(error.status, error.message, errors=error.errors)
+        return answer if isinstance(answer, Reply) else Reply(200, answer)
+
+    def _take_fault(self, route: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults.get(route, [])
+            if not queue:
+                return None
+            fault = queue[0]
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.pop(0)
+            return fault
+
+    # -- JSON the way GitHub shapes it -------------------------------------------------------
+    def user_json(self, login: str) -> dict[str, Any]:
+        return {"login": login, "id": zlib.crc32(login.encode()), "url": f"{self.root}/users/{login}",
+                "type": "Bot" if login.endswith("[bot]") else "User"}
+
+    def repo_json(self, full_name: str) -> dict[str, Any]:
+        owner, name = full_name.split("/")
+        return {"id": zlib.crc32(full_name.encode()), "name": name, "full_name": full_name,
+                "owner": self.user_json(owner), "private": False, "default_branch": "main",
+                "url": f"{self.root}/repos/{full_name}",
+                "html_url": f"https://github.example/{full_name}"}
+
+    def comment_json(self, repo: str, number: int, comment: Comment) -> dict[str, Any]:
+        url = f"{self.root}/repos/{repo}/issues/comments/{comment.id}"
+        return {"id": comment.id, "url": url, "body": comment.body,
+                "user": self.user_json(comment.author), "created_at": NOW, "updated_at": NOW,
+                "issue_url": f"{self.root}/repos/{repo}/issues/{number}",
+                "html_url": f"https://github.example/{repo}/pull/{number}#issuecomment-{comment.id}"}
+
+    def pull_json(self, repo: str, pull: Pull) -> dict[str, Any]:
+        head_repo = self.repo_json(pull.head_repo) if pull.head_repo else None
+        return {"id": pull.number * 7, "number": pull.number, "state": pull.state,
+                "title": f"PR {pull.number}", "user": self.user_json(pull.author),
+                "url": f"{self.root}/repos/{repo}/pulls/{pull.number}",
+                "head": {"sha": pull.head_sha, "ref": pull.head_ref, "repo": head_repo,
+                         "label": f"{(pull.head_repo or 'unknown').split('/')[0]}:{pull.head_ref}"},
+                "base": {"sha": "0" * 40, "ref": pull.base_ref, "repo": self.repo_json(repo),
+                         "label": f"{repo.split('/')[0]}:{pull.base_ref}"},
+                "created_at": NOW, "updated_at": NOW}
+
+    def deployment_json(self, repo: str, deployment: Deployment) -> dict[str, Any]:
+        url = f"{self.root}/repos/{repo}/deployments/{deployment.id}"
+        f = deployment.fields
+        return {"id": deployment.id, "url": url, "statuses_url": f"{url}/statuses",
+                "repository_url": f"{self.root}/repos/{repo}", "sha": f["ref"], "ref": f["ref"],
+                "task": f.get("task", "deploy"), "environment": f.get("environment", "production"),
+                "payload": f.get("payload", {}), "description": f.get("description"),
+                "transient_environment": f.get("transient_environment", False),
+                "production_environment": f.get("production_environment", False),
+                "creator": self.user_json(deployment.creator), "created_at": NOW, "updated_at": NOW}
+
+    def page(self, items: list[Any], request: Recorded) -> Reply:
+        """One page of `items` as GitHub paginates: ?page&per_page, and a Link header."""
+        size = min(int(request.query.get("per_page", 30)), self.max_page_size)
+        number = int(request.query.get("page", 1))
+        links = []
+        last = max(1, -(-len(items) // size))
+        host = self.root.removesuffix(self.prefix)
+        if number < last:
+            links.append(f'<{host}{request.path}?per_page={size}&page={number + 1}>; rel="next"')
+        links.append(f'<{host}{request.path}?per_page={size}&page={last}>; rel="last"')
+        return Reply(200, items[(number - 1) * size:number * size], {"Link": ", ".join(links)})
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None,
+           errors: list[dict[str, Any]] | None = None) -> Reply:
+    body: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
+    if errors:
+        body["errors"] = errors
+    return Reply(status, body, dict(headers or {}))
+
+
+# -- the routes ---------------------------------------------------------------------------------
+def _repo_of(fake: FakeGitHub, p: dict[str, str]) -> Repo:
+    full_name = f"{p['owner']}/{p['repo']}"
+    if full_name not in fake.repos:
+        raise HttpError(404, "Not Found")
+    return fake.repos[full_name]
+
+
+def _pull_of(fake: FakeGitHub, p: dict[str, str]) -> Pull:
+    pull = _repo_of(fake, p).pulls.get(int(p["number"])) if p["number"].isdigit() else None
+    if pull is None:
+        raise HttpError(404, "Not Found")
+    return pull
+
+
+def _comment_of(fake: FakeGitHub, p: dict[str, str]) -> tuple[int, Comment]:
+    for pull in _repo_of(fake, p).pulls.values():
+        for comment in pull.comments:
+            if str(comment.id) == p["id"]:
+                return pull.number, comment
+    raise HttpError(404, "Not Found")
+
+
+def _deployment_of(fake: FakeGitHub, p: dict[str, str]) -> Deployment:
+    deployment = _repo_of(fake, p).deployments.get(int(p["id"])) if p["id"].isdigit() else None
+    if deployment is None:
+        raise HttpError(404, "Not Found")
+    return deployment
+
+
+def _body_field(request: Recorded, name: str) -> Any:
+    if not isinstance(request.body, dict) or name not in request.body:
+        raise HttpError(422, "Invalid request.", [{"field": name, "code": "missing_field"}])
+    return request.body[name]
+
+
+def get_user(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return fake.user_json(fake.token_login)
+
+
+def get_repo(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return fake.repo_json(_repo_of(fake, p).full_name)
+
+
+def permission(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    answer = _repo_of(fake, p).collaborators.get(p["login"])
+    if answer is None:
+        raise HttpError(404, "Not Found")
+    return {**answer, "user": fake.user_json(p["login"])}
+
+
+def get_pull(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return fake.pull_json(_repo_of(fake, p).full_name, _pull_of(fake, p))
+
+
+def list_comments(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, pull = _repo_of(fake, p).full_name, _pull_of(fake, p)
+    return fake.page([fake.comment_json(repo, pull.number, c) for c in pull.comments], request)
+
+
+def create_comment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    pull = _pull_of(fake, p)
+    comment = fake.add_comment(pull.number, fake.token_login, str(_body_field(request, "body")),
+                               _repo_of(fake, p).full_name)
+    return Reply(201, fake.comment_json(_repo_of(fake, p).full_name, pull.number, comment))
+
+
+def get_comment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    number, comment = _comment_of(fake, p)
+    return fake.comment_json(_repo_of(fake, p).full_name, number, comment)
+
+
+def edit_comment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    number, comment = _comment_of(fake, p)
+    comment.body, comment.updated = str(_body_field(request, "body")), True
+    return fake.comment_json(_repo_of(fake, p).full_name, number, comment)
+
+
+def create_reaction(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    _, comment = _comment_of(fake, p)
+    content = _body_field(request, "content")
+    if content not in REACTIONS:
+        raise HttpError(422, "Validation Failed", [{"field": "content", "code": "invalid"}])
+    comment.reactions.append(content)
+    return Reply(201, {"id": next(fake._ids), "content": content, "created_at": NOW,
+                       "user": fake.user_json(fake.token_login)})
+
+
+def create_deployment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, ref = _repo_of(fake, p), str(_body_field(request, "ref"))
+    if ref not in repo.commits:
+        raise HttpError(422, f"No ref found for: {ref}")
+    deployment = Deployment(next(fake._ids), fake.token_login, dict(request.body))
+    repo.deployments[deployment.id] = deployment
+    return Reply(201, fake.deployment_json(repo.full_name, deployment))
+
+
+def list_deployments(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo = _repo_of(fake, p)
+    return fake.page([fake.deployment_json(repo.full_name, d) for d in repo.deployments.values()],
+                     request)
+
+
+def get_deployment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return fake.deployment_json(_repo_of(fake, p).full_name, _deployment_of(fake, p))
+
+
+def create_status(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    deployment = _deployment_of(fake, p)
+    if _body_field(request, "state") not in STATES:
+        raise HttpError(422, "Validation Failed", [{"field": "state", "code": "invalid"}])
+    status = {**request.body, "id": next(fake._ids), "created_at": NOW,
+              "creator": fake.user_json(fake.token_login),
+              "url": f"{fake.root}/repos/{_repo_of(fake, p).full_name}/deployments/"
+                     f"{deployment.id}/statuses/{len(deployment.statuses) + 1}"}
+    deployment.statuses.append(status)
+    return Reply(201, status)
+
+
+def list_statuses(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return fake.page(list(reversed(_deployment_of(fake, p).statuses)), request)  # newest first
+
+
+_R = "/repos/{owner}/{repo}"
+DEFAULT_ROUTES: list[tuple[str, str, str, Handler]] = [
+    ("GET", "/user", "get_user", get_user),
+    ("GET", _R, "get_repo", get_repo),
+    ("GET", f"{_R}/collaborators/{{login}}/permission", "permission", permission),
+    ("GET", f"{_R}/pulls/{{number}}", "get_pull", get_pull),
+    ("GET", f"{_R}/issues/{{number}}/comments", "list_comments", list_comments),
+    ("POST", f"{_R}/issues/{{number}}/comments", "create_comment", create_comment),
+    ("GET", f"{_R}/issues/comments/{{id}}", "get_comment", get_comment),
+    ("PATCH", f"{_R}/issues/comments/{{id}}", "edit_comment", edit_comment),
+    ("POST", f"{_R}/issues/comments/{{id}}/reactions", "create_reaction", create_reaction),
+    ("POST", f"{_R}/deployments", "create_deployment", create_deployment),
+    ("GET", f"{_R}/deployments", "list_deployments", list_deployments),
+    ("GET", f"{_R}/deployments/{{id}}", "get_deployment", get_deployment),
+    ("POST", f"{_R}/deployments/{{id}}/statuses", "create_status", create_status),
+    ("GET", f"{_R}/deployments/{{id}}/statuses", "list_statuses", list_statuses),
+]
+
+
+def _handler_class(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            reply = fake.dispatch(self.command, self.path, body, headers)
+            payload = b"" if reply.status == 204 else json.dumps(reply.body).encode()
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout fault): nothing left to answer
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the request log is `fake.requests`
+
+    return _Handler
+
+
+@contextmanager
+def running(**options: Any) -> Iterator[FakeGitHub]:
+    fake = FakeGitHub(**options).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
