@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_bot.console import emit_json, say
 from mlops_bot.errors import UserError
 
-__all__ = ["run_pipeline", "run_runs_list"]
+if TYPE_CHECKING:
+    from mlops_bot.backends.factory import Backends
+    from mlops_bot.backends.types import RunRecord
+    from mlops_bot.config import Config
+
+__all__ = ["run_pipeline", "run_runs_list", "run_version"]
 
 
-def run_pipeline(repo: Path, pipeline: str, ref: str | None, cli_parameters: dict[str, Any],
-                 as_json: bool) -> int:
-    from mlops_bot.backends.factory import backends_for
+def run_version(repo: Path, config: Config, backends: Backends, pipeline: str,
+                ref: str | None, cli_parameters: dict[str, Any],
+                trigger: str = "manual") -> tuple[RunRecord, str]:
+    """Run a registry version; returns the record and `succeeded|failed|existing`."""
     from mlops_bot.backends.types import RunRequest
-    from mlops_bot.config import load_config
     from mlops_bot.flows.push import run_id_for
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
 
-    config = load_config(repo)
-    backends = backends_for(config, repo)
     record = backends.registry.resolve(pipeline, ref)
     manifest = record.manifest
     run_py = f"{manifest.get('source', f'{config.pipelines_dir}/{pipeline}')}/run.py"
@@ -35,23 +38,32 @@ def run_pipeline(repo: Path, pipeline: str, ref: str | None, cli_parameters: dic
         (f"mlops.yaml pipelines.{pipeline}.parameters", settings.parameters if settings else {}),
         ("--param", cli_parameters),
     )
-    run_id = run_id_for(pipeline, record.version, parameters, "manual")
+    run_id = run_id_for(pipeline, record.version, parameters, trigger)
     existing = backends.runner.get(run_id)
     if existing is not None and existing.status == "succeeded":
-        run, status = existing, "existing"
-    else:
-        run = backends.runner.run(RunRequest(
-            run_id=run_id, pipeline=pipeline, version=record.version,
-            spec=backends.registry.spec(pipeline, record.version), parameters=parameters,
-            git_sha=str(manifest["git_sha"]), trigger="manual",
-            images=dict(manifest.get("images", {}))))
-        status = run.status
-    document = {**dataclasses.asdict(run), "status": status}
+        return existing, "existing"
+    run = backends.runner.run(RunRequest(
+        run_id=run_id, pipeline=pipeline, version=record.version,
+        spec=backends.registry.spec(pipeline, record.version), parameters=parameters,
+        git_sha=str(manifest["git_sha"]), trigger=trigger,
+        images=dict(manifest.get("images", {}))))
+    return run, run.status
+
+
+def run_pipeline(repo: Path, pipeline: str, ref: str | None, cli_parameters: dict[str, Any],
+                 as_json: bool) -> int:
+    """The `mlops-bot run` command."""
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.config import load_config
+
+    config = load_config(repo)
+    run, status = run_version(repo, config, backends_for(config, repo), pipeline, ref,
+                              cli_parameters)
     if as_json:
-        emit_json(document)
+        emit_json({**dataclasses.asdict(run), "status": status})
     else:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())) or "none"
-        say(f"run {run.run_id} of {pipeline}@{record.version}: {status} (metrics: {metrics})")
+        say(f"run {run.run_id} of {pipeline}@{run.version}: {status} (metrics: {metrics})")
         if run.error:
             say(run.error)
     return 0 if run.status == "succeeded" else 1

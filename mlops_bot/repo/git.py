@@ -98,6 +98,11 @@ class GitRepo:
     def remove_worktree(self, path: Path) -> None:
         self._git.worktree("remove", "--force", str(path))
 
+    def fetch(self, commit: str) -> None:
+        """Make sure `commit` is in the clone (a PR head is not in a default-branch checkout)."""
+        if self.resolve(commit) is None:
+            self._git.fetch("--no-tags", "--quiet", "origin", commit)
+
     def default_branch(self) -> str | None:
         """The branch new branches come from: origin/HEAD, else main, else master."""
         import git

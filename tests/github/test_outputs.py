@@ -7,20 +7,7 @@ import re
 import pytest
 
 from mlops_bot.github.outputs import write_outputs
-
-
-def parse(text: str) -> dict[str, str]:
-    """Read GITHUB_OUTPUT the way the runner does (heredoc blocks)."""
-    outputs, lines = {}, iter(text.splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<", 1)
-        value = []
-        for body in lines:
-            if body == delimiter:
-                break
-            value.append(body)
-        outputs[name] = "\n".join(value)
-    return outputs
+from tests.support.action import read_outputs
 
 
 def test_values_round_trip_including_newlines_and_fake_delimiters(tmp_path):
@@ -28,7 +15,7 @@ def test_values_round_trip_including_newlines_and_fake_delimiters(tmp_path):
     hostile = "staging\ndecision<<EOF\nproceed\nEOF\nreason_code=ok"
     write_outputs(path, {"environment": hostile, "decision": "stop"})
     write_outputs(path, {"sha": "a" * 40})
-    assert parse(path.read_text()) == {"environment": hostile, "decision": "stop", "sha": "a" * 40}
+    assert read_outputs(path.read_text()) == {"environment": hostile, "decision": "stop", "sha": "a" * 40}
 
 
 def test_delimiters_are_random(tmp_path):

@@ -19,6 +19,8 @@ class GitRepoBuilder:
 
     def __init__(self, path: Path, branch: str = "main") -> None:
         self.path = path
+        if (path / ".git").is_dir():
+            return  # an existing repository (a copy): keep its history
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", branch)
 

@@ -1,0 +1,205 @@
+"""`issue_comment`: read the command, check who asked and on which commit, act or refuse.
+
+The job that runs this holds no deploy approval: a deploy ends here with a GitHub Deployment of
+the PR head commit, pinned now, and `decision=proceed`; the workflow's deploy job, gated by the
+environment's required reviewers, promotes it. Every refusal is a sticky reply with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.errors import UserError
+from mlops_bot.github.outcome import Outcome, ReasonCode
+from mlops_bot.report import comments
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.factory import Backends
+    from mlops_bot.commands import Command
+    from mlops_bot.config import Config
+    from mlops_bot.github.action import ActionContext
+    from mlops_bot.github.forge import Forge, PullRequest
+    from mlops_bot.repo.git import GitRepo
+
+__all__ = ["CommentFlow", "handle_comment"]
+
+_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
+
+
+def handle_comment(ctx: ActionContext) -> Outcome:
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.commands import Ignore, Reply, parse_comment
+    from mlops_bot.config import load_config
+    from mlops_bot.repo.config_diff import layout_at
+    from mlops_bot.repo.git import GitRepo
+    from mlops_bot.repo.layout import discover_pipelines
+
+    event = ctx.event
+    issue, comment = event.get("issue") or {}, event.get("comment") or {}
+    if event.get("action") != "created":
+        return Outcome("stop", ReasonCode.IGNORED, "the comment was edited or deleted")
+    if "pull_request" not in issue:
+        return Outcome("stop", ReasonCode.IGNORED, "a comment on an issue, not a pull request")
+    if (comment.get("user") or {}).get("type") == "Bot":
+        return Outcome("stop", ReasonCode.IGNORED, "a comment by a bot")
+    # The configuration and the pipeline list come from the checked-out default branch, never
+    # from the pull request: a PR cannot grant itself environments or permissions.
+    config = load_config(ctx.workspace)
+    git = GitRepo(ctx.workspace)
+    layout = layout_at(git, git.resolve("HEAD") or "HEAD")
+    pipelines, _ = discover_pipelines(git.tree("HEAD", [layout.pipelines_dir]),
+                                      layout.pipelines_dir)
+    parsed = parse_comment(comment.get("body") or "", list(config.environments), list(pipelines))
+    if isinstance(parsed, Ignore):
+        return Outcome("stop", ReasonCode.IGNORED, f"not a command ({parsed.reason})")
+    forge, number = ctx.forge(), int(issue["number"])
+    if isinstance(parsed, Reply):
+        reply_id = forge.upsert_comment(number, "reply", parsed.text)
+        return Outcome("stop", ReasonCode.REPLIED, parsed.reason_code, comment_id=reply_id)
+    flow = CommentFlow(forge, config, backends_for(config, git.root), git, number,
+                       int(comment["id"]), str(comment["user"]["login"]))
+    return flow.run(parsed)
+
+
+@dataclass
+class CommentFlow:
+    forge: Forge
+    config: Config
+    backends: Backends
+    git: GitRepo
+    number: int
+    comment_id: int
+    actor: str
+
+    def run(self, command: Command) -> Outcome:
+        self.forge.react(self.comment_id, "eyes")
+        refusal = self._check_actor(command)
+        if refusal is not None:
+            return refusal
+        pull = self.forge.pull_request(self.number)
+        if pull.state != "open":
+            return self._refuse(command, ReasonCode.PR_CLOSED, f"#{self.number} is {pull.state}.")
+        environment = self.config.environments.get(command.environment or "")
+        if pull.is_fork and not (environment and environment.allow_forks):
+            return self._refuse(command, ReasonCode.FORK_REFUSED,
+                                "This pull request comes from a fork; deploying forks is off "
+                                "(`allow_forks` of the environment in mlops.yaml).")
+        handlers = {"deploy": self._deploy, "rollback": self._rollback, "lock": self._lock,
+                    "unlock": self._unlock, "plan": self._plan, "run": self._run}
+        try:
+            return handlers[command.name](command, pull)
+        except UserError as error:
+            return self._refuse(command, ReasonCode.FAILED, str(error))
+
+    def _check_actor(self, command: Command) -> Outcome | None:
+        environment = self.config.environments.get(command.environment or "")
+        needed = environment.deployers.permission if environment else "write"
+        allowed = environment.deployers.users if environment else []
+        try:
+            permission = self.forge.permission(self.actor)
+        except Exception as error:  # any failure to check is a denial, never an allowance
+            return self._refuse(command, ReasonCode.PERMISSION_DENIED,
+                                f"Could not check @{self.actor}'s permission ({error}); denied.")
+        if _RANK[permission] < _RANK[needed] or (allowed and self.actor not in allowed):
+            who = f" and be one of {', '.join(allowed)}" if allowed else ""
+            return self._refuse(command, ReasonCode.PERMISSION_DENIED,
+                                f"@{self.actor} has `{permission}` permission; this needs "
+                                f"`{needed}` or more{who}.")
+        return None
+
+    def _deploy(self, command: Command, pull: PullRequest, action: str = "deploy") -> Outcome:
+        environment, pipeline = command.environment or "", command.pipeline or ""
+        held = self.backends.locks.get(environment)
+        if held is not None and held.owner != self._owner:
+            return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
+        runs = self.backends.runner.runs(pipeline, pull.head_sha)
+        good = [r for r in runs if r.status == "succeeded"
+                and (command.version is None or r.version == command.version)]
+        if not good:
+            seen = ", ".join(f"`{r.run_id}` ({r.status})" for r in runs) or "none"
+            return self._refuse(command, ReasonCode.RUN_MISSING,
+                                f"No successful run of `{pipeline}` for commit "
+                                f"`{pull.head_sha[:12]}` (runs found: {seen}). Push to the PR "
+                                f"branch to build and run it, or comment `/run {pipeline}`.")
+        run = good[0]
+        payload: dict[str, object] = {
+            "action": action, "pipeline": pipeline, "version": run.version, "run_id": run.run_id,
+            "sha": pull.head_sha, "pull_request": self.number, "traffic": command.traffic,
+            "requested_by": self.actor}
+        deployment = self.forge.create_deployment(
+            pull.head_sha, environment, payload, f"{action} {pipeline}@{run.version}")
+        self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
+        comment = self.forge.upsert_comment(self.number, environment, comments.deploy_requested(
+            environment, pull.head_sha, run, command.traffic, self.actor))
+        return Outcome("proceed", ReasonCode.OK, f"{action} of {pipeline}@{run.version} to "
+                       f"{environment} awaits approval", sha=pull.head_sha,
+                       environment=environment, deployment_id=deployment, comment_id=comment,
+                       pipelines=[pipeline],
+                       versions=[{"pipeline": pipeline, "version": run.version}],
+                       details={"payload": payload})
+
+    def _rollback(self, command: Command, pull: PullRequest) -> Outcome:
+        return self._deploy(command, pull, action="rollback")
+
+    def _lock(self, command: Command, pull: PullRequest) -> Outcome:
+        from mlops_bot.backends.types import EnvironmentLock
+
+        wanted = EnvironmentLock(command.environment or "", self._owner, self.actor,
+                                 command.reason or "",
+                                 datetime.now(UTC).isoformat(timespec="seconds"))
+        held = self.backends.locks.acquire(wanted)
+        if held.owner != self._owner:
+            return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
+        return self._done(command, comments.locked(held))
+
+    def _unlock(self, command: Command, pull: PullRequest) -> Outcome:
+        released = self.backends.locks.release(command.environment or "", self._owner)
+        return self._done(command, comments.unlocked(command.environment or "", released))
+
+    def _plan(self, command: Command, pull: PullRequest) -> Outcome:
+        from mlops_bot.repo.planner import ChangePlanner
+        from mlops_bot.report.plan_report import render_plan_markdown
+
+        self.git.fetch(pull.head_sha)
+        plan = ChangePlanner(self.git).plan("0" * 40, pull.head_sha)
+        comment = self.forge.upsert_comment(self.number, "plan", render_plan_markdown(plan))
+        return Outcome("stop", ReasonCode.OK, f"{len(plan.pipelines)} pipeline(s) affected",
+                       sha=pull.head_sha, comment_id=comment,
+                       pipelines=[p.name for p in plan.pipelines])
+
+    def _run(self, command: Command, pull: PullRequest) -> Outcome:
+        from mlops_bot.flows.run import run_version
+
+        pipeline = command.pipeline or ""
+        published = [v for v in self.backends.registry.versions(pipeline)
+                     if v.manifest.get("git_sha") == pull.head_sha]
+        if not published:
+            return self._refuse(command, ReasonCode.RUN_MISSING,
+                                f"No published version of `{pipeline}` for commit "
+                                f"`{pull.head_sha[:12]}`: push to the PR branch to publish it.")
+        run, status = run_version(self.git.root, self.config, self.backends, pipeline,
+                                  "@" + published[0].version, {}, trigger="comment")
+        return self._done(command, comments.run_started(run, status), sha=pull.head_sha)
+
+    @property
+    def _owner(self) -> str:
+        return f"#{self.number}"
+
+    def _done(self, command: Command, body: str, **fields: Any) -> Outcome:
+        comment = self.forge.upsert_comment(self.number, _marker(command), body)
+        return Outcome("stop", ReasonCode.OK, body.splitlines()[0].lstrip("# "),
+                       environment=command.environment or "", comment_id=comment, **fields)
+
+    def _refuse(self, command: Command, code: ReasonCode, message: str) -> Outcome:
+        self.forge.react(self.comment_id, "-1")
+        comment = self.forge.upsert_comment(self.number, _marker(command),
+                                            comments.refused(f"/{command.name}", code, message))
+        return Outcome("stop", code, message, environment=command.environment or "",
+                       comment_id=comment)
+
+
+def _marker(command: Command) -> str:
+    """One sticky comment per environment (deploy, rollback, lock...), else per command."""
+    return command.environment or command.name

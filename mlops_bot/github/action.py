@@ -1,0 +1,152 @@
+"""The GitHub Action: read the event and inputs, run one handler, write outputs and summary.
+
+One handler per command, found through `HANDLERS`; the event decides the command unless the
+`command` input names one. Every handler returns an `Outcome`, whatever happens, so the outputs
+are always written and a workflow can branch on `decision` and `reason_code`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.console import progress
+from mlops_bot.errors import ConfigError, UserError
+from mlops_bot.github.outcome import Decision, Outcome, ReasonCode
+from mlops_bot.github.outputs import write_outputs
+
+if TYPE_CHECKING:
+    from mlops_bot.github.forge import Forge
+
+__all__ = ["EVENT_COMMANDS", "HANDLERS", "ActionContext", "run_action"]
+
+# The command each event implies when the `command` input is empty.
+EVENT_COMMANDS = {
+    "push": "push",
+    "pull_request": "plan",
+    "issue_comment": "comment",
+}
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    environ: Mapping[str, str]
+    workspace: Path
+    event_name: str
+    event: dict[str, Any]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ActionContext:
+        path = environ.get("GITHUB_EVENT_PATH")
+        event: dict[str, Any] = {}
+        if path and Path(path).is_file():
+            event = json.loads(Path(path).read_text())
+        workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
+        return cls(environ, workspace, environ.get("GITHUB_EVENT_NAME", ""), event)
+
+    def input(self, name: str) -> str:
+        # Docker actions receive inputs as INPUT_<NAME>, upper-cased, hyphens kept.
+        key = f"INPUT_{name.upper()}"
+        return self.environ.get(key, self.environ.get(key.replace("-", "_"), "")).strip()
+
+    @property
+    def dry_run(self) -> bool:
+        return self.input("dry-run").lower() in ("true", "1", "yes")
+
+    def forge(self) -> Forge:
+        """GitHub when a token and repository are given, else a console that prints."""
+        token, repository = self.input("github-token"), self.environ.get("GITHUB_REPOSITORY")
+        if token and repository:
+            from mlops_bot.github.pygithub_forge import GithubForge
+
+            return GithubForge(repository, token,
+                               self.environ.get("GITHUB_API_URL", "https://api.github.com"))
+        from mlops_bot.github.console_forge import ConsoleForge
+
+        return ConsoleForge()
+
+
+def handle_push(ctx: ActionContext) -> Outcome:
+    from mlops_bot.flows.push import push
+
+    result = push(ctx.workspace, None, None, {}, ctx.environ, plan_only=ctx.dry_run)
+    names = [p.name for p in result.plan.pipelines]
+    versions = [{"pipeline": v.pipeline, "version": v.version, "status": v.status}
+                for v in result.versions]
+    decision: Decision
+    if not result.ok:
+        code, decision = ReasonCode.FAILED, "stop"
+    elif not names:
+        code, decision = ReasonCode.NOTHING_CHANGED, "stop"
+    else:
+        code, decision = ReasonCode.OK, "proceed"
+    message = (f"{len(names)} pipeline(s) affected; {len(versions)} version(s); "
+               f"{sum(r.status == 'failed' for r in result.runs)} failed run(s)")
+    return Outcome(decision, code, message, sha=result.plan.head, pipelines=names,
+                   versions=versions, details=result.to_dict())
+
+
+def handle_plan(ctx: ActionContext) -> Outcome:
+    """pull_request: plan the PR's range and show it in one sticky comment."""
+    from mlops_bot.repo.git import GitRepo
+    from mlops_bot.repo.planner import ChangePlanner
+    from mlops_bot.report.plan_report import render_plan_markdown
+
+    pull = ctx.event.get("pull_request") or {}
+    base, head = pull.get("base", {}).get("sha"), pull.get("head", {}).get("sha")
+    if not (base and head and pull.get("number")):
+        return Outcome("stop", ReasonCode.NO_TRIGGER, "the event has no pull request")
+    plan = ChangePlanner(GitRepo(ctx.workspace)).plan(base, head)
+    comment_id = ctx.forge().upsert_comment(int(pull["number"]), "plan",
+                                            render_plan_markdown(plan))
+    names = [p.name for p in plan.pipelines]
+    code = ReasonCode.OK if plan.ok else ReasonCode.FAILED
+    return Outcome("proceed" if names and plan.ok else "stop",
+                   code if names or not plan.ok else ReasonCode.NOTHING_CHANGED,
+                   f"{len(names)} pipeline(s) affected", sha=plan.head, pipelines=names,
+                   comment_id=comment_id, details=plan.to_dict())
+
+
+def handle_comment(ctx: ActionContext) -> Outcome:
+    from mlops_bot.flows.comment import handle_comment as comment_flow
+
+    return comment_flow(ctx)
+
+
+HANDLERS: dict[str, Callable[[ActionContext], Outcome]] = {
+    "push": handle_push,
+    "plan": handle_plan,
+    "comment": handle_comment,
+}
+
+
+def run_action(environ: Mapping[str, str]) -> int:
+    ctx = ActionContext.from_env(environ)
+    if ctx.input("config"):
+        # Read by mlops_bot.config_location wherever the configuration is looked for.
+        os.environ["MLOPS_BOT_CONFIG"] = ctx.input("config")
+    command = ctx.input("command") or EVENT_COMMANDS.get(ctx.event_name, "")
+    handler = HANDLERS.get(command)
+    if handler is None:
+        outcome = Outcome("stop", ReasonCode.NO_TRIGGER,
+                          f"nothing to do for event {ctx.event_name!r} (command {command!r})")
+    else:
+        outcome = _guarded(handler, ctx)
+    output_file = environ.get("GITHUB_OUTPUT")
+    if output_file:
+        write_outputs(Path(output_file), outcome.outputs())
+    progress(f"mlops-bot: {outcome.decision} ({outcome.reason_code}): {outcome.message}")
+    return 1 if outcome.reason_code in (ReasonCode.FAILED, ReasonCode.CONFIG_INVALID) else 0
+
+
+def _guarded(handler: Callable[[ActionContext], Outcome], ctx: ActionContext) -> Outcome:
+    try:
+        return handler(ctx)
+    except ConfigError as error:
+        return Outcome("stop", ReasonCode.CONFIG_INVALID, str(error))
+    except UserError as error:
+        return Outcome("stop", ReasonCode.FAILED, str(error))

@@ -1,0 +1,60 @@
+"""The bot's PR comments, as Markdown. Decisions are made in the flows; this only words them."""
+
+from __future__ import annotations
+
+from mlops_bot.backends.types import EnvironmentLock, RunRecord
+from mlops_bot.report.tables import markdown_table
+
+__all__ = ["deploy_requested", "locked", "refused", "run_started", "unlocked"]
+
+
+def _code(text: str) -> str:
+    # Values from users (a lock reason) must not break out of the code span or mention people.
+    return "`" + text.replace("`", "'").replace("@", "@\u200b") + "`"
+
+
+def refused(command: str, reason_code: str, message: str) -> str:
+    return f"### :no_entry: `{command}` refused\n\n{message}\n\n<sub>reason: `{reason_code}`</sub>"
+
+
+def deploy_requested(environment: str, sha: str, run: RunRecord, traffic: int | None,
+                     actor: str) -> str:
+    metrics = markdown_table(["Metric", "Value"], [
+        [name, f"{value:.4g}"] for name, value in sorted(run.metrics.items())]) \
+        if run.metrics else "No metrics were recorded."
+    canary = f"{traffic}% of traffic first" if traffic else "the environment's canary first"
+    return "\n".join([
+        f"### :rocket: Deploy `{run.pipeline}` to `{environment}`: waiting for approval",
+        "",
+        f"Requested by @{actor}. This deploys exactly commit `{sha[:12]}` (the PR head now); if "
+        "the PR head moves before the deploy starts, the deploy stops.",
+        "",
+        markdown_table(["", ""], [
+            ["Commit", f"`{sha}`"], ["Pipeline", f"`{run.pipeline}`"],
+            ["Registry version", f"`{run.version}`"], ["Run", f"`{run.run_id}`"],
+            ["Rollout", canary]]),
+        "",
+        metrics,
+        "",
+        f"The `{environment}` environment's required reviewers approve the deployment in the "
+        "workflow run; this comment is updated with the result.",
+    ])
+
+
+def locked(lock: EnvironmentLock) -> str:
+    reason = f" Reason: {_code(lock.reason)}." if lock.reason else ""
+    return (f"### :lock: `{lock.environment}` is locked by {lock.owner}\n\n"
+            f"Locked by @{lock.actor} at {lock.created_at}.{reason} Other pull requests cannot "
+            f"deploy to `{lock.environment}` until `/unlock {lock.environment}` here.")
+
+
+def unlocked(environment: str, lock: EnvironmentLock | None) -> str:
+    if lock is None:
+        return f"### :unlock: `{environment}` was not locked"
+    return f"### :unlock: `{environment}` is unlocked\n\nIt was locked by {lock.owner}."
+
+
+def run_started(run: RunRecord, status: str) -> str:
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())) or "none"
+    return (f"### :arrow_forward: Run of `{run.pipeline}@{run.version}`: {status}\n\n"
+            f"Commit `{run.git_sha[:12]}`, run `{run.run_id}`, metrics: {metrics}.")
