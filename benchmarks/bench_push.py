@@ -1,0 +1,122 @@
+"""Push-flow benchmarks: in-process compilation against the seed 000 approach, and a no-op push.
+
+1. Compile 50 generated pipelines x 3 components with `mlops-bot compile` (one process, imports
+   isolated per pipeline) and the way seed 000's LazyPipelines `magic()` does it: one
+   `python definition.py` process per component and per pipeline (200 processes), each importing
+   kfp and compiling its one file. Target: mlops-bot at least 10x faster.
+2. `mlops-bot push` of a range that touches no pipeline (a README change) on the 1,000-pipeline
+   monorepo. Target: under 2 s.
+
+    .venv/bin/python benchmarks/bench_push.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from monorepo import cached, generate
+
+WORK = Path(__file__).resolve().parent / ".work"
+MIN_SPEEDUP = 10.0
+NOOP_LIMIT = 2.0
+
+# What one `python definition.py` of seed 000 does: import kfp, load the file, compile what it
+# defines (named after its folder). Run as its own process per file, as `magic()` does with
+# `os.system("python .../definition.py")`.
+SEED_STYLE = """
+import importlib.util, sys
+from pathlib import Path
+from kfp import compiler
+path = Path(sys.argv[1])
+sys.path.insert(0, str(path.parents[2] if path.parent.parent.name == "components" else path.parent))
+spec = importlib.util.spec_from_file_location("definition", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+# as in the seeds, the component or pipeline is named after its folder
+compiler.Compiler().compile(getattr(module, path.parent.name), str(path.with_suffix(".yaml")))
+"""
+
+
+def compile_repo(pipelines: int, components: int) -> Path:
+    folder = WORK / f"compile-p{pipelines}-c{components}"
+    if not (folder / "repo" / ".git").is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+        generate(folder / "repo", pipelines, components, shared_users={0: 0, 1: 0},
+                 checkout=True)
+    return folder / "repo"
+
+
+def bench_compile(pipelines: int, components: int) -> dict[str, object]:
+    repo = compile_repo(pipelines, components)
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "mlops_bot", "compile", "--out", out], cwd=repo,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ours = time.perf_counter() - started
+        compiled = len(list(Path(out).glob("*.yaml")))
+    if compiled != pipelines:
+        raise SystemExit(f"mlops-bot compiled {compiled} of {pipelines} pipelines")
+    files = sorted(repo.glob("pipelines/*/components/*/definition.py"))
+    files += sorted(repo.glob("pipelines/*/definition.py"))
+    started = time.perf_counter()
+    for file in files:
+        subprocess.run([sys.executable, "-c", SEED_STYLE, str(file)], cwd=repo, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seed = time.perf_counter() - started
+    return {"pipelines": pipelines, "components": components, "processes": len(files),
+            "mlops_bot_s": round(ours, 3), "seed_000_s": round(seed, 3),
+            "speedup": round(seed / ours, 1), "target": f">= {MIN_SPEEDUP}x",
+            "ok": seed / ours >= MIN_SPEEDUP}
+
+
+def bench_noop_push(repeat: int) -> dict[str, object]:
+    repo = cached(WORK)
+    base, head = repo.scenarios["noop"]
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "mlops_bot", "push", "--json", "--base",
+                                 base, "--head", head], cwd=repo.path, capture_output=True,
+                                text=True, check=True)
+        samples.append(time.perf_counter() - started)
+        document = json.loads(result.stdout)
+        if document["plan"]["pipelines"] or document["builds"] or document["runs"]:
+            raise SystemExit("the no-op push did something: the benchmark measures a wrong run")
+    median = sorted(samples)[len(samples) // 2]
+    return {"median_s": round(median, 3), "target": f"< {NOOP_LIMIT} s",
+            "ok": median < NOOP_LIMIT}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pipelines", type=int, default=50)
+    parser.add_argument("--components", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="no-op push runs")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = {"compile": bench_compile(args.pipelines, args.components),
+               "noop_push": bench_noop_push(args.repeat)}
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        c, n = results["compile"], results["noop_push"]
+        print(f"compile {c['pipelines']} pipelines x {c['components']} components: "
+              f"mlops-bot {c['mlops_bot_s']} s, seed 000 ({c['processes']} processes) "
+              f"{c['seed_000_s']} s: {c['speedup']}x ({c['target']}) "
+              f"{'ok' if c['ok'] else 'MISSED'}")
+        print(f"no-op push on the 1,000-pipeline monorepo: {n['median_s']} s median of "
+              f"{args.repeat} ({n['target']}) {'ok' if n['ok'] else 'MISSED'}")
+    return 0 if all(r["ok"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
