@@ -13,29 +13,22 @@ the same bytes. Tags move with compare-and-swap on the tag object's generation.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
-from collections.abc import Iterator
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from google.api_core import exceptions as gexc
-
 from mlops_bot.backends.gcp.kfp_repository import KfpRepository
+from mlops_bot.backends.gcp.objects import BucketObjects
 from mlops_bot.backends.types import PublishResult, VersionRecord
 from mlops_bot.backends.versions import DEFAULT_TAG, check_tag, parse_ref, version_of
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
-    from google.cloud.storage import Bucket
-
     from mlops_bot.backends.gcp.clients import GcpClients
 
 __all__ = ["GcsRegistry"]
 
-_ROLE = "roles/storage.objectAdmin"
 _SPEC, _MANIFEST = "pipeline.yaml", "manifest.json"
 # Concurrent tag movers are other pushes of the same repository: a handful at most, so a few
 # jittered retries settle them; beyond that something is hammering the tag and a person should look.
@@ -50,20 +43,19 @@ class GcsRegistry:
         self._clients = clients
         self._kfp = kfp_repository or KfpRepository.for_config(clients.config)
 
-    @cached_property
-    def _bucket(self) -> Bucket:
-        return self._clients.storage.bucket(self.bucket_name)  # no request is made here
+        self._objects = BucketObjects(clients, self.bucket_name, "the registry bucket",
+                                      "gcp.registry_bucket")
 
     def _url(self, name: str = "") -> str:
-        return f"gs://{self.bucket_name}/{name}"
+        return self._objects.url(name)
 
     # -- PipelineRegistry ------------------------------------------------------------------
     def publish(self, pipeline: str, spec: bytes, manifest: dict[str, Any]) -> PublishResult:
         version = version_of(spec)
         spec_name, manifest_name = (_path(pipeline, version, leaf) for leaf in (_SPEC, _MANIFEST))
-        if self._exists(manifest_name):
+        if self._objects.exists(manifest_name):
             return self._same_or_error(pipeline, version, spec)
-        if not self._write_if(spec_name, spec, "application/yaml"):
+        if not self._objects.write_if(spec_name, spec, "application/yaml"):
             # A half-written version or a concurrent publisher: only the same bytes may go on.
             self._same_or_error(pipeline, version, spec)
         if self._kfp is not None:
@@ -72,24 +64,24 @@ class GcsRegistry:
             self._kfp.upload(pipeline, version, spec)
         document = json.dumps({**manifest, "pipeline": pipeline, "version": version},
                               indent=2).encode()
-        if self._write_if(manifest_name, document, "application/json"):
+        if self._objects.write_if(manifest_name, document, "application/json"):
             return PublishResult(pipeline, version, "published")
         # Another publisher finished first, or our write landed, its response was lost and the
         # client's retry hit our own object: identical bytes (compiled_at included) say which.
-        mine = self._read(manifest_name) == document
+        mine = self._objects.read(manifest_name) == document
         return PublishResult(pipeline, version, "published" if mine else "unchanged")
 
     def tag(self, pipeline: str, tag: str, version: str) -> None:
         check_tag(tag)
-        if not self._exists(_path(pipeline, version, _MANIFEST)):
+        if not self._objects.exists(_path(pipeline, version, _MANIFEST)):
             raise UserError(f"cannot tag {pipeline}@{version}: no such version in "
                             f"{self._url()}; see mlops-bot registry list")
         name = f"pipelines/{pipeline}/tags/{tag}"
         for attempt in range(_TAG_ATTEMPTS):
-            generation, current = self._read_with_generation(name)
+            generation, current = self._objects.read_with_generation(name)
             if current == version.encode():
                 return
-            if self._write_if(name, version.encode(), "text/plain", generation):
+            if self._objects.write_if(name, version.encode(), "text/plain", generation):
                 return
             # Someone moved the tag between our read and our write: read it again.
             time.sleep(random.uniform(0, min(1.0, _TAG_BACKOFF_SECONDS * 2**attempt)))
@@ -101,14 +93,14 @@ class GcsRegistry:
     def resolve(self, pipeline: str, ref: str | None = None) -> VersionRecord:
         kind, name = parse_ref(ref)
         version = name if kind == "version" else self._tag_target(pipeline, name)
-        raw = self._read(_path(pipeline, version, _MANIFEST)) if version else None
+        raw = self._objects.read(_path(pipeline, version, _MANIFEST)) if version else None
         if version is None or raw is None:
             raise UserError(self._not_found(pipeline, ref or DEFAULT_TAG))
-        tags = self._tags(pipeline, self._list(f"pipelines/{pipeline}/tags/"))
+        tags = self._tags(pipeline, self._objects.names(f"pipelines/{pipeline}/tags/"))
         return VersionRecord(pipeline, version, json.loads(raw), tuple(tags.get(version, ())))
 
     def spec(self, pipeline: str, version: str) -> bytes:
-        data = self._read(_path(pipeline, version, _SPEC))
+        data = self._objects.read(_path(pipeline, version, _SPEC))
         if data is None:
             raise UserError(f"{pipeline}@{version} has no spec at "
                             f"{self._url(_path(pipeline, version, _SPEC))}; see mlops-bot "
@@ -116,7 +108,7 @@ class GcsRegistry:
         return data
 
     def versions(self, pipeline: str | None = None) -> list[VersionRecord]:
-        names = self._list(f"pipelines/{pipeline}/" if pipeline else "pipelines/")
+        names = self._objects.names(f"pipelines/{pipeline}/" if pipeline else "pipelines/")
         found: dict[str, list[str]] = {}  # pipeline -> versions with a manifest
         tag_names: dict[str, list[str]] = {}
         for name in names:
@@ -129,7 +121,7 @@ class GcsRegistry:
         for name, versions in sorted(found.items()):
             tags = self._tags(name, tag_names.get(name, []))
             for version in versions:
-                raw = self._read(_path(name, version, _MANIFEST)) or b"{}"
+                raw = self._objects.read(_path(name, version, _MANIFEST)) or b"{}"
                 records.append(VersionRecord(name, version, json.loads(raw),
                                              tuple(tags.get(version, ()))))
         records.sort(key=lambda r: str(r.manifest.get("compiled_at", "")), reverse=True)
@@ -138,11 +130,11 @@ class GcsRegistry:
     # -- versions and tags -----------------------------------------------------------------
     def _same_or_error(self, pipeline: str, version: str, spec: bytes) -> PublishResult:
         name = _path(pipeline, version, _SPEC)
-        existing = self._read(name)
+        existing = self._objects.read(name)
         if existing is None:
             # The spec was deleted by hand under a manifest: its bytes are known from the
             # version id, which is their hash, so putting them back is safe.
-            self._write_if(name, spec, "application/yaml")
+            self._objects.write_if(name, spec, "application/yaml")
         elif existing != spec:
             raise UserError(
                 f"registry version {pipeline}@{version} already exists with different content "
@@ -153,94 +145,27 @@ class GcsRegistry:
         return PublishResult(pipeline, version, "unchanged")
 
     def _tag_target(self, pipeline: str, tag: str) -> str | None:
-        data = self._read(f"pipelines/{pipeline}/tags/{tag}")
+        data = self._objects.read(f"pipelines/{pipeline}/tags/{tag}")
         return data.decode().strip() if data is not None else None
 
     def _tags(self, pipeline: str, names: list[str]) -> dict[str, list[str]]:
         by_version: dict[str, list[str]] = {}
         for name in sorted(names):
-            data = self._read(name)
+            data = self._objects.read(name)
             if data is not None:  # deleted since the listing
                 by_version.setdefault(data.decode().strip(), []).append(name.rsplit("/", 1)[1])
         return by_version
 
     def _not_found(self, pipeline: str, ref: str) -> str:
-        if not self._list(f"pipelines/{pipeline}/", limit=1):
-            known = self._pipelines()
+        if not self._objects.names(f"pipelines/{pipeline}/", limit=1):
+            known = self._objects.prefixes("pipelines/")
             return (f"no pipeline {pipeline!r} in the registry at {self._url()} (it has: "
                     f"{', '.join(known) or 'nothing yet; run mlops-bot push'})")
         tags = sorted(t for ts in self._tags(
-            pipeline, self._list(f"pipelines/{pipeline}/tags/")).values() for t in ts)
+            pipeline, self._objects.names(f"pipelines/{pipeline}/tags/")).values() for t in ts)
         return (f"{pipeline} has no version or tag {ref!r} (tags: {', '.join(tags) or 'none'}); "
                 "see mlops-bot registry list")
-
-    # -- storage calls, with errors translated ---------------------------------------------
-    def _exists(self, name: str) -> bool:
-        with self._translated("read", name):
-            return self._bucket.get_blob(name) is not None
-
-    def _read(self, name: str) -> bytes | None:
-        return self._read_with_generation(name)[1]
-
-    def _read_with_generation(self, name: str) -> tuple[int, bytes | None]:
-        """The object's bytes and the generation they belong to; (0, None) when absent."""
-        blob = self._bucket.blob(name)
-        with self._translated("read", name):
-            try:
-                data: bytes = blob.download_as_bytes()
-            except gexc.NotFound:
-                return 0, None
-        # The client reads the generation from the same response (X-Goog-Generation).
-        return int(blob.generation or 0), data
-
-    def _write_if(self, name: str, data: bytes, content_type: str, generation: int = 0) -> bool:
-        """Write if the object is still at `generation` (0: absent); False on a 412."""
-        with self._translated("write", name):
-            try:
-                self._bucket.blob(name).upload_from_string(
-                    data, content_type=content_type, if_generation_match=generation)
-            except gexc.PreconditionFailed:
-                return False
-        return True
-
-    def _list(self, prefix: str, limit: int | None = None) -> list[str]:
-        with self._translated("list", prefix):
-            return [blob.name for blob in
-                    self._bucket.list_blobs(prefix=prefix, max_results=limit)]
-
-    def _pipelines(self) -> list[str]:
-        with self._translated("list", "pipelines/"):
-            pages = self._bucket.list_blobs(prefix="pipelines/", delimiter="/")
-            for _ in pages:  # prefixes are filled in while the pages are read
-                pass
-            return sorted(p.split("/")[1] for p in pages.prefixes)
-
-    @contextlib.contextmanager
-    def _translated(self, doing: str, name: str) -> Iterator[None]:
-        try:
-            yield
-        except gexc.Forbidden as error:
-            raise UserError(
-                f"permission denied to {doing} {self._url(name)} ({_backend_message(error)}): "
-                f"grant the identity mlops-bot runs as {_ROLE} on the registry bucket "
-                f"gs://{self.bucket_name}"
-            ) from error
-        except gexc.NotFound as error:
-            # Reads turn a missing object into None before this; what is left is the bucket.
-            raise UserError(
-                f"the registry bucket gs://{self.bucket_name} does not exist "
-                f"({_backend_message(error)}): create it, or fix gcp.registry_bucket in "
-                "mlops.yaml"
-            ) from error
 
 
 def _path(pipeline: str, version: str, leaf: str) -> str:
     return f"pipelines/{pipeline}/versions/{version}/{leaf}"
-
-
-def _backend_message(error: gexc.GoogleAPICallError) -> str:
-    """The service's own sentence: media calls put the whole JSON body in `error.message`."""
-    response: Any = getattr(error, "response", None)
-    with contextlib.suppress(Exception):
-        return str(response.json()["error"]["message"])
-    return str(error.message)
