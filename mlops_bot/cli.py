@@ -104,6 +104,14 @@ def _cmd_compile(args: argparse.Namespace) -> int:
                        as_json=args.json)
 
 
+def _cmd_bootstrap(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.bootstrap import run_bootstrap
+
+    return run_bootstrap(repo=args.repo, retention_days=args.retention_days,
+                         dry_run=args.dry_run, github_repository=args.github_repository,
+                         as_json=args.json)
+
+
 def _param_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
@@ -230,6 +238,23 @@ def build_parser() -> argparse.ArgumentParser:
     _repo_option(registry_show)
     _json_option(registry_show)
     registry_show.set_defaults(handler=_cmd_registry_show)
+
+    bootstrap = commands.add_parser(
+        "bootstrap", help="create the registry bucket and image repositories on Google Cloud",
+        description="Create what is missing of the gcp: section's registry bucket (uniform "
+        "access, versioning off) and Artifact Registry repositories (immutable tags), leave what "
+        "exists, and print the roles each identity needs and the Workload Identity Federation "
+        "set-up for GitHub Actions.",
+    )
+    bootstrap.add_argument("--retention-days", type=int, metavar="N",
+                           help="keep registry objects at least N days (bucket retention)")
+    bootstrap.add_argument("--dry-run", action="store_true",
+                           help="say what would be created, create nothing")
+    bootstrap.add_argument("--github-repository", default="OWNER/REPO", metavar="OWNER/REPO",
+                           help="the repository whose workflows may act (for the printed set-up)")
+    _repo_option(bootstrap)
+    _json_option(bootstrap)
+    bootstrap.set_defaults(handler=_cmd_bootstrap)
 
     config = commands.add_parser("config", help="validate mlops.yaml or print its JSON schema")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

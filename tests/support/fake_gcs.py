@@ -107,6 +107,7 @@ class FakeGcs:
         self.requests: list[Recorded] = []
         self._strict = buckets is not None
         self._buckets: set[str] = set(buckets or ())
+        self.bucket_settings: dict[str, dict[str, Any]] = {}  # bucket -> the resource created
         self._objects: dict[tuple[str, str], StoredObject] = {}
         self._faults: list[_Fault] = []
         self._denied: set[str] = set()
@@ -300,7 +301,8 @@ class FakeGcs:
         return _json(body)
 
     def _insert_bucket(self, request: _Request) -> tuple[int, bytes, dict[str, str]]:
-        name = str(json.loads(request.body or b"{}").get("name", ""))
+        resource = json.loads(request.body or b"{}")
+        name = str(resource.get("name", ""))
         if name in self._denied:
             raise _Reply(403, f"{IDENTITY} does not have storage.buckets.create access to "
                          f"the Google Cloud project {request.query.get('project')}.", "forbidden")
@@ -309,6 +311,7 @@ class FakeGcs:
                 raise _Reply(409, "Your previous request to create the named bucket succeeded "
                              "and you already own it.", "conflict")
             self._buckets.add(name)
+            self.bucket_settings[name] = resource  # what the client asked for, to assert on
         return _json(self._bucket_resource(name))
 
     def _bucket_resource(self, name: str) -> dict[str, Any]:

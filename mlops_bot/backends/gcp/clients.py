@@ -2,7 +2,9 @@
 
 Every client uses the REST transport, so `gcp.api_endpoints` can point a service at an emulator,
 a private endpoint or (in tests) a local fake server, e.g. `http://127.0.0.1:8080`. Credentials
-are Application Default Credentials (Workload Identity Federation on GitHub Actions) unless given.
+are Application Default Credentials (Workload Identity Federation on GitHub Actions) unless given;
+a service whose endpoint is plain `http://` is an emulator, which takes no credentials, so it gets
+anonymous ones (as the storage client does for STORAGE_EMULATOR_HOST).
 """
 
 from __future__ import annotations
@@ -35,25 +37,38 @@ class GcpClients:
         endpoint = getattr(self.config.api_endpoints, service) or default
         return {"api_endpoint": endpoint} if endpoint else {}
 
+    def _credentials_for(self, service: str) -> Any:
+        if self._credentials is not None:
+            return self._credentials
+        endpoint = getattr(self.config.api_endpoints, service) or ""
+        if endpoint.startswith("http://"):
+            from google.auth import credentials
+
+            anonymous: Any = credentials.AnonymousCredentials
+            return anonymous()
+        return None
+
     @cached_property
     def cloud_build(self) -> CloudBuildClient:
         from google.cloud.devtools.cloudbuild_v1 import CloudBuildClient
 
-        return CloudBuildClient(credentials=self._credentials, transport="rest",
+        return CloudBuildClient(credentials=self._credentials_for("cloudbuild"), transport="rest",
                                 client_options=self._options("cloudbuild"))
 
     @cached_property
     def artifact_registry(self) -> ArtifactRegistryClient:
         from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
 
-        return ArtifactRegistryClient(credentials=self._credentials, transport="rest",
+        return ArtifactRegistryClient(credentials=self._credentials_for("artifactregistry"),
+                                      transport="rest",
                                       client_options=self._options("artifactregistry"))
 
     @cached_property
     def storage(self) -> StorageClient:
         from google.cloud.storage import Client as StorageClient
 
-        return StorageClient(project=self.config.project, credentials=self._credentials,
+        return StorageClient(project=self.config.project,
+                             credentials=self._credentials_for("storage"),
                               client_options=self._options("storage"))
 
     def _vertex_options(self) -> dict[str, str]:
@@ -64,26 +79,26 @@ class GcpClients:
     def pipelines(self) -> PipelineServiceClient:
         from google.cloud.aiplatform_v1 import PipelineServiceClient
 
-        return PipelineServiceClient(credentials=self._credentials, transport="rest",
-                                     client_options=self._vertex_options())
+        return PipelineServiceClient(credentials=self._credentials_for("aiplatform"),
+                                     transport="rest", client_options=self._vertex_options())
 
     @cached_property
     def models(self) -> ModelServiceClient:
         from google.cloud.aiplatform_v1 import ModelServiceClient
 
-        return ModelServiceClient(credentials=self._credentials, transport="rest",
-                                  client_options=self._vertex_options())
+        return ModelServiceClient(credentials=self._credentials_for("aiplatform"),
+                                  transport="rest", client_options=self._vertex_options())
 
     @cached_property
     def endpoints(self) -> EndpointServiceClient:
         from google.cloud.aiplatform_v1 import EndpointServiceClient
 
-        return EndpointServiceClient(credentials=self._credentials, transport="rest",
-                                     client_options=self._vertex_options())
+        return EndpointServiceClient(credentials=self._credentials_for("aiplatform"),
+                                     transport="rest", client_options=self._vertex_options())
 
     @cached_property
     def schedules(self) -> ScheduleServiceClient:
         from google.cloud.aiplatform_v1 import ScheduleServiceClient
 
-        return ScheduleServiceClient(credentials=self._credentials, transport="rest",
-                                     client_options=self._vertex_options())
+        return ScheduleServiceClient(credentials=self._credentials_for("aiplatform"),
+                                     transport="rest", client_options=self._vertex_options())
