@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.github.forge import DeploymentState, Forge, Permission, PullRequest
+from mlops_bot.github.forge import Deployment, DeploymentState, Forge, Permission, PullRequest
 from mlops_bot.github.pygithub_forge import comment_marker, with_marker
 
 __all__ = ["ConsoleComment", "ConsoleDeployment", "ConsoleForge"]
@@ -82,6 +82,12 @@ class ConsoleForge:
         progress(f"[local] would create deployment {deployment.id} of {sha} to {environment}: "
                  f"{description}\n  payload: {json.dumps(payload, sort_keys=True, default=str)}")
         return deployment.id
+
+    def deployment(self, deployment_id: int) -> Deployment:
+        if deployment_id not in self.deployments:
+            raise UserError(f"deployment {deployment_id} was not created in this run")
+        found = self.deployments[deployment_id]
+        return Deployment(found.id, found.sha, found.environment, dict(found.payload))
 
     def set_deployment_status(self, deployment_id: int, state: DeploymentState,
                               description: str, environment_url: str | None = None,

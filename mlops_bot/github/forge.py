@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 __all__ = [
+    "Deployment",
     "DeploymentState",
     "Forge",
     "Permission",
@@ -29,6 +30,14 @@ class PullRequest:
     is_fork: bool  # the head branch lives in another repository
     state: str  # open or closed
     author: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    sha: str
+    environment: str
+    payload: dict[str, object]
 
 
 class Forge(Protocol):
@@ -54,6 +63,10 @@ class Forge(Protocol):
     def create_deployment(self, sha: str, environment: str, payload: dict[str, object],
                           description: str) -> int:
         """A GitHub Deployment of exactly `sha` to `environment`; returns its id."""
+        ...
+
+    def deployment(self, deployment_id: int) -> Deployment:
+        """A deployment as GitHub stored it: the approved job trusts this, not its own inputs."""
         ...
 
     def set_deployment_status(self, deployment_id: int, state: DeploymentState,

@@ -15,6 +15,7 @@ Client settings, and why:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from urllib.parse import quote
 from mlops_bot import __version__
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.github.forge import DeploymentState, Forge, Permission, PullRequest
+from mlops_bot.github.forge import Deployment, DeploymentState, Forge, Permission, PullRequest
 
 if TYPE_CHECKING:
     from github import Github
@@ -164,6 +165,17 @@ class GithubForge:
                 auto_merge=False, required_contexts=[], transient_environment=False,
                 production_environment=environment == "production")
             return int(deployment.id)
+
+    def deployment(self, deployment_id: int) -> Deployment:
+        with self._calling(f"read deployment {deployment_id}", "deployments: read",
+                           not_found=f"deployment {deployment_id} was not found in "
+                           f"{self._repository}"):
+            found = self._repo().get_deployment(deployment_id)
+            payload = found.payload
+            if isinstance(payload, str):  # GitHub returns the payload as it was posted
+                payload = json.loads(payload or "{}")
+            return Deployment(int(found.id), str(found.sha), str(found.environment),
+                              dict(payload or {}))
 
     def set_deployment_status(self, deployment_id: int, state: DeploymentState,
                               description: str, environment_url: str | None = None,

@@ -363,3 +363,15 @@ def test_bot_logins_are_quoted_in_the_permission_path(fake):
     fake.set_permission("dependabot[bot]", "read")
     assert forge_for(fake).permission("dependabot[bot]") == "read"
     assert fake.requests[0].path.endswith("/collaborators/dependabot%5Bbot%5D/permission")
+
+
+def test_a_deployment_reads_back_as_stored(fake):
+    fake.add_pull(5, SHA)
+    forge = forge_for(fake)
+    deployment_id = forge.create_deployment(SHA, "staging", {"pipeline": "alpha", "pull_request": 5},
+                                            "deploy alpha")
+    found = forge.deployment(deployment_id)
+    assert (found.id, found.sha, found.environment) == (deployment_id, SHA, "staging")
+    assert found.payload == {"pipeline": "alpha", "pull_request": 5}
+    with pytest.raises(UserError, match="deployment 999999 was not found in octo/models"):
+        forge.deployment(999999)
