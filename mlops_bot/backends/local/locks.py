@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from mlops_bot.backends.types import EnvironmentLock
@@ -22,14 +23,18 @@ class FileLockStore:
 
     def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
         self._root.mkdir(parents=True, exist_ok=True)
+        # Write the whole lock to a private file, then link it into place: link() fails when the
+        # name exists, so it is the atomic test-and-set, and nobody ever reads a half-written lock.
+        fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=self._root)
         try:
-            # O_EXCL makes creation the atomic test-and-set: one concurrent caller wins.
-            fd = os.open(self._path(lock.environment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(dataclasses.asdict(lock), handle)
+            os.link(tmp, self._path(lock.environment))
         except FileExistsError:
             held = self.get(lock.environment)
             return held if held is not None else self.acquire(lock)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(dataclasses.asdict(lock), handle)
+        finally:
+            os.unlink(tmp)
         return lock
 
     def release(self, environment: str, owner: str) -> EnvironmentLock | None:
