@@ -4,67 +4,10 @@ local backend. Each refusal is a sticky reply with its reason code."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.support.action import ActionRun, run_action
-from tests.support.cli import cli_json
-from tests.support.fake_github import FakeGitHub
-from tests.support.gitrepo import GitRepoBuilder, pipeline_files
-
-CONFIG = """
-environments:
-  staging:
-    endpoint: alpha-staging
-  production:
-    endpoint: alpha-production
-    deployers: {permission: maintain}
-"""
-
-
-@pytest.fixture
-def github():
-    fake = FakeGitHub().start()
-    fake.actions_token()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def pushed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A repository whose head was pushed (published and run on the local backend), once."""
-    repo = GitRepoBuilder(tmp_path_factory.mktemp("pushed") / "repo")
-    head = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": CONFIG, **pipeline_files("alpha")})
-    cli_json("push", cwd=repo.path)
-    return repo.path, head
-
-
-@pytest.fixture
-def workspace(pushed: tuple[Path, str], tmp_path: Path) -> tuple[GitRepoBuilder, str]:
-    """A copy of the pushed repository, with its runs and locks, for one test to change."""
-    source, head = pushed
-    shutil.copytree(source, tmp_path / "repo", symlinks=True)
-    return GitRepoBuilder(tmp_path / "repo"), head
-
-
-def comment(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, body: str, *,
-            number: int = 7, login: str = "alice", action: str = "created",
-            user_type: str = "User", pull: bool = True) -> ActionRun:
-    issue: dict[str, object] = {"number": number}
-    if pull:
-        issue["pull_request"] = {"url": f"{github.url}/repos/octo/models/pulls/{number}"}
-    event = {"action": action, "issue": issue,
-             "comment": {"id": 555, "body": body, "user": {"login": login, "type": user_type}}}
-    return run_action(repo.path, tmp, "issue_comment", event,
-                      inputs={"github-token": github.token},
-                      env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models"})
-
-
-def sticky(github: FakeGitHub, number: int = 7) -> str:
-    [only] = [c for c in github.comments(number) if c.author == "github-actions[bot]"]
-    return only.body
+from tests.support.comments import comment, sticky
 
 
 def test_deploy_pins_the_head_creates_a_deployment_and_waits_for_approval(workspace, tmp_path, github):
