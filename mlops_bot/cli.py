@@ -112,6 +112,13 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
                          as_json=args.json)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.serve import run_serve
+
+    return run_serve(repo=args.repo, environment=args.environment, host=args.host,
+                     port=args.port, poll_interval=args.poll_interval)
+
+
 def _param_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
@@ -255,6 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
     _repo_option(bootstrap)
     _json_option(bootstrap)
     bootstrap.set_defaults(handler=_cmd_bootstrap)
+
+    serve = commands.add_parser(
+        "serve", help="serve an environment's deployed models locally (Vertex AI's HTTP contract)",
+        description="Serve the models deployed to ENV (from <state_dir>/endpoints/ENV.json) "
+        "with their traffic split: GET /health, POST /predict {\"instances\": [...]}. A new "
+        "revision of the state file is swapped in without dropping requests. Ctrl-C stops it.",
+    )
+    serve.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
+    serve.add_argument("--port", type=int, metavar="N",
+                       help="port (default: AIP_HTTP_PORT, else 8080; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS",
+                       help="how often to check the state file for a new revision (default 0.5)")
+    _repo_option(serve)
+    serve.set_defaults(handler=_cmd_serve)
 
     config = commands.add_parser("config", help="validate mlops.yaml or print its JSON schema")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

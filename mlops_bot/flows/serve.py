@@ -1,0 +1,127 @@
+"""`mlops-bot serve <env>`: serve an environment's deployed models on this machine.
+
+It serves what `<state_dir>/endpoints/<env>.json` deploys (the promotion flow writes that file),
+with the same traffic split, and follows the file: each new revision is loaded and swapped in
+without dropping a request. Before anything is deployed it still starts, answering 503, so
+`serve` can be left running while you deploy.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.console import progress, say
+from mlops_bot.errors import UserError
+
+if TYPE_CHECKING:
+    from mlops_bot.config import Config
+    from mlops_bot.serving.app import Endpoint, Routes
+
+__all__ = ["run_serve"]
+
+_SAMPLE = Path("serving") / "sample_instances.json"
+
+
+def run_serve(repo: Path, environment: str, host: str, port: int | None,
+              poll_interval: float) -> int:
+    from mlops_bot.backends.factory import state_dir
+    from mlops_bot.config import load_config
+    from mlops_bot.serving.app import (
+        Endpoint,
+        Routes,
+        bind_socket,
+        create_app,
+        resolve_port,
+        run_server,
+        url_of,
+    )
+    from mlops_bot.serving.state import StateWatcher, endpoint_state_path
+
+    config = load_config(repo)
+    if environment not in config.environments:
+        raise UserError(_unknown_environment(environment, list(config.environments)))
+    if poll_interval <= 0:
+        raise UserError(f"--poll-interval must be more than 0 seconds, not {poll_interval}")
+    path = endpoint_state_path(state_dir(config, repo), environment)
+    routes = Routes.from_env(os.environ)
+    sock = bind_socket(host, resolve_port(port))
+    url = url_of(sock)
+    progress(f"mlops-bot serve: loading {environment} from {path}")
+
+    def ready(endpoint: Endpoint) -> None:
+        say(_ready_message(endpoint, url, routes, path, _sample(repo, config, endpoint)))
+        sys.stdout.flush()  # a pipe (a test, a supervisor) sees the URL now, not at exit
+
+    app = create_app(Endpoint(StateWatcher(path, environment)), poll_interval=poll_interval,
+                     routes=routes, on_ready=ready)
+    try:
+        run_server(app, sock)
+    except KeyboardInterrupt:
+        pass  # uvicorn has already shut down gracefully; it re-raises Ctrl-C for the caller
+    finally:
+        sock.close()
+    progress("mlops-bot serve: stopped")
+    return 0
+
+
+def _unknown_environment(name: str, known: list[str]) -> str:
+    if not known:
+        return (f"unknown environment {name!r}: mlops.yaml defines no environments; add one "
+                "under environments: (for example `staging: {endpoint: wine-staging}`)")
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    listed = ", ".join(sorted(known))
+    return f"unknown environment {name!r}: {hint}environments in mlops.yaml: {listed}"
+
+
+def _ready_message(endpoint: Endpoint, url: str, routes: Routes, path: Path,
+                   sample: Any) -> str:
+    table = endpoint.table
+    if table.models:
+        split = ", ".join(f"{m.id} {m.deployed.traffic}%" for m in table.models)
+        head = f"Serving {endpoint.environment} at {url} (revision {table.revision}: {split})"
+    else:
+        head = (f"Serving {endpoint.environment} at {url}: nothing is deployed yet, so predictions "
+                f"answer 503 until a deploy writes {path}")
+    body = json.dumps({"instances": [sample if sample is not None else ["..."]]})
+    lines = [
+        head,
+        f"  curl -s -X POST {url}{routes.predict} -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)}",
+        f"  curl -s {url}{routes.health}",
+        f"It follows {path}: each new revision is swapped in without dropping requests. "
+        "Ctrl-C stops it.",
+    ]
+    if sample is None:
+        lines.insert(2, "  (replace ... with the feature values, in training column order)")
+    if endpoint.last_error:
+        lines.append(f"Warning: {endpoint.last_error}")
+    return "\n".join(lines)
+
+
+def _sample(repo: Path, config: Config, endpoint: Endpoint) -> Any:
+    """The first instance of a sample file: the environment's smoke_instances, else the serving
+    pipeline's serving/sample_instances.json, else any pipeline's. None when there is none."""
+    pipelines = repo / config.pipelines_dir
+    candidates: list[Path] = []
+    smoke = config.environments[endpoint.environment].smoke_instances
+    if smoke:
+        candidates.append(repo / smoke)
+    for model in endpoint.table.models:
+        name = model.deployed.lineage.get("pipeline") or model.deployed.model
+        if name:
+            candidates.append(pipelines / str(name) / _SAMPLE)
+    candidates.extend(sorted(pipelines.glob(f"*/{_SAMPLE.as_posix()}")))
+    for candidate in candidates:
+        try:
+            instances = json.loads(candidate.read_text(encoding="utf-8"))["instances"]
+            return instances[0]
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue  # only an example for the printed curl: try the next file
+    return None

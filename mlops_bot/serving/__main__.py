@@ -1,0 +1,3 @@
+from mlops_bot.serving import main
+
+raise SystemExit(main())
