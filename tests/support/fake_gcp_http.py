@@ -1,0 +1,139 @@
+"""The HTTP side of `tests.support.fake_gcp`: routing, per-route faults and a request log.
+
+A subclass lists `routes` as (method, path regex, name) and implements a method per name taking
+(path groups, query, JSON body) and returning the JSON reply, or raising `Reply` for an error
+(answered in the Google API error shape, which google.api_core maps by HTTP status).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = ["JsonApiServer", "Reply"]
+
+_STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           409: "ALREADY_EXISTS", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+class Reply(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class _Fault:
+    route: str
+    status: int | None  # None: stall
+    seconds: float
+    times: int | None
+
+
+class JsonApiServer:
+    routes: ClassVar[list[tuple[str, re.Pattern[str], str]]] = []
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []  # (route, method, path with query)
+        self._faults: list[_Fault] = []
+        self._lock = threading.RLock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def fail(self, route: str, status: int, times: int | None = 1) -> None:
+        """Answer `status` to the next `times` requests of `route` (None: all), not applying them."""
+        with self._lock:
+            self._faults.append(_Fault(route, status, 0.0, times))
+
+    def stall(self, route: str, seconds: float, times: int | None = 1) -> None:
+        """Apply the next request(s) of `route`, then answer only after `seconds`."""
+        with self._lock:
+            self._faults.append(_Fault(route, None, seconds, times))
+
+    def calls(self, route: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r[0] == route)
+
+    def _take_fault(self, route: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.route == route:
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _dispatch(self, method: str, raw_path: str, body: Any) -> tuple[int, Any, float]:
+        url = urlsplit(raw_path)
+        path, query = unquote(url.path), dict(parse_qsl(url.query))
+        route, match = next(((name, found) for verb, pattern, name in self.routes
+                             if verb == method and (found := pattern.fullmatch(path))),
+                            ("unknown", None))
+        with self._lock:
+            self.requests.append((route, method, raw_path))
+        fault = self._take_fault(route)
+        stall = fault.seconds if fault is not None and fault.status is None else 0.0
+        try:
+            if match is None:
+                raise Reply(404, f"the fake does not implement {method} {path}")
+            if fault is not None and fault.status is not None:
+                raise Reply(fault.status, f"injected fault ({fault.status}) on {route}")
+            groups = {k: v for k, v in match.groupdict().items() if v is not None}
+            return 200, getattr(self, route)(groups, query, body), stall
+        except Reply as error:
+            return error.status, {"error": {"code": error.status, "message": error.message,
+                                            "status": _STATUS.get(error.status, "UNKNOWN")}}, stall
+
+
+def _handler_for(fake: JsonApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection: a stall poisons nothing
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            status, reply, stall = fake._dispatch(method, self.path, body)
+            time.sleep(stall)  # applied; the client has given up by now
+            data = json.dumps(reply).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client hung up (it timed out)
+
+    return Handler
