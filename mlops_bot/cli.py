@@ -119,6 +119,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                      port=args.port, poll_interval=args.poll_interval)
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.init import run_init
+
+    return run_init(repo=args.repo, force=args.force, action_ref=args.action_ref)
+
+
 def _param_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
@@ -277,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how often to check the state file for a new revision (default 0.5)")
     _repo_option(serve)
     serve.set_defaults(handler=_cmd_serve)
+
+    init = commands.add_parser(
+        "init", help="write a starter mlops.yaml and the GitHub workflows into a repository",
+        description="Write mlops.yaml (local backend, with gcp and staging examples) and the "
+        "push, plan, comment and retrain workflows into .github/workflows/, then print the next "
+        "steps. Writes nothing when any of these files exists, unless --force.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.add_argument("--action-ref", metavar="OWNER/REPO@SHA",
+                      help="the mlops-bot action the workflows use, pinned by full commit SHA "
+                      "(of the release matching this version)")
+    _repo_option(init)
+    init.set_defaults(handler=_cmd_init)
 
     config = commands.add_parser("config", help="validate mlops.yaml or print its JSON schema")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

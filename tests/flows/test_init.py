@@ -1,0 +1,125 @@
+"""`mlops-bot init`: what it writes, that it is valid, and that it never half-overwrites."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlops_bot import __version__
+from mlops_bot.config import load_config, parse_config
+from mlops_bot.errors import UserError
+from mlops_bot.flows.init import DEFAULT_ACTION_REF, TEMPLATES, render_files, write_files
+from tests.support.cli import cli
+from tests.support.gitrepo import GitRepoBuilder
+
+ACTION_REF = "example-org/mlops-bot@" + "ab" * 20
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return GitRepoBuilder(tmp_path / "repo").path
+
+
+def _contents(repo: Path) -> dict[str, str]:
+    return {path: (repo / path).read_text() for path in TEMPLATES if (repo / path).exists()}
+
+
+def test_init_writes_the_config_and_the_workflows_and_says_what_next(repo):
+    result = cli("init", "--repo", str(repo), "--action-ref", ACTION_REF)
+    assert result.returncode == 0, result.stderr
+    assert set(_contents(repo)) == set(TEMPLATES)
+    for path in TEMPLATES:
+        assert path in result.stdout
+    for step in ("mlops-bot bootstrap", "GCP_WORKLOAD_IDENTITY_PROVIDER", "GCP_SERVICE_ACCOUNT",
+                 "required reviewers"):
+        assert step in result.stdout
+    assert "placeholder" not in result.stdout
+    push = (repo / ".github/workflows/mlops-push.yml").read_text()
+    assert f"uses: {ACTION_REF} # v{__version__}\n" in push
+
+
+def test_without_an_action_ref_the_placeholder_is_named_in_the_next_steps(repo):
+    result = cli("init", "--repo", str(repo))
+    assert result.returncode == 0, result.stderr
+    assert DEFAULT_ACTION_REF in result.stdout and "--action-ref" in result.stdout
+    assert f"uses: {DEFAULT_ACTION_REF}" in (repo / ".github/workflows/mlops-plan.yml").read_text()
+
+
+def test_the_config_it_writes_loads_with_the_local_backend_and_a_staging_environment(repo):
+    assert cli("init", "--repo", str(repo), "--action-ref", ACTION_REF).returncode == 0
+    config = load_config(repo)
+    assert config.backend == "local" and config.gcp is None
+    assert list(config.environments) == ["staging"]
+    assert cli("config", "check", "--repo", str(repo)).returncode == 0
+
+
+def test_the_commented_examples_are_valid_once_uncommented():
+    text = next(f.text for f in render_files(ACTION_REF) if f.path == "mlops.yaml")
+    # A commented-out setting is '# key:' or '#   nested'; prose starts with a capital or `.
+    uncommented = re.sub(r"^(\s*)# (?=[a-z_]+:|\s|- )", r"\1", text, flags=re.M)
+    config = parse_config(uncommented.replace("backend: local", "backend: gcp"), "uncommented")
+    assert config.gcp is not None and config.gcp.project == "my-project"
+    assert config.environments["staging"].thresholds["accuracy"].min == 0.8
+    assert [s.name for s in config.schedules] == ["weekly-retrain"]
+
+
+def test_it_refuses_to_overwrite_and_then_writes_nothing_at_all(repo):
+    mine = repo / ".github/workflows/mlops-plan.yml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my own workflow\n")
+    result = cli("init", "--repo", str(repo), "--action-ref", ACTION_REF)
+    assert result.returncode == 1
+    assert ".github/workflows/mlops-plan.yml" in result.stderr and "--force" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _contents(repo) == {".github/workflows/mlops-plan.yml": "my own workflow\n"}
+
+
+def test_force_overwrites_what_exists(repo):
+    (repo / "mlops.yaml").write_text("backend: local\n")
+    result = cli("init", "--repo", str(repo), "--force", "--action-ref", ACTION_REF)
+    assert result.returncode == 0, result.stderr
+    assert _contents(repo) == {f.path: f.text for f in render_files(ACTION_REF)}
+
+
+@pytest.mark.parametrize("ref", ["example-org/mlops-bot@v1", "example-org/mlops-bot@main",
+                                 "example-org/mlops-bot@" + "AB" * 20, "mlops-bot@" + "ab" * 20])
+def test_an_action_ref_must_be_pinned_by_full_commit_sha(repo, ref):
+    result = cli("init", "--repo", str(repo), "--action-ref", ref)
+    assert result.returncode == 1 and "40-character commit SHA" in result.stderr
+    assert _contents(repo) == {}
+
+
+def test_it_refuses_a_folder_that_is_not_a_repository_root(tmp_path):
+    result = cli("init", "--repo", str(tmp_path), "--action-ref", ACTION_REF)
+    assert result.returncode == 1 and "git init" in result.stderr
+    assert _contents(tmp_path) == {}
+
+
+def test_a_write_failing_half_way_takes_back_the_files_it_created(repo):
+    (repo / ".github").write_text("a file where the workflows folder should go\n")
+    with pytest.raises(UserError, match="removed"):
+        write_files(repo, render_files(ACTION_REF), force=False)
+    assert not (repo / "mlops.yaml").exists()
+    assert [p.name for p in repo.iterdir() if p.name != ".git"] == [".github"]
+
+
+def test_the_templates_ship_in_the_package(tmp_path):
+    # A plain `pip install` (the action's image) must carry the templates, not only a checkout.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "mlops_bot", source / "mlops_bot",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"), "."],
+                   cwd=source, check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"mlops_bot/templates/{name}" for name in TEMPLATES.values()} <= shipped
