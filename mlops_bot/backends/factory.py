@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops_bot.backends.model_types import EndpointService, ModelRegistry
 from mlops_bot.backends.types import ImageBuilder, LockStore, PipelineRegistry, PipelineRunner
 from mlops_bot.errors import UserError
 
@@ -22,6 +23,8 @@ class Backends:
     registry: PipelineRegistry
     runner: PipelineRunner
     locks: LockStore
+    models: ModelRegistry
+    endpoints: EndpointService
 
 
 def state_dir(config: Config, repo_root: Path) -> Path:
@@ -33,7 +36,9 @@ def state_dir(config: Config, repo_root: Path) -> Path:
 def backends_for(config: Config, repo_root: Path) -> Backends:
     if config.backend == "local":
         from mlops_bot.backends.local.builder import VenvBuilder
+        from mlops_bot.backends.local.endpoints import LocalEndpoints
         from mlops_bot.backends.local.locks import FileLockStore
+        from mlops_bot.backends.local.models import LocalModelRegistry
         from mlops_bot.backends.local.registry import DirectoryRegistry
         from mlops_bot.backends.local.runner import LocalRunner
 
@@ -43,6 +48,12 @@ def backends_for(config: Config, repo_root: Path) -> Backends:
             registry=DirectoryRegistry(state / "registry"),
             runner=LocalRunner(state / "runs", state / "envs"),
             locks=FileLockStore(state / "locks"),
+            models=LocalModelRegistry(state / "models"),
+            endpoints=LocalEndpoints(state),
         )
-    raise UserError("backend: gcp is not available in this version of mlops-bot yet; use "
-                    "backend: local (the default) in mlops.yaml")
+    from mlops_bot.backends.gcp.factory import gcp_backends
+
+    if config.gcp is None:
+        raise UserError("mlops.yaml: backend: gcp needs a gcp: section (project, region, "
+                        "artifact_repository, registry_bucket); see `mlops-bot config schema`")
+    return gcp_backends(config.gcp)

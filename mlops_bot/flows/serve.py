@@ -31,6 +31,7 @@ _SAMPLE = Path("serving") / "sample_instances.json"
 def run_serve(repo: Path, environment: str, host: str, port: int | None,
               poll_interval: float) -> int:
     from mlops_bot.backends.factory import state_dir
+    from mlops_bot.backends.local.endpoints import url_file
     from mlops_bot.config import load_config
     from mlops_bot.serving.app import (
         Endpoint,
@@ -49,12 +50,14 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
     if poll_interval <= 0:
         raise UserError(f"--poll-interval must be more than 0 seconds, not {poll_interval}")
     path = endpoint_state_path(state_dir(config, repo), environment)
+    url_path = url_file(state_dir(config, repo), environment)
     routes = Routes.from_env(os.environ)
     sock = bind_socket(host, resolve_port(port))
     url = url_of(sock)
     progress(f"mlops-bot serve: loading {environment} from {path}")
 
     def ready(endpoint: Endpoint) -> None:
+        _record_url(url_path, url)
         say(_ready_message(endpoint, url, routes, path, _sample(repo, config, endpoint)))
         sys.stdout.flush()  # a pipe (a test, a supervisor) sees the URL now, not at exit
 
@@ -65,9 +68,27 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
     except KeyboardInterrupt:
         pass  # uvicorn has already shut down gracefully; it re-raises Ctrl-C for the caller
     finally:
+        _forget_url(url_path, url)
         sock.close()
     progress("mlops-bot serve: stopped")
     return 0
+
+
+def _record_url(path: Path, url: str) -> None:
+    """Tell deploys and `endpoints show` where this environment answers (while we run)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(url + "\n")
+    os.replace(tmp, path)
+
+
+def _forget_url(path: Path, url: str) -> None:
+    # Only our own URL: a second `serve` of the same environment may have replaced it.
+    try:
+        if path.read_text().strip() == url:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def _unknown_environment(name: str, known: list[str]) -> str:

@@ -1,0 +1,204 @@
+"""Local endpoints: the serving state files `mlops-bot serve` follows, changed under an etag.
+
+Each environment's endpoint is `<state>/endpoints/<env>.json` in the format of
+`mlops_bot.serving.state` (written whole with `os.replace`). Its `revision` is the etag: every
+change bumps it, and a change made from a stale read raises ConcurrentChange without writing.
+The read-compare-write holds `<env>.lock`, so two promotions cannot both pass the compare.
+`<env>.url` is written by a running `mlops-bot serve <env>` and names where it answers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlops_bot.backends.local.files import locked, read_json, replace_json
+from mlops_bot.backends.model_types import (
+    NEW_DEPLOYMENT,
+    ConcurrentChange,
+    DeployedModel,
+    EndpointRecord,
+    ModelVersion,
+)
+from mlops_bot.errors import UserError
+
+__all__ = ["LocalEndpoints", "deployed_model_id", "url_file"]
+
+_LINEAGE = ("git_sha", "image", "registry_version", "run_id", "pipeline")
+
+
+def deployed_model_id(model: ModelVersion) -> str:
+    return f"{model.model}-{model.version}"
+
+
+def url_file(state_dir: Path, environment: str) -> Path:
+    """Where `mlops-bot serve <env>` records its URL while it runs."""
+    return state_dir / "endpoints" / f"{environment}.url"
+
+
+class LocalEndpoints:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._folder = state_dir / "endpoints"
+        self._loaded: tuple[Any, ...] = ()  # LoadedModels kept between predictions
+
+    def get(self, environment: str) -> EndpointRecord | None:
+        document = self._read(environment)
+        return None if document is None else self._record(environment, document)
+
+    def ensure(self, environment: str, name: str) -> EndpointRecord:
+        with locked(self._lock(environment)):
+            document = self._read(environment)
+            if document is None:
+                document = {"environment": environment, "endpoint": name, "revision": 1,
+                            "deployed": []}
+                replace_json(self._path(environment), document)
+        return self._record(environment, document)
+
+    def deploy(self, endpoint: EndpointRecord, model: ModelVersion,
+               traffic: Mapping[str, int]) -> EndpointRecord:
+        new_id = deployed_model_id(model)
+        entry = {"deployed_model_id": new_id, "model": model.model,
+                 "model_version": int(model.version) if model.version.isdigit()
+                 else model.version,
+                 "artifact_uri": model.artifact_uri, "framework": model.framework,
+                 "feature_names": list(model.feature_names), "classes": list(model.classes),
+                 "traffic": 0, "lineage": _lineage(model)}
+        self._load(entry, endpoint.environment)  # a model that cannot load is never deployed
+        with locked(self._lock(endpoint.environment)):
+            document = self._current(endpoint)
+            if any(e["deployed_model_id"] == new_id for e in document["deployed"]):
+                raise UserError(f"{model.model} version {model.version} is already deployed to "
+                                f"{endpoint.environment} as {new_id}: change its traffic instead")
+            entries = [*document["deployed"], entry]
+            split = {(new_id if key == NEW_DEPLOYMENT else key): value
+                     for key, value in traffic.items()}
+            return self._write(endpoint.environment, document, _split(entries, split))
+
+    def set_traffic(self, endpoint: EndpointRecord, traffic: Mapping[str, int]) -> EndpointRecord:
+        with locked(self._lock(endpoint.environment)):
+            document = self._current(endpoint)
+            return self._write(endpoint.environment, document,
+                               _split(list(document["deployed"]), dict(traffic)))
+
+    def undeploy(self, endpoint: EndpointRecord, deployed_model_id: str) -> EndpointRecord:
+        with locked(self._lock(endpoint.environment)):
+            document = self._current(endpoint)
+            entries = list(document["deployed"])
+            found = [e for e in entries if e["deployed_model_id"] == deployed_model_id]
+            if not found:
+                raise UserError(f"{deployed_model_id} is not deployed to {endpoint.environment}")
+            if found[0]["traffic"] and len(entries) > 1:  # the last one may go (as on Vertex)
+                raise UserError(f"{deployed_model_id} still gets {found[0]['traffic']}% of "
+                                f"{endpoint.environment}'s traffic: move it elsewhere first")
+            kept = [e for e in entries if e["deployed_model_id"] != deployed_model_id]
+            return self._write(endpoint.environment, document, kept)
+
+    def predict(self, endpoint: EndpointRecord, instances: list[Any],
+                deployed_model_id: str | None = None) -> list[Any]:
+        from mlops_bot.serving.models import PredictionError, RequestError
+
+        document = self._read(endpoint.environment) or {"deployed": []}
+        entries = document["deployed"]
+        if deployed_model_id is None:
+            serving = self._record(endpoint.environment, document).serving()
+            deployed_model_id = serving.deployed_model_id if serving else None
+        chosen = [e for e in entries if e["deployed_model_id"] == deployed_model_id]
+        if not chosen:
+            raise UserError(f"endpoint {endpoint.name} ({endpoint.environment}) has no deployed "
+                            f"model {deployed_model_id or 'with traffic'} to predict with")
+        model = self._load(chosen[0], endpoint.environment)
+        try:
+            predictions: list[Any] = model.predict(instances)
+        except (RequestError, PredictionError) as error:
+            raise UserError(f"endpoint {endpoint.name} ({endpoint.environment}): "
+                            f"{model.id} cannot predict the sample instances: {error}") from None
+        return predictions
+
+    def _load(self, entry: dict[str, Any], environment: str) -> Any:
+        """The entry's model loaded by the serving code (so what loads here loads in `serve`)."""
+        from mlops_bot.serving.models import ModelLoadError, load_models
+        from mlops_bot.serving.state import StateError, parse_state
+
+        try:
+            state = parse_state(json.dumps({"environment": environment, "revision": 1,
+                                            "deployed": [{**entry, "traffic": 100}]}),
+                                f"the deployment of {entry['deployed_model_id']}")
+            [model] = load_models(state, self._loaded)
+        except (ModelLoadError, StateError) as error:
+            raise UserError(f"cannot deploy to {environment}: {error}") from None
+        # the last few estimators stay loaded: a promotion predicts with the same two models
+        self._loaded = (*(m for m in self._loaded if m.file_key != model.file_key), model)[-4:]
+        return model
+
+    def _path(self, environment: str) -> Path:
+        return self._folder / f"{environment}.json"
+
+    def _lock(self, environment: str) -> Path:
+        return self._folder / f"{environment}.lock"
+
+    def _read(self, environment: str) -> dict[str, Any] | None:
+        from mlops_bot.serving.state import StateError
+
+        document = read_json(self._path(environment))
+        if document is not None and (not isinstance(document, dict)
+                                     or type(document.get("revision")) is not int):
+            raise StateError(f"{self._path(environment)} is not an endpoint state file: fix or "
+                             "remove it")
+        return document
+
+    def _current(self, endpoint: EndpointRecord) -> dict[str, Any]:
+        """The document on disk, if it is still the revision `endpoint` was read at."""
+        document = self._read(endpoint.environment)
+        revision = None if document is None else str(document["revision"])
+        if document is None or revision != endpoint.etag:
+            raise ConcurrentChange(
+                f"the {endpoint.environment} endpoint changed while this ran (revision "
+                f"{endpoint.etag} was read, it is now {revision or 'gone'}): nothing was "
+                "overwritten; look at `mlops-bot endpoints show "
+                f"{endpoint.environment}` and run the command again")
+        return document
+
+    def _write(self, environment: str, document: dict[str, Any],
+               entries: list[dict[str, Any]]) -> EndpointRecord:
+        updated = {**document, "revision": int(document["revision"]) + 1, "deployed": entries}
+        replace_json(self._path(environment), updated)
+        return self._record(environment, updated)
+
+    def _record(self, environment: str, document: dict[str, Any]) -> EndpointRecord:
+        entries = document.get("deployed") or []
+        deployed = tuple(DeployedModel(
+            deployed_model_id=e["deployed_model_id"], model=str(e.get("model", "")),
+            model_version=str(e.get("model_version", "")),
+            lineage={k: str(v) for k, v in (e.get("lineage") or {}).items()})
+            for e in entries)
+        url_path = url_file(self.state_dir, environment)
+        url = url_path.read_text().strip() if url_path.is_file() else None
+        return EndpointRecord(
+            environment=environment, name=str(document.get("endpoint", "")),
+            etag=str(document["revision"]), deployed=deployed,
+            traffic={e["deployed_model_id"]: int(e["traffic"]) for e in entries},
+            url=url or None, resource_name=str(self._path(environment)))
+
+
+def _split(entries: list[dict[str, Any]], traffic: dict[str, int]) -> list[dict[str, Any]]:
+    """`entries` with `traffic` applied exactly (unnamed ones get 0), checked like Vertex does."""
+    known = {e["deployed_model_id"] for e in entries}
+    unknown = sorted(set(traffic) - known)
+    if unknown:
+        raise UserError(f"the traffic split names {', '.join(unknown)}, which is not deployed")
+    if any(type(v) is not int or not 0 <= v <= 100 for v in traffic.values()):
+        raise UserError(f"traffic percentages must be whole numbers from 0 to 100: {traffic}")
+    if entries and sum(traffic.values()) != 100:
+        raise UserError(f"the traffic split must sum to 100, not {sum(traffic.values())}: "
+                        f"{traffic}")
+    return [{**e, "traffic": traffic.get(e["deployed_model_id"], 0)} for e in entries]
+
+
+def _lineage(model: ModelVersion) -> dict[str, str]:
+    values = {"git_sha": model.git_sha, "image": model.image or "",
+              "registry_version": model.registry_version, "run_id": model.run_id,
+              "pipeline": model.model, "model_version": model.version}
+    return {k: v for k, v in values.items() if v and (k in _LINEAGE or k == "model_version")}

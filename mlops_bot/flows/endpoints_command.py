@@ -1,0 +1,116 @@
+"""`mlops-bot endpoints list|show`: what serves where, with traffic and lineage (git SHA ->
+image -> registry version -> run -> model version)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.console import emit_json, say
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.factory import Backends
+    from mlops_bot.backends.model_types import EndpointRecord
+
+__all__ = ["describe_endpoint", "run_endpoints_list", "run_endpoints_show"]
+
+
+def describe_endpoint(backends: Backends, environment: str, name: str,
+                      record: EndpointRecord | None) -> dict[str, Any]:
+    """An environment's endpoint as a JSON-ready document, each deployed model with its
+    registered version's aliases and metrics."""
+    deployed = []
+    for model in record.deployed if record else ():
+        version = backends.models.get(model.model, model.model_version)
+        deployed.append({
+            "deployed_model_id": model.deployed_model_id, "model": model.model,
+            "model_version": model.model_version,
+            "traffic": record.traffic.get(model.deployed_model_id, 0) if record else 0,
+            "lineage": {"git_sha": model.lineage.get("git_sha", ""),
+                        "image": model.lineage.get("image", ""),
+                        "registry_version": model.lineage.get("registry_version", ""),
+                        "run_id": model.lineage.get("run_id", ""),
+                        "model_version": model.model_version},
+            "aliases": list(version.aliases) if version else [],
+            "metrics": dict(version.metrics) if version else {},
+            "artifact_uri": version.artifact_uri if version else "",
+        })
+    return {"environment": environment, "endpoint": record.name if record else name,
+            "exists": record is not None, "etag": record.etag if record else None,
+            "url": record.url if record else None, "deployed": deployed}
+
+
+def _context(repo: Path) -> tuple[Any, Backends]:
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.config import load_config
+
+    config = load_config(repo)
+    return config, backends_for(config, repo)
+
+
+def run_endpoints_list(repo: Path, as_json: bool) -> int:
+    from mlops_bot.report.tables import table
+
+    config, backends = _context(repo)
+    documents = [describe_endpoint(backends, env, settings.endpoint, backends.endpoints.get(env))
+                 for env, settings in config.environments.items()]
+    if as_json:
+        emit_json({"environments": documents})
+        return 0
+    if not documents:
+        say("mlops.yaml defines no environments: add one under environments: to deploy.")
+        return 0
+    rows = []
+    for document in documents:
+        models = document["deployed"] or [None]
+        for model in models:
+            rows.append([document["environment"], document["endpoint"],
+                         *(_model_cells(model) if model else ["-", "-", "-", "-", "-"]),
+                         document["url"] or "-"])
+    say(table(["ENV", "ENDPOINT", "DEPLOYED MODEL", "VERSION", "TRAFFIC", "GIT SHA", "RUN",
+               "URL"], rows))
+    return 0
+
+
+def run_endpoints_show(repo: Path, environment: str, as_json: bool) -> int:
+    from mlops_bot.flows.promote_inputs import environment_of
+
+    config, backends = _context(repo)
+    settings = environment_of(config, environment)
+    document = describe_endpoint(backends, environment, settings.endpoint,
+                                 backends.endpoints.get(environment))
+    if as_json:
+        emit_json(document)
+        return 0
+    say(_show_text(document))
+    return 0
+
+
+def _model_cells(model: dict[str, Any]) -> list[str]:
+    return [model["deployed_model_id"], f"{model['model']} v{model['model_version']}",
+            f"{model['traffic']}%", model["lineage"]["git_sha"][:12] or "-",
+            model["lineage"]["run_id"] or "-"]
+
+
+def _show_text(document: dict[str, Any]) -> str:
+    head = f"{document['environment']}: endpoint {document['endpoint']}"
+    if not document["exists"]:
+        return head + " has not been created yet: `mlops-bot deploy " \
+            f"{document['environment']} --pipeline P` creates it"
+    lines = [head + f" (revision {document['etag']})",
+             f"  url: {document['url'] or 'not served here (run `mlops-bot serve '}"
+             + ("" if document["url"] else f"{document['environment']}`)")]
+    if not document["deployed"]:
+        lines.append("  nothing is deployed")
+    for model in document["deployed"]:
+        lineage = model["lineage"]
+        aliases = ", ".join(model["aliases"]) or "-"
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(model["metrics"].items())) or "-"
+        lines += [f"  {model['deployed_model_id']}: {model['traffic']}% of traffic "
+                  f"(aliases: {aliases})",
+                  f"    git {lineage['git_sha'][:12] or '?'} -> image {lineage['image'] or '?'}"
+                  f" -> registry {lineage['registry_version'] or '?'} -> run "
+                  f"{lineage['run_id'] or '?'} -> {model['model']} version "
+                  f"{model['model_version']}",
+                  f"    metrics: {metrics}"]
+    return "\n".join(lines)

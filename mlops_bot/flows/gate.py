@@ -1,0 +1,129 @@
+"""The metric gate: a candidate model against the environment's thresholds and its champion.
+
+Pure: metrics in, a verdict with one row per metric and a sentence per failure out. The promote
+flow uses it with the environment's tolerance (the candidate may be at most that much worse than
+the champion on the primary metric); scheduled retraining uses it with a required gain (the
+challenger must beat the champion by at least that much, and strictly when the gain is 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_bot.config import Environment
+
+__all__ = ["GateResult", "MetricRow", "check_gate"]
+
+# Metrics arrive through JSON and float sums: 0.1 + 0.2 must still count as 0.3.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    candidate: float | None
+    champion: float | None
+    rule: str  # what the candidate had to meet, in words ("" when the metric is only shown)
+    ok: bool
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    rows: tuple[MetricRow, ...]
+    reasons: tuple[str, ...]  # one sentence per failed rule
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "reasons": list(self.reasons),
+                "metrics": [{"name": r.name, "candidate": r.candidate, "champion": r.champion,
+                             "rule": r.rule, "ok": r.ok} for r in self.rows]}
+
+
+def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | None,
+               environment: Environment, *, required_gain: float | None = None) -> GateResult:
+    primary = environment.primary_metric
+    names = [*environment.thresholds]
+    names += [primary] if primary not in names else []
+    names += sorted(set(candidate) - set(names))  # the rest is shown, not judged
+    rows, reasons = [], []
+    for name in names:
+        rules: list[str] = []
+        failures: list[str] = []
+        value = _number(candidate.get(name))
+        threshold = environment.thresholds.get(name)
+        judged = threshold is not None or (name == primary and champion is not None)
+        if judged and value is None:
+            problem = ("is not a finite number" if name in candidate
+                       else "is missing from the candidate's metrics")
+            failures.append(f"{name} {problem}"
+                            + (" (thresholds of mlops.yaml need it)" if threshold else ""))
+        if threshold is not None:
+            rules.append(_bounds(threshold.min, threshold.max))
+            if value is not None:
+                failures += _threshold_failures(name, value, threshold.min, threshold.max)
+        best = _number(champion.get(name)) if champion is not None else None
+        if name == primary and champion is not None:
+            rule, failure = _versus_champion(name, value, best, environment.tolerance,
+                                             required_gain)
+            rules.append(rule)
+            failures += [failure] if failure else []
+        rows.append(MetricRow(name, value, best, "; ".join(rules), not failures))
+        reasons += failures
+    return GateResult(not reasons, tuple(rows), tuple(reasons))
+
+
+def _threshold_failures(name: str, value: float, low: float | None,
+                        high: float | None) -> list[str]:
+    failures = []
+    if low is not None and value < low - _EPSILON:
+        failures.append(f"{name} {_fmt(value)} is below the minimum {_fmt(low)}")
+    if high is not None and value > high + _EPSILON:
+        failures.append(f"{name} {_fmt(value)} is above the maximum {_fmt(high)}")
+    return failures
+
+
+def _versus_champion(name: str, value: float | None, best: float | None, tolerance: float,
+                     required_gain: float | None) -> tuple[str, str | None]:
+    if best is None:
+        return "champion has no value: not compared", None
+    if required_gain is None:
+        floor = best - tolerance
+        rule = (f">= champion - {_fmt(tolerance)} ({_fmt(floor)})" if tolerance
+                else ">= champion")
+        if value is None or value >= floor - _EPSILON:
+            return rule, None
+        allowed = f" (tolerance {_fmt(tolerance)})" if tolerance else " (tolerance 0)"
+        return rule, (f"{name} {_fmt(value)} is {_fmt(best - value)} worse than the champion's "
+                      f"{_fmt(best)}{allowed}")
+    if required_gain == 0:
+        rule = "> champion"
+        if value is None or value > best + _EPSILON:
+            return rule, None
+        return rule, (f"{name} {_fmt(value)} does not beat the champion's {_fmt(best)}")
+    target = best + required_gain
+    rule = f">= champion + {_fmt(required_gain)} ({_fmt(target)})"
+    if value is None or value >= target - _EPSILON:
+        return rule, None
+    return rule, (f"{name} {_fmt(value)} does not beat the champion's {_fmt(best)} by the "
+                  f"required {_fmt(required_gain)}")
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"between {_fmt(low)} and {_fmt(high)}"
+    return f">= {_fmt(low)}" if low is not None else f"<= {_fmt(high)}"
+
+
+def _number(value: Any) -> float | None:
+    """A finite metric value, else None (a NaN metric is as good as a missing one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

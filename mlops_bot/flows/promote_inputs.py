@@ -1,0 +1,159 @@
+"""What a promotion starts from: the environment, the run and its model, the champion's
+metrics and the smoke-test instances. Each lookup says clearly why it found nothing."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.backends.model_types import EndpointRecord, ModelCandidate
+from mlops_bot.backends.types import RunRecord
+from mlops_bot.errors import UserError
+from mlops_bot.flows.promote_result import PromotionStatus
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.factory import Backends
+    from mlops_bot.config import Config, Environment
+
+__all__ = ["Refusal", "champion_metrics", "environment_of", "find_run", "model_candidate",
+           "smoke_instances"]
+
+_SAMPLE = Path("serving") / "sample_instances.json"
+# A KFP Model artifact is a file named after the output; a folder holding it is what a registry
+# takes (Vertex's artifactUri), and the serving code finds these names in a folder.
+_SERVABLE_NAMES = ("model", "model.joblib", "model.pkl")
+
+
+class Refusal(Exception):
+    """The promotion cannot start; `status` is its reason code, the message says why."""
+
+    def __init__(self, status: PromotionStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def environment_of(config: Config, name: str) -> Environment:
+    if name in config.environments:
+        return config.environments[name]
+    known = sorted(config.environments)
+    if not known:
+        raise UserError(f"unknown environment {name!r}: mlops.yaml defines no environments; add "
+                        "one under environments: (for example `staging: {endpoint: "
+                        "wine-staging}`)")
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(f"unknown environment {name!r}: {hint}environments in mlops.yaml: "
+                    f"{', '.join(known)}")
+
+
+def find_run(backends: Backends, pipeline: str, repo_root: Path, sha: str | None,
+             run_id: str | None) -> RunRecord:
+    """The run named, or the newest succeeded run of `pipeline` for the commit."""
+    runner = backends.runner
+    if run_id is not None:
+        run = runner.get(run_id)
+        if run is None:
+            raise Refusal("no_run", f"there is no run {run_id}: `mlops-bot runs list "
+                          f"--pipeline {pipeline}` lists the runs")
+        if run.pipeline != pipeline:
+            raise Refusal("no_run", f"run {run_id} is of pipeline {run.pipeline}, not "
+                          f"{pipeline}: pass --pipeline {run.pipeline}")
+        _check_succeeded(run)
+        return run
+    commit = _commit(repo_root, sha)
+    runs = runner.runs(pipeline, git_sha=commit)
+    succeeded = [r for r in runs if r.status == "succeeded"]
+    if succeeded:
+        return succeeded[0]
+    if runs:
+        _check_succeeded(runs[0])
+    raise Refusal("no_run", f"no run of {pipeline} for commit {commit[:12]}: `mlops-bot push` "
+                  "builds and runs it (or pass --run RUN_ID)")
+
+
+def _commit(repo_root: Path, sha: str | None) -> str:
+    if sha is not None and len(sha) == 40:
+        return sha.lower()  # the deploy job's pinned SHA: the clone need not have it
+    from mlops_bot.repo.git import GitRepo
+
+    resolved = GitRepo(repo_root).resolve(sha or "HEAD")
+    if resolved is None:
+        raise UserError(f"--sha {sha} is not a commit in {repo_root}: give the full 40-hex SHA "
+                        "or fetch it first")
+    return resolved
+
+
+def _check_succeeded(run: RunRecord) -> None:
+    if run.status != "succeeded":
+        first = (run.error or "no error recorded").strip().splitlines()[0]
+        where = f"; details in {run.url}" if run.url else ""
+        raise Refusal("run_failed", f"run {run.run_id} of {run.pipeline} at "
+                      f"{run.git_sha[:12]} {run.status} ({first}{where}): fix the pipeline and "
+                      "push again; a failed run's model is never promoted")
+
+
+def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
+    models = [a for a in run.artifacts if a.get("type") == "system.Model" and a.get("uri")]
+    if not models:
+        raise Refusal("no_model", f"run {run.run_id} of {run.pipeline} produced no model "
+                      "artifact (an Output[Model] of a component): there is nothing to deploy")
+    artifact = models[-1]  # the last task to write one: the model the pipeline ends with
+    metadata: dict[str, Any] = artifact.get("metadata") or {}
+    uri = str(artifact["uri"])
+    folder = os.path.dirname(uri) if os.path.basename(uri) in _SERVABLE_NAMES else uri
+    return ModelCandidate(
+        model=run.pipeline, artifact_uri=folder, run_id=run.run_id, git_sha=run.git_sha,
+        registry_version=run.version, metrics=dict(run.metrics),
+        framework=str(metadata.get("framework") or "scikit-learn"),
+        feature_names=tuple(metadata.get("feature_names") or ()),
+        classes=tuple(metadata.get("classes") or ()), image=_image(backends, run),
+    )
+
+
+def _image(backends: Backends, run: RunRecord) -> str | None:
+    """The pinned pipeline image the run used, from the registry manifest (lineage only)."""
+    try:
+        images = backends.registry.resolve(run.pipeline, f"@{run.version}").manifest.get(
+            "images") or {}
+    except UserError:
+        return None
+    image = images.get(run.pipeline) or next(iter(images.values()), None)
+    return str(image) if image else None
+
+
+def champion_metrics(backends: Backends,
+                     endpoint: EndpointRecord | None) -> dict[str, float] | None:
+    """The metrics of the model serving now (most traffic), or None when nothing serves."""
+    serving = endpoint.serving() if endpoint else None
+    if serving is None:
+        return None
+    version = backends.models.get(serving.model, serving.model_version)
+    if version is not None:
+        return dict(version.metrics)
+    run = backends.runner.get(serving.lineage.get("run_id", ""))
+    return dict(run.metrics) if run else {}
+
+
+def smoke_instances(config: Config, environment: Environment, pipeline: str,
+                    repo_root: Path) -> tuple[list[Any] | None, str]:
+    """The instances to smoke-test with and the file they came from (None: there is no file)."""
+    if environment.smoke_instances:
+        path = repo_root / environment.smoke_instances
+        if not path.is_file():
+            raise UserError(f"smoke_instances: {environment.smoke_instances} of mlops.yaml does "
+                            f"not exist in {repo_root}: fix the path or remove the key")
+    else:
+        path = repo_root / config.pipelines_dir / pipeline / _SAMPLE
+        if not path.is_file():
+            return None, str(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read the smoke-test instances {path}: {error}") from None
+    instances = document.get("instances") if isinstance(document, dict) else document
+    if not isinstance(instances, list) or not instances:
+        raise UserError(f"{path} must hold {{\"instances\": [...]}} with at least one instance")
+    return instances, str(path)

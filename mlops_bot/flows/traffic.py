@@ -1,0 +1,87 @@
+"""Changes to one endpoint made in order, each conditional on the record the last one returned,
+remembered so that a failure can put the traffic split back exactly as it was read."""
+
+from __future__ import annotations
+
+from mlops_bot.backends.model_types import (
+    ConcurrentChange,
+    EndpointRecord,
+    EndpointService,
+    ModelVersion,
+)
+from mlops_bot.console import progress
+from mlops_bot.errors import UserError
+from mlops_bot.flows.promote_result import TrafficStep
+
+__all__ = ["EndpointChanges", "split_with"]
+
+
+def split_with(current: dict[str, int], key: str, percent: int) -> dict[str, int]:
+    """`key` gets `percent`; the others keep their proportions of what is left, summing to 100
+    (largest remainders get the rounding)."""
+    others = {k: v for k, v in current.items() if v > 0 and k != key}
+    left, total = 100 - percent, sum(others.values())
+    if not others or total == 0:
+        return {key: 100}
+    shares = {k: v * left / total for k, v in others.items()}
+    split = {k: int(share) for k, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda k: shares[k] - split[k], reverse=True)
+    for k in by_remainder[:left - sum(split.values())]:
+        split[k] += 1
+    return {key: percent, **split}
+
+
+class EndpointChanges:
+    def __init__(self, service: EndpointService, record: EndpointRecord,
+                 steps: list[TrafficStep]) -> None:
+        self.service = service
+        self.record = record
+        self.steps = steps
+        self.before = dict(record.traffic)
+        self._before_ids = [d.deployed_model_id for d in record.deployed]
+
+    def deploy(self, model: ModelVersion, traffic: dict[str, int]) -> str:
+        """Deploy `model` with `traffic` (the model keyed by NEW_DEPLOYMENT); its deployed id."""
+        known = {d.deployed_model_id for d in self.record.deployed}
+        self.record = self.service.deploy(self.record, model, traffic)
+        [new_id] = [d.deployed_model_id for d in self.record.deployed
+                    if d.deployed_model_id not in known]
+        self._step("deploy", f"{model.model} version {model.version} as {new_id}")
+        return new_id
+
+    def set_traffic(self, traffic: dict[str, int], action: str = "traffic") -> None:
+        self.record = self.service.set_traffic(self.record, traffic)
+        self._step(action)
+
+    def undeploy(self, deployed_model_id: str, action: str = "undeploy") -> None:
+        self.record = self.service.undeploy(self.record, deployed_model_id)
+        self._step(action, deployed_model_id)
+
+    def restore(self) -> str | None:
+        """Put back the split read at the start and undeploy what was deployed since; None when
+        done, else why it could not be (the endpoint is then as the last step left it)."""
+        if self.record.traffic == self.before and self._ids() == self._before_ids:
+            return None
+        gone = sorted(k for k, v in self.before.items() if v and k not in self._ids())
+        if gone:
+            return f"{', '.join(gone)} is no longer deployed, so the split cannot be put back"
+        try:
+            if self.before and self.record.traffic != self.before:
+                self.set_traffic({k: v for k, v in self.before.items() if k in self._ids()},
+                                 "restore")
+            for deployed_model_id in [i for i in self._ids() if i not in self._before_ids]:
+                self.undeploy(deployed_model_id, "restore-undeploy")
+        except ConcurrentChange as error:
+            return f"it changed under us while restoring ({error})"
+        except UserError as error:
+            return str(error)
+        return None
+
+    def _ids(self) -> list[str]:
+        return [d.deployed_model_id for d in self.record.deployed]
+
+    def _step(self, action: str, detail: str = "") -> None:
+        split = ", ".join(f"{k} {v}%" for k, v in self.record.traffic.items()) or "nothing"
+        what = f"{action} {detail}" if detail else action
+        progress(f"  {self.record.environment}: {what} -> {split}")
+        self.steps.append(TrafficStep(action, dict(self.record.traffic), self.record.etag, detail))

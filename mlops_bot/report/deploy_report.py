@@ -1,0 +1,115 @@
+"""A promotion or rollback as Markdown (the sticky PR comment, the job summary) and as console
+text. Both render the JSON document of the result (`to_dict()`), so the deploy job can render
+what it holds as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from mlops_bot.report.tables import markdown_table, table
+
+__all__ = ["deploy_markdown", "deploy_text"]
+
+Table = Callable[[Sequence[str], Sequence[Sequence[str]]], str]
+
+_TITLES = {
+    "promoted": ":white_check_mark: Deployed to `{env}`",
+    "unchanged": ":white_check_mark: Already serving in `{env}`",
+    "rolled_back": ":rewind: Rolled back `{env}`",
+    "gate_failed": ":no_entry: Not deployed to `{env}`: the metric gate refused it",
+    "smoke_failed": ":x: Deploy to `{env}` failed its smoke test",
+    "concurrent_change": ":warning: Deploy to `{env}` stopped: the endpoint changed meanwhile",
+}
+_REFUSED = ("no_run", "run_failed", "no_model", "nothing_deployed", "no_previous")
+
+
+def deploy_markdown(document: Mapping[str, Any]) -> str:
+    status, env = str(document["status"]), document["environment"]
+    default = (":no_entry: Not deployed to `{env}`" if status in _REFUSED
+               else ":x: Deploy to `{env}` failed")
+    if document.get("kind") == "rollback" and status != "rolled_back":
+        default = ":x: Rollback of `{env}` failed"
+    lines = [f"### {_TITLES.get(status, default).format(env=env)}", "",
+             _sentence(document), ""]
+    lines += [_facts(document, markdown_table, code=True), ""]
+    metrics = _metrics(document, markdown_table)
+    if metrics:
+        lines += ["**Candidate vs champion**", "", metrics, ""]
+    smoke = _smoke(document)
+    if smoke:
+        lines += [smoke, ""]
+    steps = _steps(document, markdown_table)
+    if steps:
+        lines += ["**Traffic steps**", "", steps, ""]
+    lines += [f"- {note}" for note in document.get("notes") or []]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def deploy_text(document: Mapping[str, Any]) -> str:
+    facts = _facts(document, table, code=False).split("\n", 1)[1]  # without the empty header
+    sections = [_sentence(document), facts, _smoke(document), _metrics(document, table),
+                _steps(document, table),
+                *[f"note: {note}" for note in document.get("notes") or []]]
+    return "\n\n".join(s for s in sections if s)
+
+
+def _sentence(document: Mapping[str, Any]) -> str:
+    message = str(document.get("message") or document["status"])
+    return message + ("" if message.endswith(".") else ".")  # names lead: never capitalised
+
+
+def _facts(document: Mapping[str, Any], render: Table, *, code: bool) -> str:
+    def value(v: Any) -> str:
+        return f"`{v}`" if code and v not in (None, "") else str(v or "-")
+
+    if document.get("kind") == "rollback":
+        lineage = document.get("to_lineage") or {}
+        rows = [("environment", document["environment"]), ("model", document.get("pipeline")),
+                ("from version", document.get("from_version")),
+                ("to version", document.get("to_version")),
+                ("commit", (lineage.get("git_sha") or "")[:12]),
+                ("run", lineage.get("run_id")),
+                ("registry version", lineage.get("registry_version"))]
+    else:
+        previous = document.get("previous") or {}
+        rows = [("environment", document["environment"]),
+                ("commit", (document.get("git_sha") or "")[:12]),
+                ("pipeline", document.get("pipeline")),
+                ("registry version", document.get("registry_version")),
+                ("image", document.get("image")), ("run", document.get("run_id")),
+                ("model version", document.get("model_version")),
+                ("champion", previous.get("deployed_model_id"))]
+    rows += [("endpoint", document.get("endpoint")), ("url", document.get("url")),
+             ("result", document["status"])]
+    return render(["", ""], [(name, value(v)) for name, v in rows if v or name == "result"])
+
+
+def _smoke(document: Mapping[str, Any]) -> str:
+    smoke = document.get("smoke")
+    if not smoke or not smoke.get("instances"):
+        return ""
+    return (f"Smoke test: {smoke['predictions']} predictions for the {smoke['instances']} "
+            f"instances of {smoke['source']}.")
+
+
+def _metrics(document: Mapping[str, Any], render: Table) -> str:
+    gate = document.get("gate")
+    if not gate or not gate.get("metrics"):
+        return ""
+    rows = [(m["name"], _number(m["candidate"]), _number(m["champion"]), m["rule"] or "-",
+             ("ok" if m["ok"] else "FAIL") if m["rule"] else "") for m in gate["metrics"]]
+    return render(["metric", "candidate", "champion", "rule", ""], rows)
+
+
+def _steps(document: Mapping[str, Any], render: Table) -> str:
+    steps = document.get("steps") or []
+    if not steps:
+        return ""
+    rows = [(str(i), s["action"], ", ".join(f"{k} {v}%" for k, v in s["traffic"].items())
+             or "nothing deployed", s["detail"] or "") for i, s in enumerate(steps, 1)]
+    return render(["#", "step", "traffic after", "detail"], rows)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
