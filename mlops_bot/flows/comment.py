@@ -109,7 +109,7 @@ class CommentFlow:
                                 f"`{needed}` or more{who}.")
         return None
 
-    def _deploy(self, command: Command, pull: PullRequest, action: str = "deploy") -> Outcome:
+    def _deploy(self, command: Command, pull: PullRequest) -> Outcome:
         environment, pipeline = command.environment or "", command.pipeline or ""
         held = self.backends.locks.get(environment)
         if held is not None and held.owner != self._owner:
@@ -125,15 +125,15 @@ class CommentFlow:
                                 f"branch to build and run it, or comment `/run {pipeline}`.")
         run = good[0]
         payload: dict[str, object] = {
-            "action": action, "pipeline": pipeline, "version": run.version, "run_id": run.run_id,
+            "action": "deploy", "pipeline": pipeline, "version": run.version, "run_id": run.run_id,
             "sha": pull.head_sha, "pull_request": self.number, "traffic": command.traffic,
             "requested_by": self.actor}
         deployment = self.forge.create_deployment(
-            pull.head_sha, environment, payload, f"{action} {pipeline}@{run.version}")
+            pull.head_sha, environment, payload, f"deploy {pipeline}@{run.version}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         comment = self.forge.upsert_comment(self.number, environment, comments.deploy_requested(
             environment, pull.head_sha, run, command.traffic, self.actor))
-        return Outcome("proceed", ReasonCode.OK, f"{action} of {pipeline}@{run.version} to "
+        return Outcome("proceed", ReasonCode.OK, f"deploy of {pipeline}@{run.version} to "
                        f"{environment} awaits approval", sha=pull.head_sha,
                        environment=environment, deployment_id=deployment, comment_id=comment,
                        pipelines=[pipeline],
@@ -141,7 +141,24 @@ class CommentFlow:
                        details={"payload": payload})
 
     def _rollback(self, command: Command, pull: PullRequest) -> Outcome:
-        return self._deploy(command, pull, action="rollback")
+        # A rollback needs no run of this PR: it puts back the model that served before. The
+        # Deployment still pins the PR head, so the approval and the audit trail are the same.
+        environment, pipeline = command.environment or "", command.pipeline
+        held = self.backends.locks.get(environment)
+        if held is not None and held.owner != self._owner:
+            return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
+        payload: dict[str, object] = {
+            "action": "rollback", "pipeline": pipeline, "sha": pull.head_sha,
+            "pull_request": self.number, "requested_by": self.actor}
+        deployment = self.forge.create_deployment(
+            pull.head_sha, environment, payload, f"rollback {pipeline or 'all pipelines'}")
+        self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
+        comment = self.forge.upsert_comment(self.number, environment, comments.rollback_requested(
+            environment, pipeline, self.actor))
+        return Outcome("proceed", ReasonCode.OK, f"rollback in {environment} awaits approval",
+                       sha=pull.head_sha, environment=environment, deployment_id=deployment,
+                       comment_id=comment, pipelines=[pipeline] if pipeline else [],
+                       details={"payload": payload})
 
     def _lock(self, command: Command, pull: PullRequest) -> Outcome:
         from mlops_bot.backends.types import EnvironmentLock

@@ -5,7 +5,8 @@ from __future__ import annotations
 from mlops_bot.backends.types import EnvironmentLock, RunRecord
 from mlops_bot.report.tables import markdown_table
 
-__all__ = ["deploy_requested", "locked", "refused", "run_started", "unlocked"]
+__all__ = ["deploy_requested", "locked", "refused", "rollback_requested", "run_started",
+           "unlocked"]
 
 
 def _code(text: str) -> str:
@@ -41,6 +42,15 @@ def deploy_requested(environment: str, sha: str, run: RunRecord, traffic: int | 
     ])
 
 
+def rollback_requested(environment: str, pipeline: str | None, actor: str) -> str:
+    what = f"`{pipeline}`" if pipeline else "every pipeline"
+    return "\n".join([
+        f"### :rewind: Roll back {what} in `{environment}`: waiting for approval", "",
+        f"Requested by @{actor}. Traffic goes back to the model version that served before the "
+        "last promotion, without a rebuild. The environment's required reviewers approve it in "
+        "the workflow run; this comment is updated with the result."])
+
+
 def locked(lock: EnvironmentLock) -> str:
     reason = f" Reason: {_code(lock.reason)}." if lock.reason else ""
     return (f"### :lock: `{lock.environment}` is locked by {lock.owner}\n\n"
@@ -58,3 +68,4 @@ def run_started(run: RunRecord, status: str) -> str:
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())) or "none"
     return (f"### :arrow_forward: Run of `{run.pipeline}@{run.version}`: {status}\n\n"
             f"Commit `{run.git_sha[:12]}`, run `{run.run_id}`, metrics: {metrics}.")
+

@@ -87,6 +87,23 @@ def test_deploy_without_a_successful_run_says_how_to_get_one(workspace, tmp_path
     assert "/run alpha" in sticky(github)
 
 
+def test_rollback_needs_no_run_of_the_pr_and_waits_for_approval(workspace, tmp_path, github):
+    repo, _ = workspace
+    other = "f" * 40  # a head with no run: a rollback puts back what served before
+    github.add_pull(7, other)
+    github.set_permission("alice", "write")
+    run = comment(repo, tmp_path, github, "/rollback staging alpha")
+    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("proceed", "ok"), run.stderr
+    [deployment] = github.repo().deployments.values()
+    payload = deployment.fields["payload"]
+    payload = json.loads(payload) if isinstance(payload, str) else payload
+    assert (payload["action"], payload["pipeline"], payload["pull_request"]) == (
+        "rollback", "alpha", 7)
+    assert "run_id" not in payload
+    assert deployment.statuses[-1]["state"] == "queued"
+    assert "Roll back `alpha` in `staging`" in sticky(github)
+
+
 def test_unknown_environment_gets_a_did_you_mean_reply(workspace, tmp_path, github):
     repo, head = workspace
     github.add_pull(7, head)

@@ -1,0 +1,140 @@
+"""The approved deploy job: `command: promote` runs after the environment's reviewers approve.
+
+It trusts the GitHub Deployment, not its own inputs: the deployment says which commit, pipeline
+and version; the inputs must agree with it. The PR head is read again: if it moved since the
+command, nothing is promoted (`ref_changed`). The environment is locked for the duration of the
+promotion, statuses and the sticky comment say how it went, and a failure restores the endpoint
+(the promote flow's job) and fails the job.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.errors import UserError
+from mlops_bot.github.context import step_summary_path
+from mlops_bot.github.outcome import Outcome, ReasonCode
+from mlops_bot.report import comments
+from mlops_bot.report.deploy_report import deploy_markdown
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.factory import Backends
+    from mlops_bot.config import Config
+    from mlops_bot.github.action import ActionContext
+    from mlops_bot.github.forge import Deployment, DeploymentState, Forge
+
+__all__ = ["handle_promote"]
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_ID = re.compile(r"^[0-9]{1,20}$")
+
+
+def handle_promote(ctx: ActionContext) -> Outcome:
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.config import load_config
+
+    environment, sha, deployment_id = (ctx.input("environment"), ctx.input("sha"),
+                                       ctx.input("deployment-id"))
+    if not (_SHA.match(sha) and _ID.match(deployment_id) and environment):
+        raise UserError("promote needs the inputs environment, sha (40 hex) and deployment-id "
+                        "(digits): pass the comment job's outputs")
+    forge = ctx.forge()
+    deployment = forge.deployment(int(deployment_id))
+    if (deployment.sha, deployment.environment) != (sha, environment):
+        raise UserError(f"deployment {deployment_id} is of {deployment.sha[:12]} to "
+                        f"{deployment.environment}, not {sha[:12]} to {environment}: refusing")
+    config = load_config(ctx.workspace)
+    job = _DeployJob(forge, config, backends_for(config, ctx.workspace), deployment,
+                     int((ctx.event.get("comment") or {}).get("id") or 0), _run_url(ctx),
+                     ctx.workspace)
+    outcome = job.run()
+    summary = step_summary_path(ctx.environ)
+    if summary is not None and job.report:
+        with summary.open("a", encoding="utf-8") as stream:
+            stream.write(job.report + "\n")
+    return outcome
+
+
+class _DeployJob:
+    def __init__(self, forge: Forge, config: Config, backends: Backends, deployment: Deployment,
+                 comment_id: int, log_url: str | None, workspace: Path) -> None:
+        self.forge, self.config, self.backends = forge, config, backends
+        self.deployment, self.comment_id, self.log_url = deployment, comment_id, log_url
+        self.workspace = workspace
+        self.report = ""  # the markdown of the result, for the sticky comment and job summary
+        self.payload: dict[str, Any] = dict(deployment.payload)
+        self.number = int(self.payload.get("pull_request") or 0)
+        self.environment = deployment.environment
+
+    def run(self) -> Outcome:
+        pull = self.forge.pull_request(self.number)
+        if pull.head_sha != self.deployment.sha:
+            return self._fail(ReasonCode.REF_CHANGED,
+                              f"the PR head moved from {self.deployment.sha[:12]} to "
+                              f"{pull.head_sha[:12]} after the command: nothing was promoted; "
+                              f"comment `/deploy {self.environment}` again to deploy the new head")
+        from mlops_bot.backends.types import EnvironmentLock
+
+        owner = f"#{self.number}"
+        held_before = self.backends.locks.get(self.environment)
+        lock = self.backends.locks.acquire(EnvironmentLock(
+            self.environment, owner, str(self.payload.get("requested_by", "")),
+            "deploy in progress", datetime.now(UTC).isoformat(timespec="seconds")))
+        if lock.owner != owner:
+            return self._fail(ReasonCode.ENV_LOCKED, comments.locked(lock))
+        self.forge.set_deployment_status(self.deployment.id, "in_progress", "promoting",
+                                         log_url=self.log_url)
+        try:
+            result = self._promote()
+        except UserError as error:
+            return self._fail(ReasonCode.FAILED, str(error))
+        finally:
+            if held_before is None:  # a lock the PR took by /lock stays until /unlock
+                self.backends.locks.release(self.environment, owner)
+        self.report = deploy_markdown(result)
+        if not result["ok"]:
+            # The flow has already put the endpoint back as it was; the job fails with why.
+            return self._fail(ReasonCode.FAILED, str(result["message"]), report=self.report,
+                              details=result)
+        self.forge.set_deployment_status(self.deployment.id, "success",
+                                         str(result["message"])[:140], log_url=self.log_url)
+        self.forge.upsert_comment(self.number, self.environment, self.report)
+        self.forge.react(self.comment_id, "rocket")
+        return Outcome("proceed", ReasonCode.OK, str(result["message"]),
+                       sha=self.deployment.sha, environment=self.environment,
+                       deployment_id=self.deployment.id, details=result)
+
+    def _promote(self) -> dict[str, Any]:
+        from mlops_bot.flows.promote import promote, rollback
+
+        pipeline = self.payload.get("pipeline")
+        if self.payload.get("action") == "rollback":
+            return rollback(self.backends, self.config, self.environment,
+                            str(pipeline) if pipeline else None,
+                            repo_root=self.workspace).to_dict()
+        traffic = self.payload.get("traffic")
+        return promote(self.backends, self.config, self.environment, str(pipeline),
+                       repo_root=self.workspace, run_id=str(self.payload["run_id"]),
+                       traffic=int(traffic) if traffic else None).to_dict()
+
+    def _fail(self, code: ReasonCode, message: str, report: str = "",
+              details: dict[str, Any] | None = None) -> Outcome:
+        state: DeploymentState = "error" if code == ReasonCode.FAILED else "failure"
+        self.forge.set_deployment_status(self.deployment.id, state, message[:140],
+                                         log_url=self.log_url)
+        self.report = report or comments.refused(
+            f"/{self.payload.get('action', 'deploy')} {self.environment}", code, message)
+        self.forge.upsert_comment(self.number, self.environment, self.report)
+        self.forge.react(self.comment_id, "-1")
+        return Outcome("stop", code, message, sha=self.deployment.sha,
+                       environment=self.environment, deployment_id=self.deployment.id,
+                       details=details or {})
+
+
+def _run_url(ctx: ActionContext) -> str | None:
+    server, repo, run = (ctx.environ.get(k) for k in
+                         ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None

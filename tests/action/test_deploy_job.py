@@ -1,0 +1,131 @@
+"""The approved deploy job (`command: promote`) end to end: `/deploy` through the action creates
+the Deployment, then the promote step promotes exactly that commit's model on the local backend,
+with deployment statuses, the sticky comment and the job summary saying how it went."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlops_bot.serving.state import endpoint_state_path, read_state
+from tests.support.action import ActionRun, run_action
+from tests.support.cli import cli_json
+from tests.support.comments import comment, sticky
+from tests.support.fake_github import FakeGitHub
+from tests.support.gitrepo import GitRepoBuilder
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = Path(__file__).parents[2] / "pipelines" / "wine_quality"
+MLOPS_YAML = """\
+environments:
+  staging:
+    endpoint: wine-staging
+    canary_percent: 20
+    thresholds:
+      accuracy: {min: %s}
+"""
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    repo = GitRepoBuilder(tmp_path_factory.mktemp("deploy-job") / "repo")
+    shutil.copytree(EXAMPLE, repo.path / "pipelines" / "wine_quality")
+    head = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": MLOPS_YAML % "0.5"})
+    [run] = cli_json("push", cwd=repo.path)["runs"]
+    assert run["status"] == "succeeded"
+    return repo.path, head
+
+
+@pytest.fixture
+def workspace(pushed: tuple[Path, str], tmp_path: Path) -> tuple[GitRepoBuilder, str]:
+    source, head = pushed
+    shutil.copytree(source, tmp_path / "repo", symlinks=True)
+    return GitRepoBuilder(tmp_path / "repo"), head
+
+
+def approved_deploy(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, head: str,
+                    body: str = "/deploy staging") -> ActionRun:
+    """The comment job, then (as if the reviewers approved) the deploy job with its outputs."""
+    github.add_pull(7, head)
+    github.set_permission("alice", "write")
+    asked = comment(repo, tmp, github, body)
+    assert asked.outputs["decision"] == "proceed", asked.stderr
+    return promote_step(repo, tmp, github, asked.outputs)
+
+
+def promote_step(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub,
+                 outputs: dict[str, str]) -> ActionRun:
+    event = {"action": "created", "issue": {"number": 7}, "comment": {"id": 555}}
+    return run_action(repo.path, tmp, "issue_comment", event, inputs={
+        "github-token": github.token, "command": "promote",
+        "environment": outputs["environment"], "sha": outputs["sha"],
+        "deployment-id": outputs["deployment_id"]},
+        env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models"})
+
+
+def serving(repo: GitRepoBuilder) -> list[tuple[str, int]]:
+    state = read_state(endpoint_state_path(repo.path / ".mlops", "staging"), "staging")
+    return [(d.model, d.traffic) for d in state.deployed]
+
+
+def test_an_approved_deploy_promotes_the_pinned_commit(workspace, tmp_path, github):
+    repo, head = workspace
+    job = approved_deploy(repo, tmp_path, github, head)
+    assert job.returncode == 0, job.stderr
+    assert (job.outputs["decision"], job.outputs["reason_code"]) == ("proceed", "ok")
+    assert serving(repo) == [("wine_quality", 100)]
+    [deployment] = github.repo().deployments.values()
+    assert [s["state"] for s in deployment.statuses] == ["queued", "in_progress", "success"]
+    body = sticky(github)
+    assert head[:7] in body and "wine_quality" in body and "accuracy" in body
+    assert "accuracy" in job.summary  # the same report in the job summary
+    assert not (repo.path / ".mlops" / "locks" / "staging.json").exists()  # lock released
+
+
+def test_a_moved_pr_head_promotes_nothing(workspace, tmp_path, github):
+    repo, head = workspace
+    github.add_pull(7, head)
+    github.set_permission("alice", "write")
+    asked = comment(repo, tmp_path, github, "/deploy staging")
+    github.add_pull(7, "e" * 40)  # a new push to the PR while the deploy waited for approval
+    job = promote_step(repo, tmp_path, github, asked.outputs)
+    assert job.outputs["reason_code"] == "ref_changed", job.stderr
+    assert serving(repo) == []
+    [deployment] = github.repo().deployments.values()
+    assert deployment.statuses[-1]["state"] == "failure"
+    assert "/deploy staging" in sticky(github)
+
+
+def test_a_gate_refusal_fails_the_job_and_shows_the_metric_table(workspace, tmp_path, github):
+    repo, head = workspace
+    (repo.path / "mlops.yaml").write_text(MLOPS_YAML % "1.5")
+    job = approved_deploy(repo, tmp_path, github, head)
+    assert job.returncode == 1
+    assert job.outputs["reason_code"] == "failed"
+    assert serving(repo) == []
+    [deployment] = github.repo().deployments.values()
+    assert deployment.statuses[-1]["state"] == "error"
+    body = sticky(github)
+    assert "accuracy" in body and "1.5" in body
+
+
+def test_inputs_that_disagree_with_the_deployment_are_refused(workspace, tmp_path, github):
+    repo, head = workspace
+    github.add_pull(7, head)
+    github.set_permission("alice", "write")
+    asked = comment(repo, tmp_path, github, "/deploy staging")
+    job = promote_step(repo, tmp_path, github, {**asked.outputs, "environment": "production"})
+    assert job.returncode == 1 and job.outputs["reason_code"] == "failed"
+    assert "refusing" in job.stderr
+    assert serving(repo) == []
+
+
+def test_a_rollback_with_nothing_before_fails_clearly(workspace, tmp_path, github):
+    repo, head = workspace
+    job = approved_deploy(repo, tmp_path, github, head, "/rollback staging wine_quality")
+    assert job.returncode == 1 and job.outputs["reason_code"] == "failed"
+    [deployment] = github.repo().deployments.values()
+    assert deployment.statuses[-1]["state"] == "error"
