@@ -10,6 +10,7 @@ probability per class, in the order of the model's `classes` (which /health list
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import json
 import math
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops_bot.serving.batching import Batcher
 from mlops_bot.serving.state import DeployedModel, EndpointState, StateError, model_file_at
 
 __all__ = ["LoadedModel", "ModelLoadError", "PredictionError", "RequestError", "load_models"]
@@ -61,6 +63,10 @@ class LoadedModel:
         # it gets a DataFrame with the names it was fitted with.
         self._as_frame = bool(fitted_names)
         self._check(fitted_names)
+        # Concurrent requests share one estimator call: see batching.py for why and how.
+        self._batchers = {flag: Batcher(functools.partial(self._predict_rows,
+                                                          probabilities=flag))
+                          for flag in (False, True)}
 
     @property
     def id(self) -> str:
@@ -84,14 +90,19 @@ class LoadedModel:
         if probabilities and not callable(getattr(self.estimator, "predict_proba", None)):
             raise RequestError(f"model {self.id} ({type(self.estimator).__name__}) does not "
                                "give probabilities: leave out parameters.probabilities")
-        matrix = self._matrix([self._row(i, x) for i, x in enumerate(instances)])
+        rows = [self._row(i, x) for i, x in enumerate(instances)]
+        # Validated per request first: one request's bad input never fails a batch.
+        return self._batchers[probabilities](rows)
+
+    def _predict_rows(self, rows: list[list[Any]], probabilities: bool) -> list[Any]:
+        matrix = self._matrix(rows)
         try:
             labels = np.asarray(self.estimator.predict(matrix)).tolist()
             if not probabilities:
                 return list(labels)
-            rows = np.asarray(self.estimator.predict_proba(matrix)).tolist()
+            scores = np.asarray(self.estimator.predict_proba(matrix)).tolist()
             return [{"class": label, "probabilities": row}
-                    for label, row in zip(labels, rows, strict=True)]
+                    for label, row in zip(labels, scores, strict=True)]
         except Exception as error:
             raise PredictionError(f"{type(error).__name__}: {error}") from error
 

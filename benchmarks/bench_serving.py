@@ -1,0 +1,444 @@
+"""Serving benchmark: `mlops-bot serve` against seed 000's Flask app, side by side, on loopback.
+
+Set-up (not timed): the example model is trained once in this process the way the pipeline's
+train component does it (pipelines/wine_quality/src: the same split, parameters and joblib file,
+with its metadata beside it), then two servers start as subprocesses on free 127.0.0.1 ports:
+
+- ours: `python -m mlops_bot serve bench` in a scratch repository whose state file
+  (`.mlops/endpoints/bench.json`) deploys that model at 100% (`--server container` runs
+  `python -m mlops_bot.serving` with AIP_STORAGE_URI instead, the pipeline image's entry point);
+- seed 000: its app.py as the seed shows it (Flask; `ModelPipeline()` constructed on every request,
+  which loads the joblib model and its metadata, then `predict_proba`), served as its Dockerfile
+  does: `flask run` (Flask's development server, threaded), with FLASK_APP=./app/app.py.
+
+Both are driven by the same load generator: `--clients` threads, each with one keep-alive
+http.client connection, POSTing pipelines/wine_quality/serving/sample_instances.json to /predict
+until `--requests` requests are done or `--cap` seconds have passed. Every answer is checked
+(HTTP 200, the right class for each instance). Rounds alternate which server goes first; the
+table pools all rounds: requests/s = answered requests / seconds under load, and latency
+percentiles over every request. Target: ours >= 5x the seed's requests/s.
+
+    .venv/bin/python benchmarks/bench_serving.py [--clients 8] [--requests 2000] [--cap 10]
+        [--rounds 3] [--server serve|container] [--probabilities] [--json]
+
+Needs Flask (`pip install flask`), which the seed's app is written for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = ROOT / "pipelines" / "wine_quality"
+SAMPLE = PIPELINE / "serving" / "sample_instances.json"
+TARGET_RATIO = 5.0
+START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 30.0
+WARMUP_REQUESTS = 20
+
+# Seed 000's serving app, as its README shows it: app/app.py, app/predict.py (`ModelPipeline`)
+# and app/model/ holding model.joblib and its metadata ("Models in .joblib ... Metadata in yaml or
+# json format"). Only the prediction formatting differs: the seed's model was binary
+# (probability_negative/positive), the wine model has three classes.
+SEED_APP = '''\
+import os
+from flask import Flask, jsonify, request, json
+import pandas as pd
+from predict import ModelPipeline
+
+app = Flask(__name__)
+AIP_HEALTH_ROUTE = os.environ.get("AIP_HEALTH_ROUTE", "/health")
+AIP_PREDICT_ROUTE = os.environ.get("AIP_PREDICT_ROUTE", "/predict")
+
+
+@app.route("/health")
+def health():
+    return "OK", 200
+
+
+@app.route("/predict", methods=["POST", "GET"])
+def predict():
+    predictor = ModelPipeline()
+    instances = request.get_json()["instances"]
+    results = predictor.predict(data=instances)
+
+    # Format Vertex AI prediction response
+    predictions = [
+        {f"probability_{label}": value for label, value in zip(predictor.classes, result)}
+        for result in results
+    ]
+
+    return jsonify({"predictions": predictions})
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+SEED_PREDICT = '''\
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+from joblib import load
+
+
+@dataclass
+class ModelPipeline:
+    model_path: str = "./app/model/model.joblib"
+    metadata_path: str = "./app/model/model_metadata.json"
+
+    def __post_init__(self):
+        self.model = load(self.model_path)
+        with open(self.metadata_path) as file:
+            metadata = json.load(file)
+        self.feature_names = metadata["feature_names"]
+        self.classes = metadata["classes"]
+
+    def predict(self, data):
+        frame = pd.DataFrame(data, columns=self.feature_names)
+        return self.model.predict_proba(frame).tolist()
+'''
+
+
+@dataclass
+class TrainedModel:
+    folder: Path  # holds `model` (joblib, as the KFP artifact) and model_metadata.json
+    metadata: dict[str, Any]
+    instances: list[list[float]]
+    expected: list[int]  # the class of each sample instance, from the model in this process
+
+
+def train(work: Path) -> TrainedModel:
+    """The model the pipeline's load_data and train components make with their defaults."""
+    sys.path.insert(0, str(PIPELINE))
+    try:
+        from src.data import TARGET, load_wine_frame, split
+        from src.model import save_model, train_model
+    finally:
+        sys.path.remove(str(PIPELINE))
+    import pandas as pd
+
+    train_frame, _ = split(load_wine_frame(), test_size=0.2, random_state=42)
+    features = train_frame.drop(columns=[TARGET])
+    fitted = train_model(features, train_frame[TARGET], n_estimators=100, max_depth=0,
+                         random_state=42)
+    folder = work / "model"
+    folder.mkdir(parents=True)
+    save_model(fitted, str(folder / "model"))
+    metadata = {"framework": "scikit-learn", "feature_names": list(features.columns),
+                "classes": [int(c) for c in fitted.classes_]}
+    (folder / "model_metadata.json").write_text(json.dumps(metadata))
+    instances = json.loads(SAMPLE.read_text())["instances"]
+    expected = [int(c) for c in fitted.predict(pd.DataFrame(instances, columns=features.columns))]
+    return TrainedModel(folder, metadata, instances, expected)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+        except OSError:
+            return ""
+
+
+@contextmanager
+def started(name: str, command: list[str], cwd: Path, env: dict[str, str], port: int,
+            log: Path) -> Iterator[Server]:
+    """A server subprocess, up once GET /health answers 200; always killed on the way out."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    server = Server(name, port, process, log)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _wait_healthy(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.process.returncode} before "
+                             f"answering /health:\n{server.log_tail()}")
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    raise SystemExit(f"{server.name} did not answer /health within {START_TIMEOUT_S:.0f} s:\n"
+                     f"{server.log_tail()}")
+
+
+def _environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIP_", "MLOPS_BOT_", "FLASK_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@contextmanager
+def ours(work: Path, model: TrainedModel, kind: str) -> Iterator[Server]:
+    port, env = free_port(), _environment()
+    if kind == "container":
+        env.update(AIP_STORAGE_URI=str(model.folder), AIP_DEPLOYED_MODEL_ID="wine_quality-1")
+        command = [sys.executable, "-m", "mlops_bot.serving", "--port", str(port)]
+        with started("ours", command, work, env, port, work / "ours.log") as server:
+            yield server
+        return
+    repo = work / "repo"
+    (repo / ".mlops" / "endpoints").mkdir(parents=True)
+    (repo / "mlops.yaml").write_text("environments:\n  bench:\n    endpoint: wine-bench\n")
+    deployed = {**model.metadata, "deployed_model_id": "wine_quality-1", "model": "wine_quality",
+                "model_version": 1, "artifact_uri": str(model.folder / "model"), "traffic": 100,
+                "lineage": {"pipeline": "wine_quality"}}
+    state = {"environment": "bench", "endpoint": "wine-bench", "revision": 1,
+             "deployed": [deployed]}
+    (repo / ".mlops" / "endpoints" / "bench.json").write_text(json.dumps(state))
+    command = [sys.executable, "-m", "mlops_bot", "serve", "bench", "--port", str(port),
+               "--repo", str(repo)]
+    with started("ours", command, repo, env, port, work / "ours.log") as server:
+        yield server
+
+
+@contextmanager
+def seed(work: Path, model: TrainedModel) -> Iterator[Server]:
+    folder = work / "seed000"
+    (folder / "app" / "model").mkdir(parents=True)
+    (folder / "app" / "app.py").write_text(SEED_APP)
+    (folder / "app" / "predict.py").write_text(SEED_PREDICT)
+    shutil.copy(model.folder / "model", folder / "app" / "model" / "model.joblib")
+    shutil.copy(model.folder / "model_metadata.json", folder / "app" / "model")
+    port, env = free_port(), _environment()
+    env["FLASK_APP"] = "./app/app.py"
+    # The seed's Dockerfile: ENTRYPOINT ["flask", "run", "--host=0.0.0.0", "--port=8080"];
+    # loopback here, and `python -m flask` so the venv's Flask runs whatever PATH says.
+    command = [sys.executable, "-m", "flask", "run", "--host=127.0.0.1", f"--port={port}"]
+    with started("seed 000", command, folder, env, port, work / "seed.log") as server:
+        yield server
+
+
+@dataclass
+class Load:
+    """What one run of the load generator saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    reconnects: int = 0
+
+
+def drive(port: int, body: bytes, check: Callable[[int, bytes], str | None], clients: int,
+          requests: int, cap: float) -> Load:
+    """`clients` keep-alive connections POSTing `body` until `requests` are sent or `cap` s."""
+    tickets = itertools.count()  # next() is atomic under the GIL: each request is taken once
+    load, lock = Load(), threading.Lock()
+    headers = {"Content-Type": "application/json"}
+    started_at = time.perf_counter()
+    deadline = started_at + cap
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+        latencies, errors, reconnects = [], [], 0
+        try:
+            while next(tickets) < requests and time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                try:
+                    connection.request("POST", "/predict", body=body, headers=headers)
+                    response = connection.getresponse()
+                    data = response.read()
+                except (OSError, http.client.HTTPException) as error:
+                    errors.append(f"{type(error).__name__}: {error}")
+                    connection.close()  # http.client reconnects on the next request
+                    reconnects += 1
+                    continue
+                latencies.append(time.perf_counter() - sent)
+                problem = check(response.status, data)
+                if problem:
+                    errors.append(problem)
+                if response.will_close:
+                    connection.close()
+                    reconnects += 1
+        finally:
+            connection.close()
+            with lock:
+                load.latencies += latencies
+                load.errors += errors
+                load.reconnects += reconnects
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        # Each thread stops taking requests at the cap; one in flight ends within its timeout.
+        thread.join(cap + REQUEST_TIMEOUT_S + 5)
+    load.elapsed = time.perf_counter() - started_at
+    if any(thread.is_alive() for thread in threads):
+        load.errors.append("a client thread did not finish")
+    return load
+
+
+def checker(expected: list[int], answer_classes: Callable[[Any], list[int]]) -> Callable[
+        [int, bytes], str | None]:
+    def check(status: int, data: bytes) -> str | None:
+        if status != 200:
+            return f"HTTP {status}: {data[:200]!r}"
+        try:
+            classes = answer_classes(json.loads(data)["predictions"])
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            return f"unexpected answer ({type(error).__name__}): {data[:200]!r}"
+        return None if classes == expected else f"wrong classes {classes}, expected {expected}"
+    return check
+
+
+def _our_classes(predictions: list[Any]) -> list[int]:
+    return [p["class"] if isinstance(p, dict) else p for p in predictions]
+
+
+def _seed_classes(predictions: list[dict[str, float]]) -> list[int]:
+    # {"probability_<class>": p, ...} per instance: the class is the most probable one.
+    return [int(max(p, key=lambda k: p[k]).removeprefix("probability_")) for p in predictions]
+
+
+def summarize(loads: list[Load]) -> dict[str, Any]:
+    latencies = sorted(x for load in loads for x in load.latencies)
+    elapsed = sum(load.elapsed for load in loads)
+    errors = [e for load in loads for e in load.errors]
+    answered = len(latencies)
+
+    def percentile(q: float) -> float:
+        return latencies[min(answered - 1, int(q * answered))] * 1000 if answered else 0.0
+
+    return {"requests": answered, "seconds": round(elapsed, 2),
+            "rps": round(answered / elapsed, 1) if elapsed else 0.0,
+            "p50_ms": round(percentile(0.50), 2), "p99_ms": round(percentile(0.99), 2),
+            "max_ms": round(latencies[-1] * 1000, 2) if latencies else 0.0,
+            "rounds_rps": [round(len(x.latencies) / x.elapsed, 1) for x in loads if x.elapsed],
+            "reconnects": sum(load.reconnects for load in loads), "errors": len(errors),
+            "first_error": errors[0] if errors else None}
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
+        work = Path(scratch)
+        model = train(work)
+        document: dict[str, Any] = {"instances": model.instances}
+        if args.probabilities:
+            document["parameters"] = {"probabilities": True}  # the seed ignores parameters
+        body = json.dumps(document).encode()
+        sides = {"ours": checker(model.expected, _our_classes),
+                 "seed_000": checker(model.expected, _seed_classes)}
+        loads: dict[str, list[Load]] = {name: [] for name in sides}
+        with ours(work, model, args.server) as our_server, seed(work, model) as seed_server:
+            ports = {"ours": our_server.port, "seed_000": seed_server.port}
+            for name, port in ports.items():  # first requests import pandas & co.: not timed
+                warm = drive(port, body, sides[name], 1, WARMUP_REQUESTS, args.cap)
+                if warm.errors:
+                    raise SystemExit(f"{name} answered wrongly while warming up: "
+                                     f"{warm.errors[0]}")
+            for round_ in range(args.rounds):
+                order = list(ports) if round_ % 2 else list(reversed(ports))
+                for name in order:
+                    loads[name].append(drive(ports[name], body, sides[name], args.clients,
+                                             args.requests, args.cap))
+    results = {name: summarize(runs) for name, runs in loads.items()}
+    ratio = results["ours"]["rps"] / results["seed_000"]["rps"] if results["seed_000"]["rps"] \
+        else 0.0
+    clean = all(r["errors"] == 0 and r["requests"] > 0 for r in results.values())
+    return {"server": args.server, "clients": args.clients, "requests": args.requests,
+            "cap_s": args.cap, "rounds": args.rounds, "probabilities": args.probabilities,
+            "instances_per_request": len(model.instances), "cpus": os.cpu_count(),
+            **results, "ratio": round(ratio, 2), "target": f">= {TARGET_RATIO}x",
+            "ok": clean and ratio >= TARGET_RATIO}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    ours_label = {"serve": "mlops-bot serve", "container": "python -m mlops_bot.serving"}
+    print(f"serving the wine_quality model: {result['clients']} keep-alive clients, "
+          f"{result['instances_per_request']} instances per request, {result['rounds']} "
+          f"alternating rounds of up to {result['requests']} requests or {result['cap_s']:g} s"
+          f"{', probabilities asked of ours' if result['probabilities'] else ''}")
+    print("| server | requests | req/s | p50 ms | p99 ms | max ms | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for key, label in (("ours", ours_label[result["server"]]),
+                       ("seed_000", "seed 000 (Flask, flask run)")):
+        r = result[key]
+        print(f"| {label} | {r['requests']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | "
+              f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['errors']} |")
+    print(f"ours / seed 000: {result['ratio']:.2f}x requests/s (target {result['target']}): "
+          f"{'ok' if result['ok'] else 'MISSED'}")
+    for key in ("ours", "seed_000"):
+        if result[key]["first_error"]:
+            print(f"{key}: {result[key]['errors']} errors, first: {result[key]['first_error']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8, help="concurrent connections (8)")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="requests per server per round (2000)")
+    parser.add_argument("--cap", type=float, default=10.0,
+                        help="seconds per server per round at most (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
+    parser.add_argument("--server", choices=("serve", "container"), default="serve",
+                        help="ours as `mlops-bot serve` (default) or the serving container")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="ask ours for class probabilities too, as the seed always answers")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if min(args.clients, args.requests, args.rounds) < 1 or args.cap <= 0:
+        parser.error("--clients, --requests, --rounds and --cap must be positive")
+    try:
+        import flask  # noqa: F401  (the seed's app needs it; checked before training)
+    except ImportError:
+        raise SystemExit("Flask is not installed: .venv/bin/pip install flask") from None
+    result = bench(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
