@@ -16,6 +16,8 @@ Routes, as cloudbuild_v1 / artifactregistry_v1 transcode them (transports/rest_b
     POST /v1/projects/*/locations/*/repositories/*/packages/{image}/tags?tagId=
 Operations carry `metadata` (BuildOperationMetadata, with the build) and, when done, `response`
 (an Any, so with its @type) or `error`, like the service.
+Every request and reply is held to the cloudbuild.v1 and artifactregistry.v1 discovery documents
+(`discovery` below, see tests.support.discovery): a drift fails the test when the fake stops.
 
 A build is QUEUED when created, WORKING from the first poll (a get of the build or its operation)
 and finishes at poll `after_polls` as set by `set_outcome`: SUCCESS pushes its images (results
@@ -77,6 +79,7 @@ class _Build:
 
 class FakeGcp(JsonApiServer):
     routes = _ROUTES
+    discovery = ("cloudbuild.v1", "artifactregistry.v1")
 
     def __init__(self) -> None:
         super().__init__()

@@ -3,6 +3,11 @@
 A subclass lists `routes` as (method, path regex, name) and implements a method per name taking
 (path groups, query, JSON body) and returning the JSON reply, or raising `Reply` for an error
 (answered in the Google API error shape, which google.api_core maps by HTTP status).
+
+A subclass that sets `discovery = ("cloudbuild.v1", ...)` is held to Google's discovery documents
+(`tests.support.discovery`): a route the API does not have answers 404, a query parameter or a
+body field it does not define answers 400, a reply field it does not define is noted, and each of
+these fails the test when the fake stops (`__exit__`), whatever the client made of the error.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.support.discovery import Conformance, Method, Violation
 
 __all__ = ["JsonApiServer", "Reply"]
 
@@ -38,9 +45,11 @@ class _Fault:
 
 class JsonApiServer:
     routes: ClassVar[list[tuple[str, re.Pattern[str], str]]] = []
+    discovery: ClassVar[tuple[str, ...]] = ()  # e.g. ("aiplatform.v1",): the APIs served
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, str]] = []  # (route, method, path with query)
+        self.conformance = Conformance(self.discovery) if self.discovery else None
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -55,6 +64,13 @@ class JsonApiServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.conformance is not None:
+            self.conformance.assert_clean()
+
+    @property
+    def violations(self) -> list[str]:
+        """Requests and replies outside the discovery documents, so far (a test may clear it)."""
+        return self.conformance.violations if self.conformance is not None else []
 
     @property
     def endpoint(self) -> str:
@@ -89,6 +105,12 @@ class JsonApiServer:
     def _dispatch(self, method: str, raw_path: str, body: Any) -> tuple[int, Any, float]:
         url = urlsplit(raw_path)
         path, query = unquote(url.path), dict(parse_qsl(url.query))
+        try:
+            api_method = self._conform(method, url.path, query, body)
+        except Violation as violation:
+            with self._lock:
+                self.requests.append(("nonconformant", method, raw_path))
+            return violation.status, _error(violation.status, violation.message), 0.0
         route, match = next(((name, found) for verb, pattern, name in self.routes
                              if verb == method and (found := pattern.fullmatch(path))),
                             ("unknown", None))
@@ -102,10 +124,25 @@ class JsonApiServer:
             if fault is not None and fault.status is not None:
                 raise Reply(fault.status, f"injected fault ({fault.status}) on {route}")
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
-            return 200, getattr(self, route)(groups, query, body), stall
+            reply = getattr(self, route)(groups, query, body)
+            if self.conformance is not None and api_method is not None:
+                self.conformance.response(api_method, reply)
+            return 200, reply, stall
         except Reply as error:
-            return error.status, {"error": {"code": error.status, "message": error.message,
-                                            "status": _STATUS.get(error.status, "UNKNOWN")}}, stall
+            return error.status, _error(error.status, error.message), stall
+
+    def _conform(self, method: str, raw_path: str, query: dict[str, str],
+                 body: Any) -> Method | None:
+        if self.conformance is None:
+            return None
+        api_method = self.conformance.route(method, raw_path, query)
+        self.conformance.request(api_method, body)
+        return api_method
+
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message,
+                      "status": _STATUS.get(status, "UNKNOWN")}}
 
 
 def _handler_for(fake: JsonApiServer) -> type[BaseHTTPRequestHandler]:

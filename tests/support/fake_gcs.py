@@ -21,6 +21,11 @@ not implemented: they answer 501 so a test using them fails loudly.
 Buckets: `FakeGcs()` accepts any bucket name (handy for uploads); `FakeGcs(buckets=["b"])` knows
 only those, and answers 404 "The specified bucket does not exist." for others, like GCS.
 
+Held to Google's storage.v1 discovery document (`tests.support.discovery`): a route the JSON API
+does not have answers 404, an undefined query parameter or resource field (an upload's metadata,
+a bucket) answers 400, an undefined field in a reply is noted, and each fails the test when the
+fake stops; `gcs.violations` lists them.
+
 Faults, matched on the method and the object name (a glob) or the bucket:
     gcs.fail(503, method="POST", name="*/pipeline.yaml")   # answer 503 once, don't apply
     gcs.drop_response(method="POST", name="*/manifest.json")  # apply, then hang up (lost reply)
@@ -41,6 +46,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import google_crc32c
+
+from tests.support.discovery import Conformance, Method, Violation
 
 __all__ = ["FakeGcs", "Recorded", "StoredObject"]
 
@@ -113,6 +120,7 @@ class FakeGcs:
         self._denied: set[str] = set()
         self._generations = itertools.count(1_700_000_000_000_000)  # GCS uses microseconds
         self._lock = threading.RLock()
+        self.conformance = Conformance(["storage.v1"])
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -126,6 +134,12 @@ class FakeGcs:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.conformance.assert_clean()
+
+    @property
+    def violations(self) -> list[str]:
+        """Requests and replies outside the storage.v1 document, so far (a test may clear it)."""
+        return self.conformance.violations
 
     @property
     def endpoint(self) -> str:
@@ -229,6 +243,19 @@ class FakeGcs:
                     self._objects.pop((request.bucket or "", request.name or ""), None)
                 return 204, b"", {}
         raise _Reply(501, f"the fake does not implement {request.method} {'/'.join(s)}")
+
+    def _conform(self, request: _Request, raw: str) -> Method:
+        url = urlsplit(raw)
+        try:
+            method = self.conformance.route(request.method, url.path, request.query)
+            if method.via == "upload":
+                body: Any = request.upload[0] if request.upload else {}
+            else:
+                body = json.loads(request.body) if request.body else {}
+            self.conformance.request(method, body)
+        except Violation as violation:
+            raise _Reply(violation.status, violation.message, "invalid") from None
+        return method
 
     def _bucket(self, request: _Request) -> str:
         bucket = request.bucket or ""
@@ -410,12 +437,16 @@ def _handler_for(fake: FakeGcs) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, method: str) -> None:
             request = self._read(method)
-            fault = fake._take_fault(request)
+            fault = None
             status: int | None
             try:
+                api_method = fake._conform(request, self.path)
+                fault = fake._take_fault(request)
                 if fault is not None and fault.status is not None:
                     raise _Reply(fault.status, f"injected fault ({fault.status})", "injected")
                 status, body, headers = fake._handle(request)
+                if status == 200 and request.query.get("alt") != "media":  # media: the bytes
+                    fake.conformance.response(api_method, json.loads(body))
             except _Reply as reply:
                 status, body, headers = _json({"error": {
                     "code": reply.status, "message": reply.message,
