@@ -167,19 +167,31 @@ class PushFlow:
              parameters: dict[str, Any]) -> RunOutcome:
         runner = self._backends.runner
         run_id = run_id_for(pipeline, version, parameters, self._trigger)
-        existing = runner.get(run_id)
-        if existing is not None and existing.status == "succeeded":
-            progress(f"  {pipeline}: run {run_id} already succeeded; not starting it again")
-            return RunOutcome(pipeline, version, run_id, "existing", existing.metrics,
-                              url=existing.url)
-        with _step(f"run {pipeline}@{version}"):
-            record = runner.run(RunRequest(
-                run_id=run_id, pipeline=pipeline, version=version, spec=compiled.spec,
-                parameters=parameters, git_sha=head, trigger=self._trigger,
-                images=compiled.images,
-                labels={"git-sha": head[:12], "pipeline": pipeline, "version": version}))
+        try:  # one pipeline's run that cannot start (a denied permission) fails that pipeline only
+            existing = runner.get(run_id)
+            if existing is not None and existing.status == "succeeded":
+                progress(f"  {pipeline}: run {run_id} already succeeded; not starting it again")
+                return RunOutcome(pipeline, version, run_id, "existing", existing.metrics,
+                                  url=existing.url)
+            with _step(f"run {pipeline}@{version}"):
+                record = runner.run(RunRequest(
+                    run_id=run_id, pipeline=pipeline, version=version, spec=compiled.spec,
+                    parameters=parameters, git_sha=head, trigger=self._trigger,
+                    images=compiled.images,
+                    labels=run_labels(self._config, pipeline, version, head)))
+        except UserError as error:
+            return RunOutcome(pipeline, version, run_id, "failed", {}, str(error))
         return RunOutcome(pipeline, version, run_id, record.status, record.metrics,
                           record.error, record.url)
+
+
+def run_labels(config: Config, pipeline: str, version: str, git_sha: str) -> dict[str, str]:
+    """The labels a run carries; `enable-caching: false` turns task caching off for it."""
+    labels = {"git-sha": git_sha[:12], "pipeline": pipeline, "version": version}
+    settings = config.pipelines.get(pipeline)
+    if settings is not None and not settings.enable_caching:
+        labels["enable-caching"] = "false"
+    return labels
 
 
 def _read(path: Path) -> bytes | None:

@@ -22,7 +22,7 @@ def run_version(repo: Path, config: Config, backends: Backends, pipeline: str,
                 trigger: str = "manual") -> tuple[RunRecord, str]:
     """Run a registry version; returns the record and `succeeded|failed|existing`."""
     from mlops_bot.backends.types import RunRequest
-    from mlops_bot.flows.push import run_id_for
+    from mlops_bot.flows.push import run_id_for, run_labels
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
 
@@ -46,7 +46,8 @@ def run_version(repo: Path, config: Config, backends: Backends, pipeline: str,
         run_id=run_id, pipeline=pipeline, version=record.version,
         spec=backends.registry.spec(pipeline, record.version), parameters=parameters,
         git_sha=str(manifest["git_sha"]), trigger=trigger,
-        images=dict(manifest.get("images", {}))))
+        images=dict(manifest.get("images", {})),
+        labels=run_labels(config, pipeline, record.version, str(manifest["git_sha"]))))
     return run, run.status
 
 
