@@ -125,6 +125,51 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return run_init(repo=args.repo, force=args.force, action_ref=args.action_ref)
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.deploy_command import run_deploy
+
+    return run_deploy(repo=args.repo, environment=args.environment, pipeline=args.pipeline,
+                      sha=args.sha, run_id=args.run, traffic=args.traffic, as_json=args.json)
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.deploy_command import run_rollback
+
+    return run_rollback(repo=args.repo, environment=args.environment, pipeline=args.pipeline,
+                        as_json=args.json)
+
+
+def _cmd_endpoints_list(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.endpoints_command import run_endpoints_list
+
+    return run_endpoints_list(repo=args.repo, as_json=args.json)
+
+
+def _cmd_endpoints_show(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.endpoints_command import run_endpoints_show
+
+    return run_endpoints_show(repo=args.repo, environment=args.environment, as_json=args.json)
+
+
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.retrain import run_retrain
+
+    return run_retrain(repo=args.repo, pipeline=args.pipeline, now_text=args.now,
+                       as_json=args.json)
+
+
+def _cmd_schedules_list(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.schedules import run_schedules_list
+
+    return run_schedules_list(repo=args.repo, now_text=args.now, as_json=args.json)
+
+
+def _cmd_schedules_sync(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.schedules_sync import run_schedules_sync
+
+    return run_schedules_sync(repo=args.repo, dry_run=args.dry_run, as_json=args.json)
+
+
 def _param_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE",
@@ -283,6 +328,94 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how often to check the state file for a new revision (default 0.5)")
     _repo_option(serve)
     serve.set_defaults(handler=_cmd_serve)
+
+    deploy = commands.add_parser(
+        "deploy", help="promote the model a commit's run produced to an environment's endpoint",
+        description="Find the run of PIPELINE for the commit (default: HEAD) or --run, gate its "
+        "metrics against the environment's thresholds and the model serving now, register the "
+        "model, deploy it as a canary, smoke-test it on sample instances, then give it all the "
+        "traffic and undeploy the previous model. Any failure restores the traffic split. "
+        "Deploying what already serves 100% does nothing.",
+    )
+    deploy.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
+    deploy.add_argument("--pipeline", required=True, help="the pipeline whose model to deploy")
+    source = deploy.add_mutually_exclusive_group()
+    source.add_argument("--sha", metavar="SHA", help="the commit whose run to deploy "
+                        "(default: HEAD)")
+    source.add_argument("--run", metavar="RUN_ID", help="the run whose model to deploy")
+    deploy.add_argument("--traffic", type=int, metavar="N",
+                        help="canary percentage (default: canary_percent of the environment)")
+    _repo_option(deploy)
+    _json_option(deploy)
+    deploy.set_defaults(handler=_cmd_deploy)
+
+    rollback = commands.add_parser(
+        "rollback", help="send an environment's traffic back to the model version before",
+        description="Give all traffic to the version that served ENV before the last "
+        "promotion (redeploying it if it was undeployed), without rebuilding anything.",
+    )
+    rollback.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
+    rollback.add_argument("--pipeline", help="the model to roll back (default: the one "
+                          "serving)")
+    _repo_option(rollback)
+    _json_option(rollback)
+    rollback.set_defaults(handler=_cmd_rollback)
+
+    endpoints = commands.add_parser(
+        "endpoints", help="what serves where: versions, traffic and lineage")
+    endpoints_commands = endpoints.add_subparsers(dest="endpoints_command", metavar="ACTION",
+                                                  required=True)
+    endpoints_list = endpoints_commands.add_parser(
+        "list", help="every environment's deployed models and traffic")
+    _repo_option(endpoints_list)
+    _json_option(endpoints_list)
+    endpoints_list.set_defaults(handler=_cmd_endpoints_list)
+    endpoints_show = endpoints_commands.add_parser(
+        "show", help="one environment: git SHA -> image -> registry version -> run -> model")
+    endpoints_show.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
+    _repo_option(endpoints_show)
+    _json_option(endpoints_show)
+    endpoints_show.set_defaults(handler=_cmd_endpoints_show)
+
+    retrain = commands.add_parser(
+        "retrain", help="run the schedules that are due and offer a better model for deployment",
+        description="For each schedule of mlops.yaml (or those of --pipeline): run its tag's "
+        "version, pinned now, once per window of its cron (a second retrain in the same window "
+        "reports the existing run); compare the model with the champion serving its "
+        "environment; when better by its margin and auto_promote is set, create a GitHub "
+        "Deployment awaiting the environment's reviewers (never deploying directly). Reports "
+        "in the job summary and on the schedule's tracking issue (GitHub when GITHUB_TOKEN and "
+        "GITHUB_REPOSITORY are set, else printed).",
+    )
+    retrain.add_argument("--pipeline", metavar="P", help="only the schedules of pipeline P "
+                         "(paused ones included)")
+    retrain.add_argument("--now", metavar="ISO", help="the time to take as now (ISO 8601; "
+                         "default: the current time)")
+    _repo_option(retrain)
+    _json_option(retrain)
+    retrain.set_defaults(handler=_cmd_retrain)
+
+    schedules = commands.add_parser("schedules", help="list schedules, or sync them to Vertex AI")
+    schedules_commands = schedules.add_subparsers(dest="schedules_command", metavar="ACTION",
+                                                  required=True)
+    schedules_list = schedules_commands.add_parser(
+        "list", help="the declared schedules, when each is next due, and their target")
+    schedules_list.add_argument("--now", metavar="ISO", help="the time to take as now")
+    _repo_option(schedules_list)
+    _json_option(schedules_list)
+    schedules_list.set_defaults(handler=_cmd_schedules_list)
+    schedules_sync = schedules_commands.add_parser(
+        "sync", help="make Vertex AI's pipeline schedules what mlops.yaml declares",
+        description="Create, update (cron, pinned version, parameters), pause, resume and "
+        "delete the Vertex AI PipelineJobSchedules mlops-bot created, so they match "
+        "schedules: in mlops.yaml; each tag is pinned to the version it points at now. "
+        "Schedules mlops-bot did not create are left alone. backend: local has nothing to sync.",
+    )
+    schedules_sync.add_argument("--dry-run", action="store_true",
+                                help="print the plan, change nothing")
+    _repo_option(schedules_sync)
+    _json_option(schedules_sync)
+    schedules_sync.set_defaults(handler=_cmd_schedules_sync)
 
     init = commands.add_parser(
         "init", help="write a starter mlops.yaml and the GitHub workflows into a repository",

@@ -21,7 +21,7 @@ from pydantic.functional_validators import AfterValidator, field_validator
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from mlops_bot.config_location import CONFIG_FILE, config_file
-from mlops_bot.cron import CronError, parse_cron
+from mlops_bot.cron import CronError, check_fires, parse_cron
 from mlops_bot.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", "GcpConfig",
@@ -150,12 +150,15 @@ class Schedule(_Model):
     auto_promote: bool = Field(False, description="Offer a better model for deployment.")
     margin: float = Field(0.0, ge=0, description="How much better the challenger must be.")
     paused: bool = Field(False, description="Declared but not firing.")
+    tracking_issue: str = Field(
+        "mlops-bot: scheduled retraining", min_length=1, max_length=256,
+        description="Title of the issue retraining reports on (created when missing).")
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
-            parse_cron(value)
+            check_fires(parse_cron(value))
         except CronError as error:
             raise ValueError(str(error)) from None
         return value

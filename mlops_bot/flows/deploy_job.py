@@ -66,19 +66,20 @@ class _DeployJob:
         self.workspace = workspace
         self.report = ""  # the markdown of the result, for the sticky comment and job summary
         self.payload: dict[str, Any] = dict(deployment.payload)
-        self.number = int(self.payload.get("pull_request") or 0)
+        self.pull_request = int(self.payload.get("pull_request") or 0)
+        # Where the result is reported: the PR, or the tracking issue of a scheduled retraining.
+        self.number = self.pull_request or int(self.payload.get("tracking_issue") or 0)
         self.environment = deployment.environment
 
     def run(self) -> Outcome:
-        pull = self.forge.pull_request(self.number)
-        if pull.head_sha != self.deployment.sha:
-            return self._fail(ReasonCode.REF_CHANGED,
-                              f"the PR head moved from {self.deployment.sha[:12]} to "
-                              f"{pull.head_sha[:12]} after the command: nothing was promoted; "
-                              f"comment `/deploy {self.environment}` again to deploy the new head")
+        if self.pull_request:
+            moved = self._head_moved()
+            if moved is not None:
+                return moved
         from mlops_bot.backends.types import EnvironmentLock
 
-        owner = f"#{self.number}"
+        owner = (f"#{self.pull_request}" if self.pull_request
+                 else f"deployment {self.deployment.id}")
         held_before = self.backends.locks.get(self.environment)
         lock = self.backends.locks.acquire(EnvironmentLock(
             self.environment, owner, str(self.payload.get("requested_by", "")),
@@ -101,11 +102,19 @@ class _DeployJob:
                               details=result)
         self.forge.set_deployment_status(self.deployment.id, "success",
                                          str(result["message"])[:140], log_url=self.log_url)
-        self.forge.upsert_comment(self.number, self.environment, self.report)
-        self.forge.react(self.comment_id, "rocket")
+        self._tell(self.report, "rocket")
         return Outcome("proceed", ReasonCode.OK, str(result["message"]),
                        sha=self.deployment.sha, environment=self.environment,
                        deployment_id=self.deployment.id, details=result)
+
+    def _head_moved(self) -> Outcome | None:
+        pull = self.forge.pull_request(self.pull_request)
+        if pull.head_sha == self.deployment.sha:
+            return None
+        return self._fail(ReasonCode.REF_CHANGED,
+                          f"the PR head moved from {self.deployment.sha[:12]} to "
+                          f"{pull.head_sha[:12]} after the command: nothing was promoted; "
+                          f"comment `/deploy {self.environment}` again to deploy the new head")
 
     def _promote(self) -> dict[str, Any]:
         from mlops_bot.flows.promote import promote, rollback
@@ -120,6 +129,12 @@ class _DeployJob:
                        repo_root=self.workspace, run_id=str(self.payload["run_id"]),
                        traffic=int(traffic) if traffic else None).to_dict()
 
+    def _tell(self, report: str, reaction: str) -> None:
+        if self.number:
+            self.forge.upsert_comment(self.number, self.environment, report)
+        if self.comment_id:
+            self.forge.react(self.comment_id, reaction)
+
     def _fail(self, code: ReasonCode, message: str, report: str = "",
               details: dict[str, Any] | None = None) -> Outcome:
         state: DeploymentState = "error" if code == ReasonCode.FAILED else "failure"
@@ -127,8 +142,7 @@ class _DeployJob:
                                          log_url=self.log_url)
         self.report = report or comments.refused(
             f"/{self.payload.get('action', 'deploy')} {self.environment}", code, message)
-        self.forge.upsert_comment(self.number, self.environment, self.report)
-        self.forge.react(self.comment_id, "-1")
+        self._tell(self.report, "-1")
         return Outcome("stop", code, message, sha=self.deployment.sha,
                        environment=self.environment, deployment_id=self.deployment.id,
                        details=details or {})

@@ -29,6 +29,8 @@ EVENT_COMMANDS = {
     "push": "push",
     "pull_request": "plan",
     "issue_comment": "comment",
+    "schedule": "retrain",
+    "workflow_dispatch": "retrain",
 }
 
 
@@ -117,10 +119,24 @@ def handle_comment(ctx: ActionContext) -> Outcome:
     return comment_flow(ctx)
 
 
+def handle_promote(ctx: ActionContext) -> Outcome:
+    from mlops_bot.flows.deploy_job import handle_promote as promote_job
+
+    return promote_job(ctx)
+
+
+def handle_retrain(ctx: ActionContext) -> Outcome:
+    from mlops_bot.flows.retrain import handle_retrain as retrain_flow
+
+    return retrain_flow(ctx)
+
+
 HANDLERS: dict[str, Callable[[ActionContext], Outcome]] = {
     "push": handle_push,
     "plan": handle_plan,
     "comment": handle_comment,
+    "promote": handle_promote,
+    "retrain": handle_retrain,
 }
 
 

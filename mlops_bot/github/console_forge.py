@@ -45,6 +45,7 @@ class ConsoleForge:
         self.comments: dict[tuple[int, str], ConsoleComment] = {}  # (number, marker) -> comment
         self.reactions: list[tuple[int, str]] = []
         self.deployments: dict[int, ConsoleDeployment] = {}
+        self.issues: dict[int, str] = {}  # number -> title
         self._ids = itertools.count(1)
 
     def pull_request(self, number: int) -> PullRequest:
@@ -98,6 +99,22 @@ class ConsoleForge:
         links = "".join(f"\n  {name}: {url}" for name, url in
                         (("environment", environment_url), ("log", log_url)) if url)
         progress(f"[local] would set deployment {deployment_id} to {state}: {description}{links}")
+
+
+    def recent_deployments(self, environment: str) -> list[Deployment]:
+        return [Deployment(d.id, d.sha, d.environment, dict(d.payload))
+                for d in reversed(self.deployments.values())
+                if d.environment == environment]
+
+    def find_issue(self, title: str) -> int | None:
+        return next((number for number, known in self.issues.items() if known == title), None)
+
+    def create_issue(self, title: str, body: str) -> int:
+        number = next(self._ids)
+        self.issues[number] = title
+        progress(f"[local] would open issue #{number} {title!r}:\n"
+                 f"{textwrap.indent(body.rstrip(), '  | ')}")
+        return number
 
 
 def _local_user() -> str:

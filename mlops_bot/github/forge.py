@@ -50,7 +50,8 @@ class Forge(Protocol):
         ...
 
     def upsert_comment(self, number: int, marker: str, body: str) -> int:
-        """Create, or update in place, the one comment on `number` holding the hidden `marker`.
+        """Create, or update in place, the one comment on `number` (a pull request or an issue)
+        holding the hidden `marker`.
 
         Returns the comment id. Only comments written by the bot itself are considered.
         """
@@ -72,4 +73,16 @@ class Forge(Protocol):
     def set_deployment_status(self, deployment_id: int, state: DeploymentState,
                               description: str, environment_url: str | None = None,
                               log_url: str | None = None) -> None:
+        ...
+
+    def recent_deployments(self, environment: str) -> list[Deployment]:
+        """The environment's most recent deployments (up to 100), newest first."""
+        ...
+
+    def find_issue(self, title: str) -> int | None:
+        """The number of the oldest open issue (not pull request) titled exactly `title`."""
+        ...
+
+    def create_issue(self, title: str, body: str) -> int:
+        """A new issue; returns its number. Comment on it with `upsert_comment`."""
         ...

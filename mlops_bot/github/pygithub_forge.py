@@ -48,6 +48,7 @@ __all__ = [
 ACTIONS_BOT_LOGIN = "github-actions[bot]"  # the author of everything the Actions GITHUB_TOKEN posts
 COMMENT_LIMIT = 65536  # GitHub refuses longer comment bodies (422)
 _STATUS_DESCRIPTION_LIMIT = 140  # GitHub refuses longer deployment status descriptions
+_RECENT_DEPLOYMENTS = 100  # how far back `recent_deployments` looks: one page
 _REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 _PERMISSIONS: dict[str, Permission] = {p: p for p in
                                        ("admin", "maintain", "write", "triage", "read", "none")}
@@ -193,6 +194,34 @@ class GithubForge:
             # Deployment.create_status cannot send log_url (it only knows the older target_url).
             self._client().requester.requestJsonAndCheck(
                 "POST", url, input=fields, headers={"Accept": _DEPLOYMENT_ACCEPT})
+
+    def recent_deployments(self, environment: str) -> list[Deployment]:
+        found: list[Deployment] = []
+        with self._calling(f"list the deployments of {environment}", "deployments: read"):
+            for deployment in self._repo().get_deployments(environment=environment):
+                payload = deployment.payload
+                if isinstance(payload, str):
+                    payload = json.loads(payload or "{}")
+                found.append(Deployment(int(deployment.id), str(deployment.sha),
+                                        str(deployment.environment), dict(payload or {})))
+                if len(found) >= _RECENT_DEPLOYMENTS:  # GitHub lists newest first
+                    break
+        return found
+
+    def find_issue(self, title: str) -> int | None:
+        with self._calling(f"look for the issue {title!r}", "issues: read"):
+            # Oldest first, so every run reports on the same issue if two were ever opened.
+            issues = self._repo().get_issues(state="open", sort="created", direction="asc")
+            for issue in issues:  # PaginatedList: every page; pull requests are issues too
+                # The title first: reading an unset `pull_request` makes PyGithub GET the issue.
+                if issue.title == title and issue.pull_request is None:
+                    return int(issue.number)
+        return None
+
+    def create_issue(self, title: str, body: str) -> int:
+        with self._calling(f"open the issue {title!r}", "issues: write"):
+            issue = self._repo().create_issue(title=title, body=_cut(body, COMMENT_LIMIT))
+            return int(issue.number)
 
     def pull_request(self, number: int) -> PullRequest:
         with self._calling(f"read pull request #{number}", "pull-requests: read",

@@ -6,6 +6,9 @@ Server style base URL is served with `FakeGitHub(prefix="/api/v3")`. URLs in ans
 and point back at the fake, as GitHub's do: PyGithub follows them (`url` of a comment for an edit,
 `Link: <...>; rel="next"` for the next page) and refuses URLs outside its base URL.
 
+Issues (`fake.add_issue(title)`) share numbers and the comments routes with pull requests, and
+GET /issues lists both, as GitHub does (a pull request carries `pull_request`).
+
 Extending: `fake.add_route("GET", "/repos/{owner}/{repo}/environments", "list_environments", fn)`
 where `fn(fake, request, params)` returns a JSON-able body or a `Reply`, or raises `HttpError`.
 Faults are injected per route name: `fake.fail("permission", 500)` (once), `times=None` (always).
@@ -86,6 +89,16 @@ class Pull:
 
 
 @dataclass
+class Issue:
+    number: int
+    title: str
+    body: str
+    author: str
+    state: str = "open"
+    comments: list[Comment] = field(default_factory=list)
+
+
+@dataclass
 class Deployment:
     id: int
     creator: str
@@ -98,6 +111,7 @@ class Repo:
     full_name: str
     collaborators: dict[str, dict[str, str]] = field(default_factory=dict)  # login -> answer
     pulls: dict[int, Pull] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)  # issues that are not pull requests
     deployments: dict[int, Deployment] = field(default_factory=dict)
     commits: set[str] = field(default_factory=set)  # SHAs a deployment may name
 
@@ -158,9 +172,22 @@ class FakeGitHub:
         self.repo(repo).commits.add(head_sha)
         return pull
 
+    def add_issue(self, title: str, *, body: str = "", author: str = "alice", state: str = "open",
+                  repo: str = "octo/models") -> Issue:
+        """An issue, numbered after every pull request and issue so far (as GitHub does)."""
+        found = self.repo(repo)
+        issue = Issue(max([0, *found.pulls, *found.issues]) + 1, title, body, author, state)
+        found.issues[issue.number] = issue
+        return issue
+
+    def thread(self, number: int, repo: str = "octo/models") -> Pull | Issue:
+        """The pull request or issue `number` (they share numbers and comments)."""
+        found = self.repo(repo)
+        return found.pulls[number] if number in found.pulls else found.issues[number]
+
     def add_comment(self, number: int, author: str, body: str, repo: str = "octo/models") -> Comment:
         comment = Comment(next(self._ids), author, body)
-        self.repo(repo).pulls[number].comments.append(comment)
+        self.thread(number, repo).comments.append(comment)
         return comment
 
     def set_permission(self, login: str, permission: str, role_name: str | None = None,
@@ -169,7 +196,7 @@ class FakeGitHub:
                                                 "role_name": role_name or permission}
 
     def comments(self, number: int, repo: str = "octo/models") -> list[Comment]:
-        return self.repo(repo).pulls[number].comments
+        return self.thread(number, repo).comments
 
     def actions_token(self) -> None:
         """Behave like the Actions GITHUB_TOKEN: it writes as github-actions[bot], may not read /user."""
@@ -266,6 +293,20 @@ class FakeGitHub:
                          "label": f"{repo.split('/')[0]}:{pull.base_ref}"},
                 "created_at": NOW, "updated_at": NOW}
 
+    def issue_json(self, repo: str, thread: Pull | Issue) -> dict[str, Any]:
+        """An issue as GET /issues lists it; a pull request is an issue with `pull_request`."""
+        url = f"{self.root}/repos/{repo}/issues/{thread.number}"
+        body: dict[str, Any] = {
+            "id": thread.number * 11, "number": thread.number, "state": thread.state,
+            "title": thread.title if isinstance(thread, Issue) else f"PR {thread.number}",
+            "body": thread.body if isinstance(thread, Issue) else "", "url": url,
+            "user": self.user_json(thread.author), "comments": len(thread.comments),
+            "comments_url": f"{url}/comments", "labels": [], "created_at": NOW, "updated_at": NOW,
+            "html_url": f"https://github.example/{repo}/issues/{thread.number}"}
+        if isinstance(thread, Pull):
+            body["pull_request"] = {"url": f"{self.root}/repos/{repo}/pulls/{thread.number}"}
+        return body
+
     def deployment_json(self, repo: str, deployment: Deployment) -> dict[str, Any]:
         url = f"{self.root}/repos/{repo}/deployments/{deployment.id}"
         f = deployment.fields
@@ -313,11 +354,21 @@ def _pull_of(fake: FakeGitHub, p: dict[str, str]) -> Pull:
     return pull
 
 
+def _thread_of(fake: FakeGitHub, p: dict[str, str]) -> Pull | Issue:
+    repo = _repo_of(fake, p)
+    number = int(p["number"]) if p["number"].isdigit() else -1
+    thread = repo.pulls.get(number) or repo.issues.get(number)
+    if thread is None:
+        raise HttpError(404, "Not Found")
+    return thread
+
+
 def _comment_of(fake: FakeGitHub, p: dict[str, str]) -> tuple[int, Comment]:
-    for pull in _repo_of(fake, p).pulls.values():
-        for comment in pull.comments:
+    repo = _repo_of(fake, p)
+    for thread in [*repo.pulls.values(), *repo.issues.values()]:
+        for comment in thread.comments:
             if str(comment.id) == p["id"]:
-                return pull.number, comment
+                return thread.number, comment
     raise HttpError(404, "Not Found")
 
 
@@ -354,15 +405,35 @@ def get_pull(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
 
 
 def list_comments(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
-    repo, pull = _repo_of(fake, p).full_name, _pull_of(fake, p)
-    return fake.page([fake.comment_json(repo, pull.number, c) for c in pull.comments], request)
+    repo, thread = _repo_of(fake, p).full_name, _thread_of(fake, p)
+    return fake.page([fake.comment_json(repo, thread.number, c) for c in thread.comments],
+                     request)
 
 
 def create_comment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
-    pull = _pull_of(fake, p)
-    comment = fake.add_comment(pull.number, fake.token_login, str(_body_field(request, "body")),
+    thread = _thread_of(fake, p)
+    comment = fake.add_comment(thread.number, fake.token_login, str(_body_field(request, "body")),
                                _repo_of(fake, p).full_name)
-    return Reply(201, fake.comment_json(_repo_of(fake, p).full_name, pull.number, comment))
+    return Reply(201, fake.comment_json(_repo_of(fake, p).full_name, thread.number, comment))
+
+
+def get_issue(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return fake.issue_json(_repo_of(fake, p).full_name, _thread_of(fake, p))
+
+
+def list_issues(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, state = _repo_of(fake, p), request.query.get("state", "open")
+    threads = sorted([*repo.pulls.values(), *repo.issues.values()], key=lambda t: t.number,
+                     reverse=request.query.get("direction", "desc") == "desc")
+    return fake.page([fake.issue_json(repo.full_name, t) for t in threads
+                      if state == "all" or t.state == state], request)
+
+
+def create_issue(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo = _repo_of(fake, p)
+    issue = fake.add_issue(str(_body_field(request, "title")), body=str(request.body.get("body") or ""),
+                           author=fake.token_login, repo=repo.full_name)
+    return Reply(201, fake.issue_json(repo.full_name, issue))
 
 
 def get_comment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
@@ -396,8 +467,10 @@ def create_deployment(fake: FakeGitHub, request: Recorded, p: dict[str, str]) ->
 
 
 def list_deployments(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
-    repo = _repo_of(fake, p)
-    return fake.page([fake.deployment_json(repo.full_name, d) for d in repo.deployments.values()],
+    repo, environment = _repo_of(fake, p), request.query.get("environment")
+    return fake.page([fake.deployment_json(repo.full_name, d)  # newest first, as GitHub lists
+                      for d in reversed(repo.deployments.values())
+                      if environment is None or d.fields.get("environment") == environment],
                      request)
 
 
@@ -427,6 +500,9 @@ DEFAULT_ROUTES: list[tuple[str, str, str, Handler]] = [
     ("GET", _R, "get_repo", get_repo),
     ("GET", f"{_R}/collaborators/{{login}}/permission", "permission", permission),
     ("GET", f"{_R}/pulls/{{number}}", "get_pull", get_pull),
+    ("GET", f"{_R}/issues", "list_issues", list_issues),
+    ("POST", f"{_R}/issues", "create_issue", create_issue),
+    ("GET", f"{_R}/issues/{{number}}", "get_issue", get_issue),
     ("GET", f"{_R}/issues/{{number}}/comments", "list_comments", list_comments),
     ("POST", f"{_R}/issues/{{number}}/comments", "create_comment", create_comment),
     ("GET", f"{_R}/issues/comments/{{id}}", "get_comment", get_comment),

@@ -1,0 +1,185 @@
+"""`mlops-bot schedules sync`: make the backend's schedules what mlops.yaml declares.
+
+plan (declared, each tag resolved to a pinned version, against what the service holds) -> apply
+the changes in order -> report. Only schedules mlops-bot created are ever changed or deleted;
+the others are listed as left alone. `--dry-run` prints the plan and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlops_bot.backends.schedule_types import RemoteSchedule, ScheduleListing, ScheduleSpec
+from mlops_bot.console import emit_json, progress, say
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.schedule_types import ScheduleService
+    from mlops_bot.backends.types import PipelineRegistry
+    from mlops_bot.config import Config
+
+__all__ = ["Change", "SyncResult", "apply_changes", "desired_schedules", "plan_changes",
+           "run_schedules_sync"]
+
+Action = Literal["create", "update", "pause", "resume", "delete", "unchanged"]
+_SYMBOL = {"create": "+", "update": "~", "pause": "~", "resume": "~", "delete": "-",
+           "unchanged": " "}
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    name: str
+    details: tuple[str, ...] = ()
+    desired: ScheduleSpec | None = field(default=None, repr=False)
+    current: RemoteSchedule | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "name": self.name, "details": list(self.details)}
+
+
+@dataclass
+class SyncResult:
+    changes: list[Change]
+    foreign: tuple[str, ...]
+    dry_run: bool
+    applied: list[str] = field(default_factory=list)  # names whose change was made
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": 1, "dry_run": self.dry_run,
+                "changes": [c.to_dict() for c in self.changes], "applied": self.applied,
+                "left_alone": list(self.foreign)}
+
+
+def desired_schedules(repo: Path, config: Config,
+                      registry: PipelineRegistry) -> list[ScheduleSpec]:
+    from mlops_bot.flows.schedules import resolve_tag, schedule_parameters
+
+    desired = []
+    for index, schedule in enumerate(config.schedules):
+        record = resolve_tag(registry, index, schedule)
+        desired.append(ScheduleSpec(
+            name=schedule.name, pipeline=schedule.pipeline, tag=schedule.tag,
+            version=record.version, git_sha=str(record.manifest.get("git_sha", "")),
+            cron=" ".join(schedule.cron.split()), timezone=schedule.timezone,
+            parameters=schedule_parameters(repo, config, index, schedule, record),
+            paused=schedule.paused, spec=registry.spec(schedule.pipeline, record.version)))
+    return desired
+
+
+def plan_changes(desired: list[ScheduleSpec], listing: ScheduleListing) -> list[Change]:
+    current = {s.name: s for s in listing.owned}
+    changes = []
+    for wanted in desired:
+        found = current.pop(wanted.name, None)
+        if found is None:
+            changes.append(Change("create", wanted.name, _describe(wanted), wanted))
+            continue
+        differences = _differences(found, wanted)
+        if differences:
+            changes.append(Change("update", wanted.name, differences, wanted, found))
+        if found.paused != wanted.paused:
+            changes.append(Change("pause" if wanted.paused else "resume", wanted.name,
+                                  ("paused: true" if wanted.paused else "paused: false",),
+                                  wanted, found))
+        if not differences and found.paused == wanted.paused:
+            changes.append(Change("unchanged", wanted.name, (), wanted, found))
+    for gone in current.values():  # created by mlops-bot, no longer declared
+        changes.append(Change("delete", gone.name, (f"{gone.pipeline}@{gone.version}, "
+                                                    f"cron {gone.cron!r} {gone.timezone}",),
+                              None, gone))
+    return changes
+
+
+def apply_changes(service: ScheduleService, changes: list[Change]) -> list[str]:
+    """Make each change in order; returns the names changed. A failure stops the sync with what
+    was done so far in place: running it again finishes the job."""
+    applied = []
+    for change in changes:
+        if change.action == "create" and change.desired is not None:
+            service.create(change.desired)
+        elif change.action == "update" and change.desired and change.current:
+            service.update(change.current, change.desired)
+        elif change.action in ("pause", "resume") and change.current is not None:
+            service.set_paused(change.current, change.action == "pause")
+        elif change.action == "delete" and change.current is not None:
+            service.delete(change.current)
+        else:
+            continue
+        progress(f"  {change.action} {change.name}: done")
+        applied.append(change.name)
+    return applied
+
+
+def sync_schedules(service: ScheduleService, desired: list[ScheduleSpec],
+                   dry_run: bool) -> SyncResult:
+    listing = service.listing()
+    result = SyncResult(plan_changes(desired, listing), listing.foreign, dry_run)
+    if not dry_run:
+        result.applied = apply_changes(service, result.changes)
+    return result
+
+
+def render_plan(result: SyncResult) -> str:
+    lines = []
+    for change in result.changes:
+        lines.append(f"{_SYMBOL[change.action]} {change.action} {change.name}")
+        lines += [f"      {detail}" for detail in change.details]
+    todo = sum(c.action != "unchanged" for c in result.changes)
+    if result.foreign:
+        lines.append(f"left alone (not created by mlops-bot): {', '.join(result.foreign)}")
+    if result.dry_run:
+        lines.append(f"dry run: {todo} change(s) planned, nothing was changed")
+    else:
+        lines.append(f"{len(result.applied)} change(s) made" if todo else "in sync: nothing to do")
+    return "\n".join(lines)
+
+
+def run_schedules_sync(repo: Path, dry_run: bool, as_json: bool) -> int:
+    """The `mlops-bot schedules sync` command."""
+    from mlops_bot.backends.factory import backends_for
+    from mlops_bot.backends.schedule_types import schedule_service_for
+    from mlops_bot.config import load_config
+
+    config = load_config(repo)
+    service = schedule_service_for(config)
+    if service is None:
+        message = (f"backend: {config.backend} has no schedule service, so there is nothing to "
+                   "sync: the retrain workflow runs `mlops-bot retrain`, which starts what is "
+                   "due; `mlops-bot schedules list` shows when")
+        if as_json:
+            emit_json({"schema_version": 1, "dry_run": dry_run, "changes": [], "applied": [],
+                       "left_alone": [], "message": message})
+        else:
+            say(message)
+        return 0
+    desired = desired_schedules(repo, config, backends_for(config, repo).registry)
+    result = sync_schedules(service, desired, dry_run)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        say(render_plan(result))
+    return 0
+
+
+def _describe(wanted: ScheduleSpec) -> tuple[str, ...]:
+    return (f"{wanted.pipeline}:{wanted.tag} pinned at {wanted.version}",
+            f"cron {wanted.cron!r} {wanted.timezone}" + (" (paused)" if wanted.paused else ""),
+            f"parameters {_params(wanted.parameters)}")
+
+
+def _differences(found: RemoteSchedule, wanted: ScheduleSpec) -> tuple[str, ...]:
+    out = []
+    if (found.cron, found.timezone) != (wanted.cron, wanted.timezone):
+        out.append(f"cron {found.cron!r} {found.timezone} -> {wanted.cron!r} {wanted.timezone}")
+    if found.pipeline != wanted.pipeline or found.version != wanted.version:
+        out.append(f"version {found.pipeline}@{found.version} -> {wanted.pipeline}@"
+                   f"{wanted.version} ({wanted.tag})")
+    if found.parameters != wanted.parameters:
+        out.append(f"parameters {_params(found.parameters)} -> {_params(wanted.parameters)}")
+    return tuple(out)
+
+
+def _params(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(values.items())) or "(defaults)"

@@ -1,0 +1,78 @@
+"""Scheduled retraining as Markdown (job summary, tracking-issue comments) and as text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops_bot.report.tables import markdown_table, table
+
+if TYPE_CHECKING:
+    from mlops_bot.flows.gate import GateResult
+    from mlops_bot.flows.retrain_result import RetrainPromotion, RetrainResult, ScheduledRun
+
+__all__ = ["retrain_markdown", "retrain_text", "schedule_markdown"]
+
+_ICON = {"offered": "🚀", "already_offered": "🚀", "better": "✅", "not_better": "⏸️",
+         "serving": "✅", "no_environment": "📝", "not_compared": "❌"}
+
+
+def schedule_markdown(run: ScheduledRun, promotion: RetrainPromotion | None) -> str:
+    """One schedule's retraining: the run, the metric table against the champion, the verdict."""
+    started = "started now" if run.started else "already started in this window"
+    version = f"`{run.pipeline}:{run.tag}` → `{run.version}`" if run.version else (
+        f"`{run.pipeline}:{run.tag}`")
+    lines = [f"### Retraining `{run.schedule}` (window {run.window})", "",
+             f"- Version: {version}" + (f" at `{run.git_sha[:12]}`" if run.git_sha else "")]
+    if run.run_id:
+        link = f" ([run]({run.url}))" if run.url and run.url.startswith("http") else ""
+        lines.append(f"- Run: `{run.run_id}`: **{run.status}**, {started}{link}")
+    if run.error:
+        lines += ["", "```", run.error.strip()[:3000], "```"]
+    if promotion is not None:
+        lines += ["", _metrics_table(run, promotion.gate), "",
+                  f"{_ICON[promotion.decision]} **{promotion.decision.replace('_', ' ')}**: "
+                  f"{promotion.message}"]
+    return "\n".join(lines) + "\n"
+
+
+def retrain_markdown(result: RetrainResult) -> str:
+    promotions = {p.schedule: p for p in result.promotions}
+    parts = [f"## mlops-bot retrain ({result.now})", ""]
+    if not result.runs:
+        parts.append("No schedule was due.")
+    parts += [schedule_markdown(run, promotions.get(run.schedule)) for run in result.runs]
+    parts += [f"- {note}" for note in result.notes]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def retrain_text(result: RetrainResult) -> str:
+    if not result.runs:
+        return "No schedule was due."
+    promotions = {p.schedule: p for p in result.promotions}
+    rows = []
+    for run in result.runs:
+        promotion = promotions.get(run.schedule)
+        rows.append([run.schedule, f"{run.pipeline}@{run.version or '-'}", run.run_id or "-",
+                     run.status + ("" if run.started or not run.run_id else " (existing)"),
+                     ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())) or "-",
+                     promotion.decision if promotion else "-"])
+    lines = [table(["SCHEDULE", "VERSION", "RUN", "STATUS", "METRICS", "PROMOTION"], rows)]
+    lines += [f"{p.schedule}: {p.message}" for p in result.promotions]
+    lines += [f"{r.schedule}: {r.error}" for r in result.runs if r.error]
+    lines += result.notes
+    return "\n".join(lines)
+
+
+def _metrics_table(run: ScheduledRun, gate: GateResult | None) -> str:
+    if gate is None:
+        rows = [[name, _number(value), "-", "", ""] for name, value in sorted(run.metrics.items())]
+    else:
+        rows = [[row.name, _number(row.candidate), _number(row.champion), row.rule or "",
+                 ("✅" if row.ok else "❌") if row.rule else ""] for row in gate.rows]
+    if not rows:
+        return "_The run reported no metrics._"
+    return markdown_table(["Metric", "Challenger", "Champion", "Rule", ""], rows)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
