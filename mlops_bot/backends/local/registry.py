@@ -12,15 +12,14 @@ into place, and a rename onto an existing version fails, which makes versions cr
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlops_bot.backends.local.files import locked
 from mlops_bot.backends.types import PublishResult, VersionRecord
 from mlops_bot.backends.versions import DEFAULT_TAG, check_tag, parse_ref, version_of
 from mlops_bot.errors import UserError
@@ -73,7 +72,7 @@ class DirectoryRegistry:
             raise UserError(f"cannot tag {pipeline}@{version}: no such version")
         tags = self._pipeline_dir(pipeline) / "tags"
         tags.mkdir(parents=True, exist_ok=True)
-        with _locked(tags / ".lock"):
+        with locked(tags / ".lock"):
             _write(tags / tag, version.encode(), replace=True)
 
     def resolve(self, pipeline: str, ref: str | None = None) -> VersionRecord:
@@ -137,13 +136,3 @@ def _write(path: Path, data: bytes, replace: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
