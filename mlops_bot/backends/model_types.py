@@ -101,7 +101,8 @@ class DeployedModel:
     deployed_model_id: str
     model: str
     model_version: str
-    lineage: dict[str, str] = field(default_factory=dict)  # git_sha, image, registry_version, run_id
+    # git_sha, image, registry_version, run_id
+    lineage: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

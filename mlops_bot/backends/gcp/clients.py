@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         EndpointServiceClient,
         ModelServiceClient,
         PipelineServiceClient,
+        PredictionServiceClient,
         ScheduleServiceClient,
     )
     from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
@@ -95,6 +96,13 @@ class GcpClients:
 
         return EndpointServiceClient(credentials=self._credentials_for("aiplatform"),
                                      transport="rest", client_options=self._vertex_options())
+
+    @cached_property
+    def prediction(self) -> PredictionServiceClient:
+        from google.cloud.aiplatform_v1 import PredictionServiceClient
+
+        return PredictionServiceClient(credentials=self._credentials_for("aiplatform"),
+                                       transport="rest", client_options=self._vertex_options())
 
     @cached_property
     def schedules(self) -> ScheduleServiceClient:

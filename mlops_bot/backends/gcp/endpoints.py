@@ -1,0 +1,368 @@
+"""Vertex AI Endpoints (GAPIC `EndpointServiceClient` and `PredictionServiceClient`, REST).
+
+An environment's endpoint is the one labelled `mlops-bot-environment: <env>` (its display name is
+the environment's `endpoint:` in mlops.yaml, which need not be unique on Vertex). Every change is
+conditional on the etag the caller read: a traffic change sends it (Vertex answers ABORTED, or
+FAILED_PRECONDITION, when it is stale), and deployModel / undeployModel, which take no etag, are
+preceded by a re-read of the endpoint whose etag must still be the one read. A new model is
+deployed with `traffic_split` key "0" standing for it (Vertex's convention, as NEW_DEPLOYMENT) on
+dedicated resources (`machine_type`, `min_replicas`..`max_replicas`).
+
+A write that fails without saying whether Vertex applied it (a 5xx, a timeout) is followed by a
+re-read: the change is there (done), or the etag is unchanged (sent again), or something else
+changed the endpoint (ConcurrentChange). A deployModel that fails as an operation (the container
+never became ready) changes nothing on the endpoint, as on Vertex.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from google.api_core import exceptions as gexc
+
+from mlops_bot.backends.gcp.models import model_id_for, version_of
+from mlops_bot.backends.gcp.vertex_calls import (
+    OperationFailed,
+    Unsure,
+    VertexCalls,
+    label_value,
+    message_of,
+)
+from mlops_bot.backends.model_types import (
+    NEW_DEPLOYMENT,
+    ConcurrentChange,
+    DeployedModel,
+    EndpointRecord,
+    EndpointService,
+    ModelVersion,
+)
+from mlops_bot.errors import UserError
+
+if TYPE_CHECKING:
+    from google.cloud.aiplatform_v1 import Endpoint
+
+    from mlops_bot.backends.gcp.clients import GcpClients
+
+__all__ = ["ENVIRONMENT_LABEL", "VertexEndpoints"]
+
+ENVIRONMENT_LABEL = "mlops-bot-environment"
+_LINEAGE = ("git_sha", "image", "registry_version", "run_id")
+
+
+class VertexEndpoints:
+    def __init__(self, clients: GcpClients, *, machine_type: str = "n1-standard-2",
+                 min_replicas: int = 1, max_replicas: int | None = None,
+                 request_timeout: float = 60.0, deploy_timeout: float = 1800.0,
+                 poll_seconds: float = 5.0, settle_seconds: float = 60.0, write_tries: int = 3,
+                 smoke_tries: int = 50) -> None:
+        self._clients = clients
+        self._calls = VertexCalls(clients.config, request_timeout=request_timeout,
+                                  poll_seconds=poll_seconds)
+        self._machine, self._replicas = machine_type, (min_replicas, max_replicas or min_replicas)
+        self._deploy_timeout, self._settle_seconds = deploy_timeout, settle_seconds
+        self._write_tries, self._smoke_tries = write_tries, smoke_tries
+        self._models: dict[str, ModelVersion | None] = {}  # "name@version" -> its lineage
+
+    # -- EndpointService -------------------------------------------------------------------
+    def get(self, environment: str) -> EndpointRecord | None:
+        found = self._find(environment)
+        return None if found is None else self._record(environment, found)
+
+    def ensure(self, environment: str, name: str) -> EndpointRecord:
+        from google.cloud.aiplatform_v1 import Endpoint
+
+        wanted = Endpoint(display_name=name, labels={
+            ENVIRONMENT_LABEL: label_value(environment), "mlops_bot": "true"})
+        doing = f"create endpoint {name} for {environment}"
+        for _ in range(self._write_tries):
+            found = self._find(environment)
+            if found is not None:
+                return self._record(environment, found)
+            try:
+                operation = self._calls.write(
+                    doing, lambda: self._clients.endpoints.create_endpoint(
+                        parent=self._calls.parent, endpoint=wanted, timeout=self._calls.timeout))
+                return self._record(environment, self._calls.wait(operation, doing,
+                                                                  self._deploy_timeout))
+            except Unsure:
+                found = self._wait_for(lambda: self._find(environment))
+                if found is not None:
+                    return self._record(environment, found)
+        raise UserError(f"could not {doing} in Vertex AI after {self._write_tries} tries; run "
+                        "the command again")
+
+    def deploy(self, endpoint: EndpointRecord, model: ModelVersion,
+               traffic: Mapping[str, int]) -> EndpointRecord:
+        from google.cloud import aiplatform_v1 as v1
+
+        current = self._current(endpoint)
+        ref = model.resource_name or (f"{self._calls.parent}/models/{model_id_for(model.model)}"
+                                      f"@{model.version}")
+        if self._deployed_as(current, ref) is not None:
+            raise UserError(f"{model.model} version {model.version} is already deployed to "
+                            f"{_named(endpoint)}: change its traffic instead")
+        split = _split({d.id for d in current.deployed_models} | {NEW_DEPLOYMENT}, traffic)
+        request = v1.DeployModelRequest(
+            endpoint=current.name, traffic_split=split, deployed_model=v1.DeployedModel(
+                model=ref, display_name=f"{model.model}-v{model.version}"[:128],
+                dedicated_resources=v1.DedicatedResources(
+                    machine_spec=v1.MachineSpec(machine_type=self._machine),
+                    min_replica_count=self._replicas[0], max_replica_count=self._replicas[1])))
+        doing = f"deploy {model.model} version {model.version} to {_named(endpoint)}"
+        for _ in range(self._write_tries):
+            try:
+                operation = self._calls.write(doing, lambda: self._clients.endpoints.deploy_model(
+                    request=request, timeout=self._calls.timeout))
+                self._calls.wait(operation, doing, self._deploy_timeout)
+                return self._record(endpoint.environment, self._read(current.name))
+            except OperationFailed as failure:
+                raise UserError(f"{failure}; the endpoint was left as it was: see the "
+                                "model's container logs in Cloud Logging") from failure
+            except Unsure:
+                found = self._wait_for(lambda: self._deployed_as(self._read(current.name), ref))
+                if found is not None:
+                    return self._record(endpoint.environment, self._read(current.name))
+                self._current(endpoint)  # another change meanwhile: ConcurrentChange
+        raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "
+                        "again")
+
+    def set_traffic(self, endpoint: EndpointRecord, traffic: Mapping[str, int]) -> EndpointRecord:
+        from google.cloud.aiplatform_v1 import Endpoint
+        from google.protobuf import field_mask_pb2
+
+        split = _split({d.deployed_model_id for d in endpoint.deployed}, traffic)
+        body = Endpoint(name=endpoint.resource_name, traffic_split=split, etag=endpoint.etag)
+        mask = field_mask_pb2.FieldMask(paths=["traffic_split"])
+        doing = f"set the traffic of {_named(endpoint)} to {split}"
+        for _ in range(self._write_tries):
+            try:
+                updated = self._calls.write(doing, lambda: self._clients.endpoints.update_endpoint(
+                    endpoint=body, update_mask=mask, timeout=self._calls.timeout),
+                    passthrough=(gexc.Conflict, gexc.BadRequest))
+                return self._record(endpoint.environment, updated)
+            except (gexc.Conflict, gexc.BadRequest) as error:
+                if _stale_etag(error):
+                    now = self._read(endpoint.resource_name).etag
+                    raise _conflict(endpoint, now) from error
+                raise UserError(self._calls.sentence(doing, error)) from error
+            except Unsure:
+                current = self._read(endpoint.resource_name)
+                if {k: v for k, v in current.traffic_split.items() if v} == {
+                        k: v for k, v in split.items() if v}:
+                    return self._record(endpoint.environment, current)
+                self._current(endpoint)
+        raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "
+                        "again")
+
+    def undeploy(self, endpoint: EndpointRecord, deployed_model_id: str) -> EndpointRecord:
+        current = self._current(endpoint)
+        ids = [d.id for d in current.deployed_models]
+        if deployed_model_id not in ids:
+            raise UserError(f"{deployed_model_id} is not deployed to {_named(endpoint)}")
+        share = int(current.traffic_split.get(deployed_model_id, 0))
+        if share and len(ids) > 1:  # the last one may go (Vertex allows it)
+            raise UserError(f"{deployed_model_id} still gets {share}% of {_named(endpoint)}'s "
+                            "traffic: move it elsewhere first")
+        doing = f"undeploy {deployed_model_id} from {_named(endpoint)}"
+        for _ in range(self._write_tries):
+            try:
+                operation = self._calls.write(
+                    doing, lambda: self._clients.endpoints.undeploy_model(
+                        endpoint=current.name, deployed_model_id=deployed_model_id,
+                        timeout=self._calls.timeout))
+                self._calls.wait(operation, doing, self._deploy_timeout)
+                return self._record(endpoint.environment, self._read(current.name))
+            except Unsure:
+                after = self._wait_for(lambda: _gone(self._read(current.name), deployed_model_id))
+                if after is not None:
+                    return self._record(endpoint.environment, after)
+                self._current(endpoint)
+        raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "
+                        "again")
+
+    def predict(self, endpoint: EndpointRecord, instances: list[Any],
+                deployed_model_id: str | None = None) -> list[Any]:
+        """Predictions from the endpoint, or from one of its deployed models.
+
+        Vertex AI's PredictionService (v1 `predict`) routes every request by the endpoint's
+        traffic split: a request cannot name a deployed model (only the `invoke` routes of
+        dedicated and Private Service Connect endpoints can). So for one deployed model, requests
+        are sent until one is answered by it (each answer names its `deployedModelId`), at most
+        `smoke_tries` times; a deployed model without traffic cannot be reached this way.
+        """
+        if deployed_model_id is not None and not endpoint.traffic.get(deployed_model_id):
+            raise UserError(f"{deployed_model_id} gets no traffic on {_named(endpoint)}: Vertex "
+                            "AI routes predictions by the traffic split only, so give it a share "
+                            "before predicting with it")
+        tries = 1 if deployed_model_id is None else self._smoke_tries
+        doing = f"predict with {_named(endpoint)}"
+        for _ in range(tries):
+            try:
+                answer = self._calls.read(doing, lambda: self._clients.prediction.predict(
+                    endpoint=endpoint.resource_name, instances=instances,
+                    timeout=self._calls.timeout))
+            except (gexc.NotFound, UserError) as error:
+                cause = error.__cause__ if isinstance(error, UserError) else error
+                detail = message_of(cause) if isinstance(cause, Exception) else str(error)
+                raise UserError(f"{_named(endpoint)} cannot predict the sample "
+                                f"instances{_by(deployed_model_id)}: {detail}") from error
+            if deployed_model_id in (None, answer.deployed_model_id):
+                return [_plain(p) for p in answer.predictions]
+        share = endpoint.traffic.get(deployed_model_id or "", 0)
+        raise UserError(f"none of {tries} predictions on {_named(endpoint)} was answered by "
+                        f"{deployed_model_id} ({share}% of the "
+                        "traffic): raise its share, or run the smoke test again")
+
+    # -- reading ---------------------------------------------------------------------------
+    def _find(self, environment: str) -> Endpoint | None:
+        from google.cloud.aiplatform_v1 import ListEndpointsRequest
+
+        request = ListEndpointsRequest(
+            parent=self._calls.parent, page_size=100,
+            filter=f'labels.{ENVIRONMENT_LABEL}="{label_value(environment)}"')
+        found = self._calls.read(f"list the endpoints of {environment}", lambda: list(
+            self._clients.endpoints.list_endpoints(request=request, timeout=self._calls.timeout)))
+        if len(found) > 1:
+            names = ", ".join(f"{e.display_name} ({e.name})" for e in found)
+            raise UserError(f"{len(found)} Vertex AI endpoints carry the label "
+                            f"{ENVIRONMENT_LABEL}={label_value(environment)}: {names}; remove "
+                            f"the label from those that do not serve {environment}")
+        return found[0] if found else None
+
+    def _read(self, name: str) -> Endpoint:
+        try:
+            endpoint: Endpoint = self._calls.read(
+                f"read endpoint {name}", lambda: self._clients.endpoints.get_endpoint(
+                    name=name, timeout=self._calls.timeout))
+        except gexc.NotFound:
+            raise UserError(f"endpoint {name} no longer exists in Vertex AI: run the command "
+                            "again to create it") from None
+        return endpoint
+
+    def _current(self, endpoint: EndpointRecord) -> Endpoint:
+        """The endpoint now, if its etag is still the one `endpoint` was read with."""
+        current = self._read(endpoint.resource_name)
+        if current.etag != endpoint.etag:
+            raise _conflict(endpoint, current.etag)
+        return current
+
+    def _wait_for(self, look: Any) -> Any:
+        """`look()` until it finds something or `settle_seconds` pass (a write that Vertex
+        accepted shows up when its operation ends)."""
+        deadline = time.monotonic() + self._settle_seconds
+        while True:
+            found = look()
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            time.sleep(self._calls.poll_seconds)
+
+    @staticmethod
+    def _deployed_as(endpoint: Endpoint, ref: str) -> Any:
+        model, _, version = ref.partition("@")
+        return next((d for d in endpoint.deployed_models
+                     if _model_id(d.model) == _model_id(model)
+                     and d.model_version_id == (version or d.model_version_id)), None)
+
+    def _record(self, environment: str, endpoint: Endpoint) -> EndpointRecord:
+        return EndpointRecord(
+            environment=environment, name=endpoint.display_name, etag=endpoint.etag,
+            deployed=tuple(self._deployed(d) for d in endpoint.deployed_models),
+            traffic={d.id: int(endpoint.traffic_split.get(d.id, 0))
+                     for d in endpoint.deployed_models},
+            url=f"{self._base_url()}/v1/{endpoint.name}:predict", resource_name=endpoint.name)
+
+    def _deployed(self, deployed: Any) -> DeployedModel:
+        version = self._model_version(f"{deployed.model}@{deployed.model_version_id}")
+        if version is None:
+            return DeployedModel(deployed.id, deployed.display_name, deployed.model_version_id)
+        values = {k: getattr(version, k) or "" for k in _LINEAGE}
+        lineage = {**values, "pipeline": version.model, "model_version": version.version}
+        return DeployedModel(deployed.id, version.model, version.version,
+                             {k: v for k, v in lineage.items() if v})
+
+    def _model_version(self, name: str) -> ModelVersion | None:
+        """The deployed version's lineage (a version never changes it: read once)."""
+        if name not in self._models:
+            try:
+                model = self._calls.read(
+                    f"read model {name}", lambda: self._clients.models.get_model(
+                        name=name, timeout=self._calls.timeout))
+                self._models[name] = version_of(model)
+            except (gexc.NotFound, UserError):
+                return None  # deleted or not readable: the endpoint still shows what it has
+        return self._models[name]
+
+    def _base_url(self) -> str:
+        config = self._clients.config
+        base = config.api_endpoints.aiplatform or f"{config.region}-aiplatform.googleapis.com"
+        return base if "://" in base else f"https://{base}"
+
+
+def _split(known: set[str], traffic: Mapping[str, int]) -> dict[str, int]:
+    """`traffic` checked as Vertex checks it, with the messages the local endpoints give."""
+    unknown = sorted(set(traffic) - known)
+    if unknown:
+        raise UserError(f"the traffic split names {', '.join(unknown)}, which is not deployed")
+    if any(type(v) is not int or not 0 <= v <= 100 for v in traffic.values()):
+        raise UserError(f"traffic percentages must be whole numbers from 0 to 100: "
+                        f"{dict(traffic)}")
+    if known and sum(traffic.values()) != 100:
+        raise UserError(f"the traffic split must sum to 100, not {sum(traffic.values())}: "
+                        f"{dict(traffic)}")
+    return dict(traffic)
+
+
+def _stale_etag(error: gexc.GoogleAPICallError) -> bool:
+    """ABORTED (409) is what AIP-154 prescribes for a stale etag; older services answer
+    FAILED_PRECONDITION (400) instead."""
+    response: Any = getattr(error, "response", None)
+    status = ""
+    with contextlib.suppress(Exception):  # not a JSON error body: judge by code and message
+        status = str(response.json()["error"].get("status", ""))
+    return (isinstance(error, gexc.Conflict) or status in ("ABORTED", "FAILED_PRECONDITION")
+            or "etag" in message_of(error).lower())
+
+
+def _conflict(endpoint: EndpointRecord, now: str) -> ConcurrentChange:
+    return ConcurrentChange(
+        f"the {endpoint.environment} endpoint {endpoint.name} changed while this ran (etag "
+        f"{endpoint.etag} was read, it is now {now}): nothing was overwritten; look at "
+        f"`mlops-bot endpoints show {endpoint.environment}` and run the command again")
+
+
+def _gone(endpoint: Endpoint, deployed_model_id: str) -> Endpoint | None:
+    return None if any(d.id == deployed_model_id for d in endpoint.deployed_models) else endpoint
+
+
+def _model_id(name: str) -> str:
+    """`projects/<id or number>/locations/r/models/<id>` -> the model id (Vertex answers with
+    the project number where it was asked with the project id)."""
+    return name.rsplit("/models/", 1)[-1].split("@")[0]
+
+
+def _named(endpoint: EndpointRecord) -> str:
+    return f"endpoint {endpoint.name} ({endpoint.environment})"
+
+
+def _by(deployed_model_id: str | None) -> str:
+    return f" with {deployed_model_id}" if deployed_model_id else ""
+
+
+def _plain(value: Any) -> Any:
+    """A prediction as plain JSON values (proto-plus hands back its own containers)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedComposite":
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON numbers travel as doubles: class 2 comes back as 2.0
+    return value
+
+
+if TYPE_CHECKING:
+    # mypy checks VertexEndpoints against the EndpointService Protocol here.
+    def _satisfies_the_protocol(service: VertexEndpoints) -> EndpointService:
+        return service
