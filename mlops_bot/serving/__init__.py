@@ -8,8 +8,8 @@ Two ways in, one app (`mlops_bot.serving.app`):
   model.joblib, model.pkl or model), with metadata from `model_metadata.json` beside it. It honours
   AIP_HTTP_PORT, AIP_HEALTH_ROUTE, AIP_PREDICT_ROUTE and AIP_DEPLOYED_MODEL_ID. In a container,
   pass `--host 0.0.0.0`: the default, 127.0.0.1, is unreachable from outside the container.
-  Only local paths are implemented; a gs:// AIP_STORAGE_URI is refused with a clear error (TODO:
-  download it first).
+  A gs:// AIP_STORAGE_URI (what Vertex passes) is copied to a local folder before the server
+  listens (`mlops_bot.serving.download`).
 
 The submodules import starlette, numpy and joblib; this one imports nothing heavy, so the CLI can
 import it cheaply.
@@ -62,6 +62,13 @@ def _serve_model(host: str, port: int | None) -> int:
     uri = os.environ.get("AIP_STORAGE_URI", "")
     if not uri:
         raise UserError("set AIP_STORAGE_URI to the model file, or the folder holding it")
+    if uri.startswith("gs://"):
+        import tempfile
+        from pathlib import Path
+
+        from mlops_bot.serving.download import download_model
+
+        uri = str(download_model(uri, Path(tempfile.mkdtemp(prefix="mlops-bot-model-"))))
     state = single_model_state(uri, os.environ.get("AIP_DEPLOYED_MODEL_ID") or "model")
     endpoint = Endpoint(FixedState(state))
     # Loaded before listening: a model that cannot load fails the container at once, which

@@ -199,10 +199,9 @@ def single_model_state(storage_uri: str, deployed_model_id: str) -> EndpointStat
     `model_metadata.json` beside the model file, when there is one.
     """
     if storage_uri.startswith("gs://"):
-        # TODO: download gs:// URIs (google-cloud-storage) into a temporary folder first. Until
-        # then the container needs the model on a local path (a mounted volume, or copied in).
-        raise StateError(f"AIP_STORAGE_URI={storage_uri}: downloading models from Cloud Storage "
-                         "is not implemented yet; give a local path to the model file or folder")
+        # The serving entry point downloads gs:// URIs first (serving/download.py).
+        raise StateError(f"AIP_STORAGE_URI={storage_uri}: copy the model to a local path first "
+                         "(mlops_bot.serving.download.download_model)")
     model_file = model_file_at(Path(storage_uri.removeprefix("file://")))
     metadata = _read_metadata(model_file.parent / _METADATA_FILE)
     entry = {**metadata, "deployed_model_id": deployed_model_id,

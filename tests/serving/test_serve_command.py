@@ -21,8 +21,10 @@ import pytest
 from mlops_bot.errors import UserError
 from mlops_bot.serving import main as serving_main
 from mlops_bot.serving.app import bind_socket, resolve_port
+from mlops_bot.serving.download import MAX_FILES
 from tests.serving.helpers import deployed, write_state
 from tests.support.cli import cli
+from tests.support.fake_gcs import FakeGcs
 
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS_YAML = "environments:\n  staging:\n    endpoint: wine-staging\n  production:\n    endpoint: wine-prod\n"
@@ -163,12 +165,42 @@ def test_the_serving_container_honours_the_aip_variables(tmp_path, models):
 
 @pytest.mark.parametrize(("uri", "message"), [
     ("", "set AIP_STORAGE_URI to the model file"),
-    ("gs://bucket/model", "downloading models from Cloud Storage is not implemented yet"),
     ("garbage", "cannot load"),
 ])
 def test_the_serving_container_refuses_what_it_cannot_serve(monkeypatch, capsys, models, uri, message):
     monkeypatch.setenv("AIP_STORAGE_URI", str(models.garbage) if uri == "garbage" else uri)
     assert serving_main([]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_the_serving_container_copies_a_gs_model_from_cloud_storage(tmp_path, models):
+    with FakeGcs(buckets=["models"]) as gcs:
+        gcs.put("models", "wine/3/model.joblib", Path(models.forest).read_bytes())
+        gcs.put("models", "wine/3/model_metadata.json", json.dumps(
+            {"feature_names": models.features, "classes": [0, 1, 2]}).encode())
+        gcs.put("models", "wine/30/model.joblib", b"another model: not copied")
+        env = _env(AIP_STORAGE_URI="gs://models/wine/3", AIP_HTTP_PORT="0",
+                   STORAGE_EMULATOR_HOST=gcs.endpoint)
+        process = Process([sys.executable, "-m", "mlops_bot.serving"], cwd=tmp_path, env=env)
+        try:
+            url = process.wait_for(r"serving model at (http://127\.0\.0\.1:\d+)/").group(1)
+            answer = _post(f"{url}/predict", json.dumps({"instances": models.rows}).encode())
+            assert answer["predictions"] == [0, 1, 2]
+        finally:
+            assert process.interrupt() == 0
+
+
+@pytest.mark.parametrize(("objects", "message"), [
+    ({}, "no objects there"),
+    ({f"wine/3/part-{i}": b"x" for i in range(MAX_FILES + 1)}, "holds more than"),
+])
+def test_a_gs_model_that_cannot_be_copied_is_refused(monkeypatch, capsys, objects, message):
+    with FakeGcs(buckets=["models"]) as gcs:
+        for name, data in objects.items():
+            gcs.put("models", name, data)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.endpoint)
+        monkeypatch.setenv("AIP_STORAGE_URI", "gs://models/wine/3")
+        assert serving_main([]) == 1
     assert message in capsys.readouterr().err
 
 

@@ -105,7 +105,7 @@ def test_a_bare_model_file_without_metadata(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("uri", "message"), [
-    ("gs://bucket/models/3", "downloading models from Cloud Storage is not implemented yet"),
+    ("gs://bucket/models/3", "copy the model to a local path first"),
     ("/no/such/model", "no model at /no/such/model"),
 ])
 def test_single_model_uris_that_cannot_be_served(uri, message):
