@@ -109,11 +109,14 @@ class Api:
         """The method a request names; `raw_path` still percent-encoded (GCS quotes '/')."""
         ui = self.name.startswith("aiplatform.") and raw_path.startswith("/ui/")
         path = "/v1/" + raw_path.removeprefix("/ui/") if ui else raw_path
-        for route in self.routes:
-            if (route.method.http_method == http_method and route.regex.fullmatch(path)
-                    and (not ui or _UI_MIXINS.search(route.method.id))):
-                return route.method
-        return None
+        found = [route.method for route in self.routes
+                 if route.method.http_method == http_method and route.regex.fullmatch(path)
+                 and (not ui or _UI_MIXINS.search(route.method.id))]
+        # Google's path templates split a `:verb` off the last segment before matching, so
+        # `models/ID:listVersions` is models.listVersions even though `v1/{+name}` (models.get)
+        # matches it too; a `:` that is no verb (`sha256:...` digests) keeps the first match.
+        verb = _verb(path)
+        return next((m for m in found if _verb(m.path) == verb), found[0] if found else None)
 
     def check(self, schema: str | None, value: Any, where: str = "$") -> list[str]:
         """What in `value` the schema `schema` (a name in the document) does not define."""
@@ -252,6 +255,10 @@ def _methods(resources: dict[str, Any]) -> Iterable[dict[str, Any]]:
     for resource in resources.values():
         yield from resource.get("methods", {}).values()
         yield from _methods(resource.get("resources", {}))
+
+
+def _verb(path: str) -> str:
+    return path.rsplit("/", 1)[-1].partition(":")[2]
 
 
 def _compile(template: str, params: dict[str, Any]) -> re.Pattern[str]:

@@ -54,7 +54,6 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from tests.support.discovery import Method, Violation
 from tests.support.fake_gcp_http import JsonApiServer, Reply
 
 __all__ = ["ETAG_MISMATCH", "PROJECT_NUMBER", "FakeVertexModels"]
@@ -419,29 +418,6 @@ class FakeVertexModels(JsonApiServer):
         if status == 409 and error and ETAG_MISMATCH in str(error.get("message")):
             error["status"] = "ABORTED"  # not ALREADY_EXISTS, the shared default for 409
         return status, reply, stall
-
-    def _conform(self, method: str, raw_path: str, query: dict[str, str],
-                 body: Any) -> Method | None:
-        # tests.support.discovery takes the first template that matches, and `models.get`
-        # (`v1/{+name}`, pattern `models/[^/]+`) also matches `models/ID:listVersions`; Google's
-        # path templates split a `:verb` off the last segment first. Until discovery.py does,
-        # a path with a verb is held to the method whose template ends in that verb.
-        verb = raw_path.rsplit("/", 1)[-1].partition(":")[2]
-        if self.conformance is None or not verb:
-            return super()._conform(method, raw_path, query, body)
-        api = self.conformance.apis[0]
-        route = next((r for r in api.routes if r.method.http_method == method
-                      and r.method.path.endswith(f":{verb}") and r.regex.fullmatch(raw_path)),
-                     None)
-        if route is None:
-            return super()._conform(method, raw_path, query, body)
-        problems = api.query_problems(route.method, query)
-        if problems:
-            message = f"{method} {raw_path} ({route.method.id}): " + "; ".join(problems)
-            self.conformance.violations.append(message)
-            raise Violation(400, message)
-        self.conformance.request(route.method, body)
-        return route.method
 
     # -- helpers ---------------------------------------------------------------------------
     def _pending_model(self, model_id: str) -> bool:
