@@ -109,7 +109,7 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
     except BaseException:
         changes.restore()  # a bug or an untranslated backend error: still leave it as it was
         raise
-    result.traffic_after = dict(changes.record.traffic)
+    result.traffic_after = _traffic_after(backends, changes, result.status)
     return result
 
 
@@ -194,7 +194,7 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
         result.status, result.message = "concurrent_change", str(error)
     except UserError as error:
         result.status, result.message = "deploy_failed", f"{error}; {_restored(changes)}"
-    result.traffic_after = dict(changes.record.traffic)
+    result.traffic_after = _traffic_after(backends, changes, result.status)
     return result
 
 
@@ -213,6 +213,14 @@ def _roll_back(backends: Backends, changes: EndpointChanges, target: ModelVersio
         backends.models.set_aliases(target.model, serving.model_version,
                                     [previous_alias(environment)])
     backends.models.set_aliases(target.model, target.version, [environment])
+
+
+def _traffic_after(backends: Backends, changes: EndpointChanges, status: str) -> dict[str, int]:
+    if status != "concurrent_change":
+        return dict(changes.record.traffic)
+    # Someone else wrote last: report the endpoint as it is now, not this flow's last write.
+    now = backends.endpoints.get(changes.record.environment)
+    return dict(now.traffic) if now else {}
 
 
 def _restored(changes: EndpointChanges) -> str:

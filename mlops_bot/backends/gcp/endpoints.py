@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from google.api_core import exceptions as gexc
 
 from mlops_bot.backends.gcp.models import model_id_for, version_of
 from mlops_bot.backends.gcp.vertex_calls import (
     OperationFailed,
+    OperationTimedOut,
     Unsure,
     VertexCalls,
     label_value,
@@ -121,6 +122,8 @@ class VertexEndpoints:
             except OperationFailed as failure:
                 raise UserError(f"{failure}; the endpoint was left as it was: see the "
                                 "model's container logs in Cloud Logging") from failure
+            except OperationTimedOut as late:
+                self._take_back(late, current, ref, doing)
             except Unsure:
                 found = self._wait_for(lambda: self._deployed_as(self._read(current.name), ref))
                 if found is not None:
@@ -249,6 +252,32 @@ class VertexEndpoints:
             raise _conflict(endpoint, current.etag)
         return current
 
+    def _take_back(self, late: OperationTimedOut, before: Endpoint, ref: str,
+                   doing: str) -> NoReturn:
+        """A deploy past its deadline must not land later and give an untested model its
+        canary share: cancel it, wait (bounded) for it to end, undeploy the model if it landed,
+        with the split put back as it was."""
+        operation = late.operation
+        with contextlib.suppress(Exception):  # not every operation can be cancelled
+            operation.cancel()
+        deadline = time.monotonic() + max(self._settle_seconds, self._deploy_timeout)
+        while not _done(operation):
+            if time.monotonic() >= deadline:
+                raise UserError(f"{late}. It could not be stopped and may still give the model "
+                                f"its share of {before.display_name}: check `mlops-bot "
+                                "endpoints show` and roll back if it does") from late
+            time.sleep(self._calls.poll_seconds)
+        landed = self._deployed_as(self._read(before.name), ref)
+        if landed is not None:
+            undo = f"undeploy {landed.id}, which landed after the deadline"
+            operation = self._calls.write(undo, lambda: self._clients.endpoints.undeploy_model(
+                endpoint=before.name, deployed_model_id=landed.id,
+                traffic_split=dict(before.traffic_split), timeout=self._calls.timeout))
+            self._calls.wait(operation, undo, self._deploy_timeout)
+        raise UserError(f"could not {doing} in time: it was not done after "
+                        f"{self._deploy_timeout:g} s and was "
+                        + ("undone" if landed is not None else "stopped")) from late
+
     def _wait_for(self, look: Any) -> Any:
         """`look()` until it finds something or `settle_seconds` pass (a write that Vertex
         accepted shows up when its operation ends)."""
@@ -335,6 +364,13 @@ def _conflict(endpoint: EndpointRecord, now: str) -> ConcurrentChange:
 
 def _gone(endpoint: Endpoint, deployed_model_id: str) -> Endpoint | None:
     return None if any(d.id == deployed_model_id for d in endpoint.deployed_models) else endpoint
+
+
+def _done(operation: Any) -> bool:
+    try:
+        return bool(operation.done())
+    except Exception:  # a poll that fails is asked again until the deadline
+        return False
 
 
 def _model_id(name: str) -> str:

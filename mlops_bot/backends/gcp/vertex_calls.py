@@ -24,8 +24,8 @@ from mlops_bot.errors import UserError
 if TYPE_CHECKING:
     from mlops_bot.config import GcpConfig
 
-__all__ = ["VERTEX_ROLE", "OperationFailed", "Unsure", "VertexCalls", "label_value",
-           "message_of"]
+__all__ = ["VERTEX_ROLE", "OperationFailed", "OperationTimedOut", "Unsure", "VertexCalls",
+           "label_value", "message_of"]
 
 VERTEX_ROLE = "roles/aiplatform.user"
 # Failures after which a write may or may not have been applied (REST maps 504 to
@@ -46,6 +46,14 @@ class Unsure(Exception):
 
 class OperationFailed(UserError):
     """A long-running operation finished with an error (the service did not apply it)."""
+
+
+class OperationTimedOut(UserError):
+    """A long-running operation was not done by its deadline; the service may still finish it."""
+
+    def __init__(self, message: str, operation: Any) -> None:
+        super().__init__(message)
+        self.operation = operation
 
 
 class VertexCalls:
@@ -103,9 +111,10 @@ class VertexCalls:
                     timeout))
         except concurrent.futures.TimeoutError as error:
             name = getattr(getattr(operation, "operation", None), "name", "") or "the operation"
-            raise UserError(f"could not {doing}: not done after {timeout:g} s; Vertex AI may "
-                            f"still finish it ({name}): look at the Vertex AI console and run "
-                            "the command again") from error
+            raise OperationTimedOut(
+                f"could not {doing}: not done after {timeout:g} s; Vertex AI may still finish it "
+                f"({name}): look at the Vertex AI console and run the command again",
+                operation) from error
         except gexc.GoogleAPICallError as error:
             raw = getattr(operation, "operation", None)
             if raw is not None and raw.done and raw.HasField("error"):
