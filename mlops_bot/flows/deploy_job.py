@@ -100,8 +100,10 @@ class _DeployJob:
             # The flow has already put the endpoint back as it was; the job fails with why.
             return self._fail(ReasonCode.FAILED, str(result["message"]), report=self.report,
                               details=result)
-        self.forge.set_deployment_status(self.deployment.id, "success",
-                                         str(result["message"])[:140], log_url=self.log_url)
+        url = result.get("url")
+        self.forge.set_deployment_status(
+            self.deployment.id, "success", str(result["message"])[:140], log_url=self.log_url,
+            environment_url=url if isinstance(url, str) and url.startswith("http") else None)
         self._tell(self.report, "rocket")
         return Outcome("proceed", ReasonCode.OK, str(result["message"]),
                        sha=self.deployment.sha, environment=self.environment,

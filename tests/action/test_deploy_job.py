@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_bot.backends.local.endpoints import url_file
 from mlops_bot.serving.state import endpoint_state_path, read_state
 from tests.support.action import ActionRun, run_action
 from tests.support.cli import cli_json
@@ -73,12 +74,17 @@ def serving(repo: GitRepoBuilder) -> list[tuple[str, int]]:
 
 def test_an_approved_deploy_promotes_the_pinned_commit(workspace, tmp_path, github):
     repo, head = workspace
+    # As `mlops-bot serve staging` records where it listens: the deployment links to it.
+    url = url_file(repo.path / ".mlops", "staging")
+    url.parent.mkdir(parents=True, exist_ok=True)
+    url.write_text("http://127.0.0.1:8080\n")
     job = approved_deploy(repo, tmp_path, github, head)
     assert job.returncode == 0, job.stderr
     assert (job.outputs["decision"], job.outputs["reason_code"]) == ("proceed", "ok")
     assert serving(repo) == [("wine_quality", 100)]
     [deployment] = github.repo().deployments.values()
     assert [s["state"] for s in deployment.statuses] == ["queued", "in_progress", "success"]
+    assert deployment.statuses[-1]["environment_url"] == "http://127.0.0.1:8080"
     body = sticky(github)
     assert head[:7] in body and "wine_quality" in body and "accuracy" in body
     assert "accuracy" in job.summary  # the same report in the job summary

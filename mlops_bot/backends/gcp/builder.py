@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
-from google.auth import exceptions as auth_exceptions
 
 from mlops_bot.backends.gcp.build_source import BuildSource, SourceError, build_source, pack
 from mlops_bot.backends.gcp.objects import BucketObjects
+from mlops_bot.backends.gcp.retries import TRANSIENT as _TRANSIENT
 from mlops_bot.backends.types import BuildRequest, BuildResult
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
@@ -52,12 +52,6 @@ _HEARTBEAT = 60.0  # seconds between "still WORKING" lines
 _CLOCK_SKEW = timedelta(minutes=2)  # between this runner and Cloud Build's create_time
 _LOG_TAIL_LINES = 20
 _LOG_TAIL_BYTES = 64 * 1024
-# Failures after which the request may or may not have been applied (REST maps 504 to
-# GatewayTimeout; requests' timeouts and dropped connections are OSErrors; RetryError: a read's
-# retries ran out of time).
-_TRANSIENT = (gexc.InternalServerError, gexc.BadGateway, gexc.ServiceUnavailable,
-              gexc.GatewayTimeout, gexc.DeadlineExceeded, gexc.TooManyRequests, gexc.RetryError,
-              OSError, auth_exceptions.TransportError)
 # A build found by its tag is attached to only if it may still give an image: an older failed
 # build of the same content hash must not stand in for this one.
 _ATTACHABLE = {"QUEUED", "PENDING", "WORKING", "SUCCESS"}

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
-from google.auth import exceptions as auth_exceptions
 
+from mlops_bot.backends.gcp.retries import TRANSIENT as _TRANSIENT
 from mlops_bot.backends.types import RunRecord, RunRequest
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
@@ -47,11 +47,6 @@ _CREATE_TRIES = 3
 _HEARTBEAT = 60.0  # seconds between "still RUNNING" lines
 _LIST_LIMIT = 500  # jobs scanned by runs() when the filter cannot be exact
 _JOB_ID_LENGTH = 128
-# Failures after which a create may or may not have been applied (REST maps 504 to
-# GatewayTimeout; requests' timeouts and dropped connections are OSErrors).
-_TRANSIENT = (gexc.InternalServerError, gexc.BadGateway, gexc.ServiceUnavailable,
-              gexc.GatewayTimeout, gexc.DeadlineExceeded, gexc.TooManyRequests, gexc.RetryError,
-              OSError, auth_exceptions.TransportError)
 _ENDED = {"PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
 _RERUN = {"PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
 

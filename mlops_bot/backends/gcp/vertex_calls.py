@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.api_core import exceptions as gexc
-from google.auth import exceptions as auth_exceptions
 
+from mlops_bot.backends.gcp.retries import TRANSIENT
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -28,11 +28,6 @@ __all__ = ["VERTEX_ROLE", "OperationFailed", "OperationTimedOut", "Unsure", "Ver
            "label_value", "message_of"]
 
 VERTEX_ROLE = "roles/aiplatform.user"
-# Failures after which a write may or may not have been applied (REST maps 504 to
-# GatewayTimeout; requests' timeouts and dropped connections are OSErrors).
-TRANSIENT = (gexc.InternalServerError, gexc.BadGateway, gexc.ServiceUnavailable,
-             gexc.GatewayTimeout, gexc.DeadlineExceeded, gexc.TooManyRequests, gexc.RetryError,
-             OSError, auth_exceptions.TransportError)
 _T = TypeVar("_T")
 
 
