@@ -39,6 +39,7 @@ def _rule(pattern: str, allowed: str) -> str:
 _NAME = _rule(r"^[a-z][a-z0-9-]{0,62}$", "a-z first, then a-z, 0-9 or '-'; at most 63")
 _ENV_NAME = _rule(r"^[a-z][a-z0-9_-]{0,30}$", "a-z first, then a-z, 0-9, '-' or '_'; at most 31")
 _PROJECT = _rule(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", "a project id: 6-30 of a-z, 0-9, '-'")
+_MACHINE = _rule(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$", "a machine type such as n1-standard-2")
 _REGION = _rule(r"^[a-z]+-[a-z]+[0-9]+$", "a region such as europe-west4 or us-central1")
 _REPO_ID = _rule(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "a repository id: a-z, 0-9 and '-'")
 _BUCKET = _rule(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
@@ -88,6 +89,23 @@ class ApiEndpoints(_Model):
     storage: str | None = Field(None, pattern=_URL, description="Cloud Storage endpoint.")
 
 
+class ServingResources(_Model):
+    machine_type: str = Field("n1-standard-2", pattern=_MACHINE,
+                              description="Machine type of each serving replica.")
+    min_replicas: int = Field(1, ge=1, le=1000, description="Replicas always running.")
+    max_replicas: int | None = Field(None, ge=1, le=1000,
+                                     description="Autoscaling ceiling (default: min_replicas).")
+    deploy_timeout_seconds: int = Field(1800, ge=60, le=86400,
+                                        description="Deadline of one model deployment.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ServingResources:
+        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is less than min_replicas "
+                             f"({self.min_replicas})")
+        return self
+
+
 class GcpConfig(_Model):
     project: str = Field(pattern=_PROJECT, description="GCP project id.")
     region: str = Field(pattern=_REGION, description="Region, e.g. europe-west4.")
@@ -103,6 +121,8 @@ class GcpConfig(_Model):
         None, pattern=_REPO_ID, description="Artifact Registry KFP repo to also upload to.")
     build_timeout_seconds: int = Field(1800, ge=60, le=86400, description="Image build deadline.")
     run_timeout_seconds: int = Field(7200, ge=60, le=604800, description="Pipeline run deadline.")
+    serving: ServingResources = Field(
+        default_factory=ServingResources, description="Resources of deployed models (Vertex).")
     api_endpoints: ApiEndpoints = Field(
         default_factory=ApiEndpoints, description="Per-service endpoint overrides (emulators).")
 

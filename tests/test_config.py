@@ -234,6 +234,15 @@ def test_pattern_mismatch_says_what_is_allowed_in_words():
     assert "gcp.pipeline_root: '/tmp/runs' is not allowed: gs://<bucket>" in message
 
 
+def test_serving_resources_are_checked():
+    gcp = ("gcp: {project: my-project, region: europe-west4, artifact_repository: images, "
+           "registry_bucket: my-registry, serving: ")
+    message = error_of(gcp + "{machine_type: N1 Standard}}\n")
+    assert "gcp.serving.machine_type: 'N1 Standard' is not allowed: a machine type" in message
+    message = error_of(gcp + "{min_replicas: 3, max_replicas: 2}}\n")
+    assert "gcp.serving: max_replicas (2) is less than min_replicas (3)" in message
+
+
 def test_missing_required_keys_are_named():
     message = error_of("gcp: {project: my-project}\n")
     for key in ("region", "artifact_repository", "registry_bucket"):

@@ -13,9 +13,10 @@ from google.auth.credentials import AnonymousCredentials
 
 from mlops_bot.backends.gcp.clients import GcpClients
 from mlops_bot.backends.gcp.endpoints import VertexEndpoints
+from mlops_bot.backends.gcp.factory import gcp_backends
 from mlops_bot.backends.gcp.models import VertexModelRegistry
 from mlops_bot.backends.model_types import NEW_DEPLOYMENT, ConcurrentChange, ModelVersion
-from mlops_bot.config import ApiEndpoints, GcpConfig
+from mlops_bot.config import ApiEndpoints, GcpConfig, ServingResources
 from mlops_bot.errors import UserError
 from tests.support.fake_vertex_models import FakeVertexModels
 from tests.support.models import candidate, train_wine_model, wine_features
@@ -83,6 +84,19 @@ def canary(endpoints: VertexEndpoints, versions: dict[str, ModelVersion]) -> Any
     record = endpoints.deploy(record, versions["2"], {old: 90, NEW_DEPLOYMENT: 10})
     [new] = set(record.traffic) - {old}
     return record, old, new
+
+
+def test_models_are_deployed_on_the_resources_of_mlops_yaml(
+        vertex: FakeVertexModels, clients: GcpClients, versions: dict[str, ModelVersion]) -> None:
+    gcp = clients.config.model_copy(update={"serving": ServingResources(
+        machine_type="n1-highmem-4", min_replicas=2, max_replicas=5)})
+    endpoints = gcp_backends(gcp, AnonymousCredentials()).endpoints
+    endpoints.deploy(endpoints.ensure("staging", "wine-staging"), versions["1"],
+                     {NEW_DEPLOYMENT: 100})
+    [deployed] = vertex.endpoint_state()["deployedModels"]
+    assert deployed["dedicatedResources"] == {
+        "machineSpec": {"machineType": "n1-highmem-4"}, "minReplicaCount": 2,
+        "maxReplicaCount": 5}
 
 
 # -- the endpoint of an environment ------------------------------------------------------------

@@ -30,11 +30,14 @@ def gcp_backends(gcp: GcpConfig, credentials: Any = None) -> Backends:
     from mlops_bot.backends.gcp.runner import VertexRunner
 
     clients = GcpClients(gcp, credentials)
+    serving = gcp.serving
     return Backends(
         builder=CloudBuildBuilder(clients),
         registry=GcsRegistry(clients),
         runner=VertexRunner(clients),
         locks=GcsLockStore(clients),
         models=VertexModelRegistry(clients),
-        endpoints=VertexEndpoints(clients),
+        endpoints=VertexEndpoints(
+            clients, machine_type=serving.machine_type, min_replicas=serving.min_replicas,
+            max_replicas=serving.max_replicas, deploy_timeout=serving.deploy_timeout_seconds),
     )
