@@ -50,7 +50,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -118,18 +117,6 @@ class FakeVertexModels(JsonApiServer):
         self._ids = itertools.count(1)
         self._revisions: dict[str, int] = {}
         self._containers: dict[str, Any] = {}  # deployed model id -> LoadedModel
-        self._allow_patch()
-
-    def _allow_patch(self) -> None:
-        # The shared handler answers GET and POST; endpoints are also PATCHed.
-        base: Any = self._server.RequestHandlerClass
-
-        class Handler(base):  # type: ignore[misc, valid-type]
-            def do_PATCH(self) -> None:
-                self._serve("PATCH")
-
-        handler: type[BaseHTTPRequestHandler] = Handler
-        self._server.RequestHandlerClass = handler
 
     # -- set-up and assertions -------------------------------------------------------------
     def fail_next_deploy(self, message: str = "Model server never became ready. Please "

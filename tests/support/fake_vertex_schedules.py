@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,21 +70,6 @@ class FakeVertexSchedules(JsonApiServer):
         self.schedules: dict[str, dict[str, Any]] = {}  # id -> Schedule JSON, creation order
         self.operations: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
-        self._allow_patch_and_delete()
-
-    def _allow_patch_and_delete(self) -> None:
-        # The shared handler answers GET and POST; the schedules API also PATCHes and DELETEs.
-        base: Any = self._server.RequestHandlerClass
-
-        class Handler(base):  # type: ignore[misc, valid-type]
-            def do_PATCH(self) -> None:
-                self._serve("PATCH")
-
-            def do_DELETE(self) -> None:
-                self._serve("DELETE")
-
-        handler: type[BaseHTTPRequestHandler] = Handler
-        self._server.RequestHandlerClass = handler
 
     # -- set-up ----------------------------------------------------------------------------
     def seed(self, display_name: str, cron: str = "0 1 * * *", labels: dict[str, str] | None = None,
