@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -25,40 +21,10 @@ from mlops_bot.serving.download import MAX_FILES
 from tests.serving.helpers import deployed, write_state
 from tests.support.cli import cli
 from tests.support.fake_gcs import FakeGcs
+from tests.support.processes import Process
 
 ROOT = Path(__file__).resolve().parents[2]
 MLOPS_YAML = "environments:\n  staging:\n    endpoint: wine-staging\n  production:\n    endpoint: wine-prod\n"
-
-
-class Process:
-    """A child process whose output lines can be awaited (a thread reads each pipe)."""
-
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
-        self.lines: queue.Queue[tuple[str, str]] = queue.Queue()
-        self.seen = {"stdout": [], "stderr": []}
-        for name in ("stdout", "stderr"):
-            threading.Thread(target=self._read, args=(name,), daemon=True).start()
-
-    def _read(self, name: str) -> None:
-        for line in getattr(self.popen, name):
-            self.seen[name].append(line)
-            self.lines.put((name, line))
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        while True:
-            try:
-                _, line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r}; got {self.seen}") from None
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def interrupt(self) -> int:
-        self.popen.send_signal(signal.SIGINT)
-        return self.popen.wait(30)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -118,7 +84,7 @@ def test_serve_prints_a_ready_curl_and_stops_cleanly_on_ctrl_c(repo, models):
         answer = _post(f"{url}/predict", body.encode())
         assert answer["predictions"] == [0] and answer["deployedModelId"].startswith("wine_quality-")
     finally:
-        returncode = process.interrupt()
+        returncode = process.stop()
     assert returncode == 0, process.seen
     stderr = "".join(process.seen["stderr"])
     assert "mlops-bot serve: stopped" in stderr and "Traceback" not in stderr
@@ -135,7 +101,7 @@ def test_serve_starts_before_anything_is_deployed_and_picks_it_up(repo, models):
         process.wait_for(r"staging revision 1: wine_quality-1 100%")
         assert _post(f"{url}/predict", json.dumps({"instances": models.rows}).encode())["predictions"] == [0, 1, 2]
     finally:
-        assert process.interrupt() == 0
+        assert process.stop() == 0
 
 
 def test_the_serving_container_honours_the_aip_variables(tmp_path, models):
@@ -160,7 +126,7 @@ def test_the_serving_container_honours_the_aip_variables(tmp_path, models):
                        json.dumps({"instances": [instance]}).encode())
         assert answer["predictions"] == [1] and answer["deployedModelId"] == "4242"
     finally:
-        assert process.interrupt() == 0
+        assert process.stop() == 0
 
 
 @pytest.mark.parametrize(("uri", "message"), [
@@ -187,7 +153,7 @@ def test_the_serving_container_copies_a_gs_model_from_cloud_storage(tmp_path, mo
             answer = _post(f"{url}/predict", json.dumps({"instances": models.rows}).encode())
             assert answer["predictions"] == [0, 1, 2]
         finally:
-            assert process.interrupt() == 0
+            assert process.stop() == 0
 
 
 @pytest.mark.parametrize(("objects", "message"), [

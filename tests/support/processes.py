@@ -11,6 +11,8 @@ from pathlib import Path
 
 
 class Process:
+    """A child process whose output lines can be awaited (a thread reads each pipe)."""
+
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.popen = subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE)
@@ -35,6 +37,7 @@ class Process:
                 return match
 
     def stop(self) -> int:
+        """Ctrl-C (if it still runs), then its exit code."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGINT)
         return self.popen.wait(30)
