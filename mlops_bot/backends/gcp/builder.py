@@ -24,14 +24,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
+from mlops_bot.backends.gcp.api_errors import TRANSIENT as _TRANSIENT
+from mlops_bot.backends.gcp.api_errors import message_of
 from mlops_bot.backends.gcp.build_source import BuildSource, SourceError, build_source, pack
 from mlops_bot.backends.gcp.objects import BucketObjects
-from mlops_bot.backends.gcp.retries import TRANSIENT as _TRANSIENT
 from mlops_bot.backends.types import BuildRequest, BuildResult
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
@@ -341,7 +342,7 @@ class CloudBuildBuilder:
         except gexc.Forbidden as error:
             raise _Failed(self._denied(doing, error, registry)) from error
         except gexc.Unauthenticated as error:
-            raise _Failed(f"could not {doing}: not authenticated ({_message(error)}); on GitHub "
+            raise _Failed(f"could not {doing}: not authenticated ({message_of(error)}); on GitHub "
                           "run google-github-actions/auth first, locally run `gcloud auth "
                           "application-default login`") from error
         except gexc.GoogleAPICallError as error:
@@ -352,10 +353,10 @@ class CloudBuildBuilder:
         if registry:
             where = (f"Artifact Registry repository {c.artifact_repository} "
                      f"({c.region}, project {c.project})")
-            return (f"permission denied to {doing} ({_message(error)}): grant the identity "
+            return (f"permission denied to {doing} ({message_of(error)}): grant the identity "
                     f"mlops-bot runs as {REGISTRY_ROLE} on {where}")
         return (f"permission denied to {doing} in Cloud Build, project {c.project} "
-                f"({_message(error)}): grant the identity mlops-bot runs as {BUILD_ROLE} on "
+                f"({message_of(error)}): grant the identity mlops-bot runs as {BUILD_ROLE} on "
                 f"project {c.project}")
 
 
@@ -363,11 +364,3 @@ def _build_tag(pipeline: str) -> str:
     """A Cloud Build tag from a pipeline name: tags match ^[\\w][\\w.-]{0,127}$."""
     tag = re.sub(r"[^\w.-]+", "-", pipeline).lstrip(".-")[:128]
     return tag or "pipeline"
-
-
-def _message(error: gexc.GoogleAPICallError) -> str:
-    """The service's own sentence (REST errors put the method and URL before it)."""
-    response: Any = error.response
-    with contextlib.suppress(Exception):
-        return str(response.json()["error"]["message"])
-    return str(error.message)

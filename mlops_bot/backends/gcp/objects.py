@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
 
+from mlops_bot.backends.gcp.api_errors import message_of
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class BucketObjects:
             yield
         except gexc.Forbidden as error:
             raise UserError(
-                f"permission denied to {doing} {self.url(name)} ({_backend_message(error)}): "
+                f"permission denied to {doing} {self.url(name)} ({message_of(error)}): "
                 f"grant the identity mlops-bot runs as {ROLE} on {self.purpose} "
                 f"gs://{self.bucket_name}"
             ) from error
@@ -104,14 +105,6 @@ class BucketObjects:
             # Reads turn a missing object into None before this; what is left is the bucket.
             raise UserError(
                 f"{self.purpose} gs://{self.bucket_name} does not exist "
-                f"({_backend_message(error)}): create it, or fix "
+                f"({message_of(error)}): create it, or fix "
                 f"{self.setting} in mlops.yaml"
             ) from error
-
-
-def _backend_message(error: gexc.GoogleAPICallError) -> str:
-    """The service's own sentence: media calls put the whole JSON body in `error.message`."""
-    response: Any = getattr(error, "response", None)
-    with contextlib.suppress(Exception):
-        return str(response.json()["error"]["message"])
-    return str(error.message)

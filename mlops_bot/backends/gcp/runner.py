@@ -28,7 +28,8 @@ import yaml
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
-from mlops_bot.backends.gcp.retries import TRANSIENT as _TRANSIENT
+from mlops_bot.backends.gcp.api_errors import TRANSIENT as _TRANSIENT
+from mlops_bot.backends.gcp.api_errors import label_value, message_of
 from mlops_bot.backends.types import RunRecord, RunRequest
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
@@ -128,7 +129,7 @@ class VertexRunner:
 
         terms = [f'labels.{_MARKER}="true"']
         if pipeline is not None:
-            terms.append(f'labels.pipeline="{_label_value(pipeline)}"')
+            terms.append(f'labels.pipeline="{label_value(pipeline)}"')
         if git_sha is not None and len(git_sha) == 40:
             terms.append(f'labels.git_sha="{git_sha.lower()}"')
         request = ListPipelineJobsRequest(parent=self._parent, filter=" AND ".join(terms),
@@ -222,11 +223,11 @@ class VertexRunner:
                              if c.encryption_key else None))
 
     def _labels(self, request: RunRequest) -> dict[str, str]:
-        labels = {_label_key(k): _label_value(v) for k, v in request.labels.items()}
-        labels.update({_MARKER: "true", "pipeline": _label_value(request.pipeline),
-                       "version": _label_value(request.version),
-                       "git_sha": _label_value(request.git_sha),
-                       "trigger": _label_value(request.trigger)})
+        labels = {_label_key(k): label_value(v) for k, v in request.labels.items()}
+        labels.update({_MARKER: "true", "pipeline": label_value(request.pipeline),
+                       "version": label_value(request.version),
+                       "git_sha": label_value(request.git_sha),
+                       "trigger": label_value(request.trigger)})
         base = job_id_for(request.run_id)
         if len(base) <= 63:
             labels["run_id"] = base
@@ -319,14 +320,14 @@ class VertexRunner:
         if isinstance(error, gexc.Forbidden):
             who = (f", and roles/iam.serviceAccountUser on {c.service_account}"
                    if c.service_account else "")
-            return (f"permission denied to {doing} in Vertex AI ({_message(error)}): grant the "
+            return (f"permission denied to {doing} in Vertex AI ({message_of(error)}): grant the "
                     f"identity mlops-bot runs as {RUNNER_ROLE} on project {c.project}{who}")
         if isinstance(error, gexc.Unauthenticated):
-            return (f"could not {doing}: not authenticated ({_message(error)}); on GitHub run "
+            return (f"could not {doing}: not authenticated ({message_of(error)}); on GitHub run "
                     "google-github-actions/auth first, locally run `gcloud auth "
                     "application-default login`")
         if isinstance(error, gexc.GoogleAPICallError):
-            return f"could not {doing} in Vertex AI ({self._parent}): {_message(error)}"
+            return f"could not {doing} in Vertex AI ({self._parent}): {message_of(error)}"
         return None  # not an API error: a bug, shown with its traceback
 
 
@@ -438,18 +439,5 @@ def _now() -> str:
 
 def _label_key(key: str) -> str:
     """Label keys: like values with `_` for `-` (filters read them), starting with a letter."""
-    value = _label_value(key).replace("-", "_")
+    value = label_value(key).replace("-", "_")
     return ("k-" + value)[:63] if value and not value[0].isalpha() else value
-
-
-def _label_value(value: str) -> str:
-    """Label values: at most 63 of a-z, 0-9, `_` and `-`."""
-    return re.sub(r"[^a-z0-9_-]+", "-", str(value).lower())[:63]
-
-
-def _message(error: gexc.GoogleAPICallError) -> str:
-    """The service's own sentence (REST errors put the method and URL before it)."""
-    response: Any = error.response
-    with contextlib.suppress(Exception):
-        return str(response.json()["error"]["message"])
-    return str(error.message)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from google.api_core import exceptions as gexc
 
+from mlops_bot.backends.gcp.api_errors import label_value, message_of
 from mlops_bot.backends.schedule_types import (
     RemoteSchedule,
     ScheduleListing,
@@ -132,8 +133,8 @@ class VertexSchedules:
 
         c = self._config
         labels = {"mlops_bot": "true", SCHEDULE_LABEL: desired.name, "trigger": "schedule",
-                  "pipeline": _label(desired.pipeline), "version": _label(desired.version),
-                  "git_sha": _label(desired.git_sha)}
+                  "pipeline": label_value(desired.pipeline),
+                  "version": label_value(desired.version), "git_sha": label_value(desired.git_sha)}
         return v1.PipelineJob(
             display_name=desired.pipeline[:128], pipeline_spec=_pipeline_spec(desired),
             labels=labels,
@@ -156,16 +157,16 @@ class VertexSchedules:
         try:
             yield
         except gexc.Forbidden as error:
-            raise UserError(f"permission denied to {doing} in Vertex AI ({_message(error)}): "
+            raise UserError(f"permission denied to {doing} in Vertex AI ({message_of(error)}): "
                             f"grant the identity mlops-bot runs as {_ROLE} on project "
                             f"{self._config.project}") from error
         except gexc.Unauthenticated as error:
-            raise UserError(f"could not {doing}: not authenticated ({_message(error)}); on "
+            raise UserError(f"could not {doing}: not authenticated ({message_of(error)}); on "
                             "GitHub run google-github-actions/auth first, locally run `gcloud "
                             "auth application-default login`") from error
         except (gexc.GoogleAPICallError, gexc.RetryError, OSError) as error:
             raise UserError(f"could not {doing} in Vertex AI ({self._parent}): "
-                            f"{_message(error)}; run `mlops-bot schedules sync` again (it "
+                            f"{message_of(error)}; run `mlops-bot schedules sync` again (it "
                             "picks up where this stopped)") from error
 
 
@@ -207,16 +208,6 @@ def _number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _label(value: str) -> str:
-    """Label values: at most 63 of a-z, 0-9, `_` and `-`."""
-    return re.sub(r"[^a-z0-9_-]+", "-", str(value).lower())[:63]
-
-
-def _message(error: Exception) -> str:
-    response: Any = getattr(error, "response", None)
-    with contextlib.suppress(Exception):
-        return str(response.json()["error"]["message"])
-    return str(getattr(error, "message", None) or error)
 
 
 if TYPE_CHECKING:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.api_core import exceptions as gexc
 
-from mlops_bot.backends.gcp.retries import TRANSIENT
+from mlops_bot.backends.gcp.api_errors import TRANSIENT, label_value, message_of
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -147,17 +146,6 @@ class VertexCalls:
                 "did not answer in time, run the command again (it picks up where this stopped)")
 
 
-def label_value(value: str) -> str:
-    """A Vertex label value: at most 63 of a-z, 0-9, `_` and `-`."""
-    return re.sub(r"[^a-z0-9_-]+", "-", str(value).lower())[:63]
-
-
-def message_of(error: Exception) -> str:
-    """The service's own sentence (REST errors put the method and URL before it)."""
-    response: Any = getattr(error, "response", None)
-    with contextlib.suppress(Exception):
-        return str(response.json()["error"]["message"])
-    return str(getattr(error, "message", None) or error)
 
 
 def _short(error: Exception) -> str:
