@@ -25,6 +25,7 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "VersionRecord",
+    "metrics_of",
 ]
 
 BuildStatus = Literal["built", "reused", "failed"]
@@ -135,6 +136,20 @@ class RunRecord:
     error: str | None = None
     url: str | None = None
     trigger: str = "push"
+
+
+def metrics_of(artifacts: list[dict[str, Any]]) -> dict[str, float]:
+    """The numbers of a run's `system.Metrics` artifacts (as RunRecord.artifacts lists them); a
+    name that two tasks log is kept as `<task>.<name>` for the second."""
+    metrics: dict[str, float] = {}
+    for artifact in artifacts:
+        if artifact.get("type") != "system.Metrics":
+            continue
+        for name, value in (artifact.get("metadata") or {}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                key = name if name not in metrics else f"{artifact['task']}.{name}"
+                metrics[key] = float(value)
+    return metrics
 
 
 class PipelineRunner(Protocol):

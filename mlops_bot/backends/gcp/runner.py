@@ -30,7 +30,7 @@ from google.api_core import retry as gretry
 
 from mlops_bot.backends.gcp.api_errors import TRANSIENT as _TRANSIENT
 from mlops_bot.backends.gcp.api_errors import label_value, message_of
-from mlops_bot.backends.types import RunRecord, RunRequest
+from mlops_bot.backends.types import RunRecord, RunRequest, metrics_of
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
 
@@ -285,7 +285,7 @@ class VertexRunner:
             run_id=run_id, pipeline=job.display_name or labels.get("pipeline", ""),
             version=labels.get("version", ""), git_sha=labels.get("git_sha", ""), status=status,
             parameters=_parameters(data), started_at=_time(job.create_time) or "",
-            finished_at=_time(job.end_time), metrics=_metrics(artifacts), artifacts=artifacts,
+            finished_at=_time(job.end_time), metrics=metrics_of(artifacts), artifacts=artifacts,
             error=_error(job, data) if status == "failed" else None, url=self.url(job_id),
             trigger=labels.get("trigger", "push"))
 
@@ -363,16 +363,6 @@ def _artifacts(detail: dict[str, Any]) -> list[dict[str, Any]]:
                     "metadata": dict(artifact.get("metadata") or {})})
     return list(found.values())
 
-
-def _metrics(artifacts: list[dict[str, Any]]) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for artifact in artifacts:
-        if artifact["type"] != "system.Metrics":
-            continue
-        for name, value in artifact["metadata"].items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                metrics[name if name not in metrics else f"{artifact['task']}.{name}"] = value
-    return metrics
 
 
 def _parameters(data: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_bot.backends.local.builder import environment_dir
-from mlops_bot.backends.types import RunRecord, RunRequest
+from mlops_bot.backends.types import RunRecord, RunRequest, metrics_of
 from mlops_bot.console import progress
 
 __all__ = ["LocalRunner"]
@@ -51,7 +51,7 @@ class LocalRunner:
         outputs = result.get("outputs", [])
         finished = dataclasses.replace(
             record, status=result["status"], finished_at=_now(), artifacts=outputs,
-            metrics=_metrics(outputs), error=_error(result, folder),
+            metrics=metrics_of(outputs), error=_error(result, folder),
         )
         self._save(finished)
         return finished
@@ -105,17 +105,6 @@ class LocalRunner:
         tmp.write_text(json.dumps(dataclasses.asdict(record), indent=2))
         tmp.replace(path)
 
-
-def _metrics(outputs: list[dict[str, Any]]) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for output in outputs:
-        if output.get("type") != "system.Metrics":
-            continue
-        for name, value in output.get("metadata", {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                key = name if name not in metrics else f"{output['task']}.{name}"
-                metrics[key] = float(value)
-    return metrics
 
 
 def _error(result: dict[str, Any], folder: Path) -> str | None:
