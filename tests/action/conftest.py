@@ -1,15 +1,14 @@
-"""Fixtures of the action tests: a fake GitHub, and a repository pushed once per module."""
+"""Fixtures of the action tests: a repository pushed once per module (the fake GitHub is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import cli_json
-from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 
 CONFIG = """
@@ -20,14 +19,6 @@ environments:
     endpoint: alpha-production
     deployers: {permission: maintain}
 """
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub().start()
-    fake.actions_token()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")

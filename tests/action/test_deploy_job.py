@@ -32,19 +32,13 @@ environments:
 
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The example pipeline pushed once (conftest's `workspace` copies it for each test)."""
     repo = GitRepoBuilder(tmp_path_factory.mktemp("deploy-job") / "repo")
     shutil.copytree(EXAMPLE, repo.path / "pipelines" / "wine_quality")
     head = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": MLOPS_YAML % "0.5"})
     [run] = cli_json("push", cwd=repo.path)["runs"]
     assert run["status"] == "succeeded"
     return repo.path, head
-
-
-@pytest.fixture
-def workspace(pushed: tuple[Path, str], tmp_path: Path) -> tuple[GitRepoBuilder, str]:
-    source, head = pushed
-    shutil.copytree(source, tmp_path / "repo", symlinks=True)
-    return GitRepoBuilder(tmp_path / "repo"), head
 
 
 def approved_deploy(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, head: str,

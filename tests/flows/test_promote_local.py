@@ -30,6 +30,7 @@ from tests.serving.helpers import Client, wait_for
 from tests.support.cli import cli, cli_json
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.processes import Process
+from tests.support.state import fresh_state
 
 pytestmark = pytest.mark.slow
 
@@ -79,12 +80,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture
 def state(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    folder.mkdir()
-    for shared in ("runs", "registry", "envs"):
-        (folder / shared).symlink_to(project.path / ".mlops" / shared)
-    monkeypatch.setenv("MLOPS_BOT_STATE_DIR", str(folder))
-    return folder
+    return fresh_state(project.path, tmp_path, monkeypatch)
 
 
 def deploy(project: Project, *args: str, expect: int = 0, env: dict[str, str] | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.support.action import run_action
 from tests.support.cli import cli, cli_json
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder
+from tests.support.state import fresh_state
 
 pytestmark = pytest.mark.slow
 
@@ -74,20 +74,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture
 def state(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "state"
-    folder.mkdir()
-    for shared in ("runs", "registry", "envs"):
-        (folder / shared).symlink_to(project.path / ".mlops" / shared)
-    monkeypatch.setenv("MLOPS_BOT_STATE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
-def github(project: Project) -> Iterator[FakeGitHub]:
-    fake = FakeGitHub().start()
-    fake.actions_token()
-    yield fake
-    fake.stop()
+    return fresh_state(project.path, tmp_path, monkeypatch)
 
 
 def backends(project: Project) -> Backends:

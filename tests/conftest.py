@@ -1,0 +1,18 @@
+"""Fixtures every test folder may use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.fake_github import FakeGitHub
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    """A fake GitHub REST server with an Actions token, for one test."""
+    fake = FakeGitHub().start()
+    fake.actions_token()
+    yield fake
+    fake.stop()
