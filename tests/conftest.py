@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.docker import require_docker
 from tests.support.fake_github import FakeGitHub
 
 
@@ -16,3 +17,10 @@ def github() -> Iterator[FakeGitHub]:
     fake.actions_token()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def docker_engine() -> None:
+    """A Docker engine with the base images (`scripts/docker.sh`); skipped locally without one,
+    a failure in CI."""
+    require_docker()
