@@ -60,6 +60,7 @@ debian_mirror() {
 
 build_standin() {
   command -v debootstrap >/dev/null || {
+    as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
       debootstrap >/dev/null
   }
