@@ -7,9 +7,10 @@ GitPython keeps for object reads), because process start-up dominates on large r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlops_bot.errors import UserError
 
@@ -50,7 +51,7 @@ class GitRepo:
                 "--repo PATH"
             ) from None
         self.root = Path(self._repo.working_tree_dir or path)
-        self._git = self._repo.git
+        self._git = _Git(self._repo.git, self.root)
 
     def resolve(self, rev: str) -> str | None:
         """The full SHA of commit `rev`, or None when this clone does not have it."""
@@ -173,6 +174,34 @@ class GitRepo:
             raise
         prefix = f"{commit}:"
         return [line.removeprefix(prefix) for line in out.splitlines() if line]
+
+
+class _Git:
+    """GitPython's command runner, except that git's refusal of a repository another user owns
+    becomes one sentence with the fix: the questions above would otherwise read it as a missing
+    commit ("--head <sha> is not a commit")."""
+
+    def __init__(self, runner: Any, root: Path) -> None:
+        self._runner, self._root = runner, root
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        import git
+
+        command = getattr(self._runner, name)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except git.GitCommandError as error:
+                if "dubious ownership" in str(error.stderr):
+                    raise UserError(
+                        f"git refuses to read {self._root}: it is owned by another user "
+                        "(\"dubious ownership\"); if you trust it, run `git config --global "
+                        f"--add safe.directory {self._root}` as the user running mlops-bot"
+                    ) from None
+                raise
+
+        return run
 
 
 def _parse_ls_tree(out: str) -> Iterator[TreeEntry]:

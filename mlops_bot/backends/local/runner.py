@@ -30,9 +30,10 @@ _TAIL_LINES = 30
 
 
 class LocalRunner:
-    def __init__(self, runs: Path, envs: Path) -> None:
+    def __init__(self, runs: Path, envs: Path, docker: bool = False) -> None:
         self._runs = runs
         self._envs = envs
+        self._docker = docker  # tasks run in their images with kfp.local's DockerRunner
 
     def run(self, request: RunRequest) -> RunRecord:
         existing = self.get(request.run_id)
@@ -70,13 +71,22 @@ class LocalRunner:
         return sorted(records, key=lambda r: r.started_at, reverse=True)
 
     def _execute(self, request: RunRequest, folder: Path) -> dict[str, Any]:
-        python = self._python_for(request)
+        if self._docker:
+            from mlops_bot.backends.local.docker_runs import prepare_run
+
+            refused = prepare_run(request, folder / "artifacts")
+            if refused:
+                return {"status": "failed", "error": refused}
+        # With Docker the worker only orchestrates (the tasks run in their images): its own
+        # interpreter has kfp and the Docker SDK.
+        python = sys.executable if self._docker else self._python_for(request)
         request_file = folder / "request.json"
         result_file = folder / "result.json"
         result_file.unlink(missing_ok=True)
         request_file.write_text(json.dumps({
             "spec_path": str(folder / "pipeline.yaml"), "parameters": request.parameters,
             "pipeline_root": str(folder / "artifacts"), "result_path": str(result_file),
+            "runner": "docker" if self._docker else "subprocess",
         }))
         progress(f"  running {request.pipeline}@{request.version} as {request.run_id} "
                  f"(log: {folder / 'log.txt'})")
@@ -112,6 +122,8 @@ def _error(result: dict[str, Any], folder: Path) -> str | None:
         return None
     message = _ANSI.sub("", str(result.get("error") or "the run failed"))
     log = folder / "log.txt"
+    if not log.is_file():  # refused before anything ran
+        return message
     tail = _ANSI.sub("", log.read_text(errors="replace")).strip().splitlines()[-_TAIL_LINES:]
     return message + f"\n  last lines of {log}:\n" + "\n".join(f"    {line}" for line in tail)
 

@@ -1,0 +1,47 @@
+"""A repository owned by another user: git refuses it, and mlops-bot says so instead of reporting
+a missing commit (self-hosted runners, root-owned checkouts read by a non-root container)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mlops_bot.errors import UserError
+from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.planner import ChangePlanner
+from tests.support.gitrepo import GitRepoBuilder, pipeline_files
+
+OTHER_UID = 4321
+
+
+@pytest.fixture
+def foreign(builder: GitRepoBuilder, monkeypatch: pytest.MonkeyPatch) -> tuple[GitRepoBuilder, str]:
+    """A repository owned by another uid, read with no safe.directory in any configuration."""
+    if os.geteuid() != 0:
+        pytest.skip("handing a repository to another uid needs root")
+    head = builder.commit(pipeline_files("alpha"))
+    for folder, dirs, files in os.walk(builder.path):
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+            os.lchown(name, OTHER_UID, OTHER_UID)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return builder, head
+
+
+def test_a_repository_owned_by_another_user_is_named_with_the_fix(foreign):
+    builder, head = foreign
+    with pytest.raises(UserError) as caught:
+        ChangePlanner(GitRepo(builder.path)).plan(head, head)
+    message = str(caught.value)
+    assert "owned by another user" in message and "not a commit" not in message
+    assert f"git config --global --add safe.directory {builder.path}" in message
+
+
+def test_a_trusted_repository_owned_by_another_user_is_read(foreign, monkeypatch):
+    builder, head = foreign
+    # What the action's entry point sets for its workspace (command-line scope, as `git -c`).
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(builder.path))
+    assert GitRepo(builder.path).resolve("HEAD") == head
