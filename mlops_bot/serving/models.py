@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -77,6 +78,10 @@ class LoadedModel:
         if not callable(getattr(self.estimator, "predict", None)):
             raise ModelLoadError(f"{where} is a {type(self.estimator).__name__}, which has no "
                                  "predict method")
+        if fitted_names and importlib.util.find_spec("pandas") is None:
+            raise ModelLoadError(f"{where} was fitted on a DataFrame and predicts on one, but "
+                                 "pandas is not installed where mlops-bot runs: pip install "
+                                 "'mlops-bot[sklearn]'")
         if fitted_names and self.feature_names != fitted_names:
             raise ModelLoadError(f"{where}: feature_names in the metadata "
                                  f"{list(self.feature_names)} differ from the columns it was "
@@ -191,9 +196,22 @@ def _read_estimator(path: Path, where: str) -> Any:
 
     try:
         return joblib.load(path)
+    except ModuleNotFoundError as error:  # the model's framework is not installed here
+        raise ModelLoadError(f"{where}: {path} needs {_package(error)}, which is not installed "
+                             f"where mlops-bot runs: pip install {_package(error)} (for "
+                             "scikit-learn models: pip install 'mlops-bot[sklearn]')") from None
     except Exception as error:  # unpickling can raise anything the pickled classes raise
         raise ModelLoadError(f"{where}: cannot load {path}: {type(error).__name__}: "
                              f"{error}") from None
+
+
+# Import names whose pip package is named differently.
+_PACKAGES = {"sklearn": "scikit-learn"}
+
+
+def _package(error: ModuleNotFoundError) -> str:
+    module = (error.name or "").partition(".")[0] or "a missing module"
+    return _PACKAGES.get(module, module)
 
 
 def _features(names: list[str]) -> str:
