@@ -25,7 +25,7 @@ from mlops_bot.cron import CronError, check_fires, parse_cron
 from mlops_bot.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", "GcpConfig",
-           "PipelineSettings", "Schedule", "Threshold", "config_path", "load_config",
+           "LocalConfig", "PipelineSettings", "Schedule", "Threshold", "config_path", "load_config",
            "parse_config", "schema_json"]
 
 _ALLOWED: dict[str, str] = {}  # pattern -> what it allows, in words, for error messages
@@ -49,6 +49,7 @@ _EMAIL = _rule(r"^[^@\s]+@[^@\s]+\.[a-z]+$", "an email, e.g. ci@p.iam.gserviceac
 _NETWORK = _rule(r"^projects/[0-9]+/global/networks/[^/]+$", "projects/<n>/global/networks/<name>")
 _KEY = _rule(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
              "projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>")
+_ARG_NAME = _rule(r"^[A-Za-z_][A-Za-z0-9_]*$", "a build argument name: letters, digits, '_'")
 _URL = _rule(r"^([a-z]+://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$", "a URL or host[:port]")
 
 
@@ -125,6 +126,21 @@ class GcpConfig(_Model):
         default_factory=ServingResources, description="Resources of deployed models (Vertex).")
     api_endpoints: ApiEndpoints = Field(
         default_factory=ApiEndpoints, description="Per-service endpoint overrides (emulators).")
+
+
+class LocalConfig(_Model):
+    builder: Literal["auto", "docker", "venv"] = Field(
+        "auto", description="How the local backend builds images: docker (the Dockerfiles, runs "
+        "in the images), venv (a virtualenv per image) or auto (docker when an engine answers).")
+    build_args: dict[str, str] = Field(
+        default_factory=dict, description="`docker build --build-arg` values (builder: docker).")
+
+    @field_validator("build_args")
+    @classmethod
+    def _arg_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _problems([((name,), f"the name {name!r} is not allowed: {_ALLOWED[_ARG_NAME]}")
+                   for name in value if not re.match(_ARG_NAME, name)])
+        return value
 
 
 class Threshold(_Model):
@@ -207,6 +223,8 @@ class Config(_Model):
         default_factory=lambda: ["*"], description="Branches (fnmatch) whose pushes run pipelines.")
     pipelines: dict[str, PipelineSettings] = Field(
         default_factory=dict, description="Per-pipeline settings, by pipeline folder name.")
+    local: LocalConfig = Field(
+        default_factory=LocalConfig, description="Local backend settings (backend: local).")
     gcp: GcpConfig | None = Field(None, description="Google Cloud settings (backend: gcp).")
     environments: dict[str, Environment] = Field(
         default_factory=dict, description="Deployment environments, by name.")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.docker import require_docker
 from tests.support.fake_github import FakeGitHub
+
+# Local pushes build virtualenvs unless a test asks for Docker (local.builder: docker in its
+# mlops.yaml, with this variable removed): "auto" would pick Docker wherever an engine answers.
+os.environ.setdefault("MLOPS_BOT_LOCAL_BUILDER", "venv")
 
 
 @pytest.fixture

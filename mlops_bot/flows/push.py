@@ -71,6 +71,9 @@ class PushFlow:
         paths = [self._config.pipelines_dir, *self._config.shared]
         with checkout(self._git, plan.head, paths) as tree:
             with _step(f"build {sum(len(p.images) for p in plan.pipelines)} image(s)"):
+                if self._backends.builder_note:
+                    progress(f"  {self._backends.builder_note}")
+                    result.notes.append(self._backends.builder_note)
                 result.builds = self._build(plan, tree)
             refs = {b.image: b.ref for b in result.builds if b.ref}
             for entry in plan.pipelines:

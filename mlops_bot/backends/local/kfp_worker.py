@@ -1,9 +1,11 @@
 """Runs one compiled pipeline with `kfp.local`, inside a pipeline's built environment.
 
 Started by `LocalRunner` as `<env>/bin/python -m mlops_bot.backends.local.kfp_worker REQUEST`, so
-the components' subprocesses use that environment's interpreter and packages. It runs the
-registry's compiled spec itself (not the Python definition), then writes a JSON result with every
-task's output artifacts and the metrics they logged.
+the components' subprocesses use that environment's interpreter and packages; with the Docker
+builder (`"runner": "docker"` in the request) it runs under mlops-bot's own interpreter and the
+tasks run in their images with kfp.local's DockerRunner. It runs the registry's compiled spec
+itself (not the Python definition), then writes a JSON result with every task's output artifacts
+and the metrics they logged.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def main(request_path: str) -> int:
     root = Path(request["pipeline_root"])
     result: dict[str, Any] = {"status": "succeeded", "error": None}
     try:
-        _run(Path(request["spec_path"]), request["parameters"], root)
+        _run(Path(request["spec_path"]), request["parameters"], root,
+             request.get("runner", "subprocess"))
     except Exception as error:  # the run failed: the record says why, the runner carries on
         result = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                   "traceback": traceback.format_exc()}
@@ -31,13 +34,44 @@ def main(request_path: str) -> int:
     return 0
 
 
-def _run(spec_path: Path, parameters: dict[str, Any], root: Path) -> None:
+def _run(spec_path: Path, parameters: dict[str, Any], root: Path, runner: str) -> None:
     from kfp import components, local
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               raise_on_error=True)
+    _record_container_outputs()
+    chosen = local.DockerRunner() if runner == "docker" else local.SubprocessRunner(use_venv=False)
+    local.init(runner=chosen, pipeline_root=str(root), raise_on_error=True)
     pipeline = components.load_component_from_file(str(spec_path))
     pipeline(**parameters)
+
+
+def _record_container_outputs() -> None:
+    """Let kfp.local pass on what container components write, as KFP's launcher does.
+
+    kfp.local takes a task's outputs from the executor output file only Python components write;
+    a container component (component.yaml) writes just its files at `{outputPath: ...}`, so a
+    downstream task could not get them. On Vertex the launcher records each declared output
+    artifact at its path; this does the same for the artifacts the task wrote and that the file
+    does not already list.
+    """
+    from kfp.local import executor_output_utils as outputs
+
+    if getattr(outputs.get_outputs_for_task, "_mlops_bot", False):
+        return
+
+    def get_outputs_for_task(executor_input: Any, component_spec: Any) -> dict[str, Any]:
+        executor_output = outputs.load_executor_output(executor_input.outputs.output_file)
+        for name, listing in executor_input.outputs.artifacts.items():
+            written = [a for a in listing.artifacts if Path(a.uri).exists()]
+            if name not in executor_output.artifacts and written:
+                for artifact in written:
+                    executor_output.artifacts[name].artifacts.add().CopyFrom(artifact)
+        found: dict[str, Any] = outputs.get_outputs_from_executor_output(
+            executor_output=executor_output, executor_input=executor_input,
+            component_spec=component_spec)
+        return found
+
+    get_outputs_for_task._mlops_bot = True  # type: ignore[attr-defined]
+    outputs.get_outputs_for_task = get_outputs_for_task
 
 
 def _outputs(spec_path: Path, root: Path) -> list[dict[str, Any]]:
@@ -48,11 +82,11 @@ def _outputs(spec_path: Path, root: Path) -> list[dict[str, Any]]:
     tasks = spec.get("root", {}).get("dag", {}).get("tasks", {})
     component_specs = spec.get("components", {})
     outputs = []
-    for output_file in sorted(root.glob("*/*/executor_output.json")):
-        task = output_file.parent.name
+    for task_root in sorted(p for p in root.glob("*/*") if p.is_dir()):
+        task = task_root.name
         component = component_specs.get(tasks.get(task, {}).get("componentRef", {}).get("name"), {})
         declared = component.get("outputDefinitions", {}).get("artifacts", {})
-        written = json.loads(output_file.read_text()).get("artifacts", {})
+        written = _written(task_root, declared)
         for name, listing in sorted(written.items()):
             artifact_type = declared.get(name, {}).get("artifactType", {}).get("schemaTitle")
             for artifact in listing.get("artifacts", []):
@@ -60,6 +94,17 @@ def _outputs(spec_path: Path, root: Path) -> list[dict[str, Any]]:
                                 "uri": artifact.get("uri"),
                                 "metadata": artifact.get("metadata", {})})
     return outputs
+
+
+def _written(task_root: Path, declared: dict[str, Any]) -> dict[str, Any]:
+    """The artifacts a task wrote: its executor output (Python components write one), else the
+    declared outputs found at their paths (a container component writes only the files)."""
+    output_file = task_root / "executor_output.json"
+    if output_file.is_file():
+        written: dict[str, Any] = json.loads(output_file.read_text()).get("artifacts", {})
+        return written
+    return {name: {"artifacts": [{"uri": str(task_root / name), "metadata": {}}]}
+            for name in declared if (task_root / name).exists()}
 
 
 if __name__ == "__main__":
