@@ -109,7 +109,7 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
 
     return run_bootstrap(repo=args.repo, retention_days=args.retention_days,
                          dry_run=args.dry_run, github_repository=args.github_repository,
-                         as_json=args.json)
+                         as_json=args.json, default_branch=args.default_branch)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -301,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bootstrap", help="create the registry bucket and image repositories on Google Cloud",
         description="Create what is missing of the gcp: section's registry bucket (uniform "
         "access, versioning off) and Artifact Registry repositories (immutable tags), leave what "
-        "exists, and print the roles each identity needs and the Workload Identity Federation "
-        "set-up for GitHub Actions.",
+        "exists, and print the rest to review and run: the build and deploy service accounts "
+        "with their custom roles and bindings, the Workload Identity Federation provider that "
+        "lets only the approved deploy jobs mint the deploy identity, and the GitHub variables.",
     )
     bootstrap.add_argument("--retention-days", type=int, metavar="N",
                            help="keep registry objects at least N days (bucket retention)")
@@ -310,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="say what would be created, create nothing")
     bootstrap.add_argument("--github-repository", default="OWNER/REPO", metavar="OWNER/REPO",
                            help="the repository whose workflows may act (for the printed set-up)")
+    bootstrap.add_argument("--default-branch", default="main", metavar="BRANCH",
+                           help="the branch whose deploy workflows may deploy (default: main)")
     _repo_option(bootstrap)
     _json_option(bootstrap)
     bootstrap.set_defaults(handler=_cmd_bootstrap)

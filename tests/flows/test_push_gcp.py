@@ -158,7 +158,7 @@ def test_bootstrap_creates_the_missing_bucket_and_image_repository(
         assert sent["format"] == ar.Repository.Format.DOCKER  # sent as a number
         assert sent["dockerConfig"] == {"immutableTags": True}
         assert gcs.buckets == {BUCKET}
-        assert "roles/aiplatform.user" in document["access"]
+        assert [i["name"] for i in document["identities"]] == ["build", "deploy"]
 
         # Run again: everything exists, nothing is created or changed.
         again = _bootstrap(builder.path)

@@ -8,6 +8,9 @@ A subclass that sets `discovery = ("cloudbuild.v1", ...)` is held to Google's di
 (`tests.support.discovery`): a route the API does not have answers 404, a query parameter or a
 body field it does not define answers 400, a reply field it does not define is noted, and each of
 these fails the test when the fake stops (`__exit__`), whatever the client made of the error.
+
+`fake.enforce(iam)` (a `tests.support.fake_iam.Iam`) makes the fake check the caller of each
+request against its roles, answering 401/403 as the service does; without it anyone may call.
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tests.support.discovery import Conformance, Method, Violation
 
+if TYPE_CHECKING:
+    from tests.support.fake_iam import Iam
+
 __all__ = ["JsonApiServer", "Reply"]
 
-_STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ALREADY_EXISTS", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
@@ -51,6 +57,9 @@ class JsonApiServer:
         self.requests: list[tuple[str, str, str]] = []  # (route, method, path with query)
         self.conformance = Conformance(self.discovery) if self.discovery else None
         self._faults: list[_Fault] = []
+        self.iam: Iam | None = None
+        # The request's Authorization header, per handler thread: _dispatch keeps its signature.
+        self._caller = threading.local()
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -66,6 +75,11 @@ class JsonApiServer:
         self._server.server_close()
         if self.conformance is not None:
             self.conformance.assert_clean()
+
+    def enforce(self, iam: Iam) -> Self:
+        """Check every request's caller against `iam` from now on."""
+        self.iam = iam
+        return self
 
     @property
     def violations(self) -> list[str]:
@@ -121,6 +135,11 @@ class JsonApiServer:
         try:
             if match is None:
                 raise Reply(404, f"the fake does not implement {method} {path}")
+            if self.iam is not None:
+                denied = self.iam.check_route(getattr(self._caller, "authorization", None),
+                                              route, path, self.discovery)
+                if denied is not None:
+                    raise Reply(denied.status, denied.message)
             if fault is not None and fault.status is not None:
                 raise Reply(fault.status, f"injected fault ({fault.status}) on {route}")
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
@@ -167,6 +186,7 @@ def _handler_for(fake: JsonApiServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            fake._caller.authorization = self.headers.get("Authorization")
             status, reply, stall = fake._dispatch(method, self.path, body)
             time.sleep(stall)  # applied; the client has given up by now
             data = json.dumps(reply).encode()

@@ -30,6 +30,11 @@ Faults, matched on the method and the object name (a glob) or the bucket:
     gcs.fail(503, method="POST", name="*/pipeline.yaml")   # answer 503 once, don't apply
     gcs.drop_response(method="POST", name="*/manifest.json")  # apply, then hang up (lost reply)
     gcs.deny("bucket")                                      # 403 for everything on the bucket
+
+Identities (opt-in): `gcs.enforce(iam)` (a `tests.support.fake_iam.Iam`) checks each caller's
+permission on the object or bucket, IAM conditions on object names included; replacing an
+existing object needs storage.objects.delete besides create, as in GCS (a create-only writer
+gets 403 where it would overwrite, and 412 where its precondition fails first).
 """
 
 from __future__ import annotations
@@ -42,12 +47,15 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import google_crc32c
 
 from tests.support.discovery import Conformance, Method, Violation
+
+if TYPE_CHECKING:
+    from tests.support.fake_iam import Iam
 
 __all__ = ["FakeGcs", "Recorded", "StoredObject"]
 
@@ -118,6 +126,7 @@ class FakeGcs:
         self._objects: dict[tuple[str, str], StoredObject] = {}
         self._faults: list[_Fault] = []
         self._denied: set[str] = set()
+        self.iam: Iam | None = None
         self._generations = itertools.count(1_700_000_000_000_000)  # GCS uses microseconds
         self._lock = threading.RLock()
         self.conformance = Conformance(["storage.v1"])
@@ -186,6 +195,11 @@ class FakeGcs:
         with self._lock:
             self._faults.append(_Fault(None, method, bucket, name, times))
 
+    def enforce(self, iam: Iam) -> FakeGcs:
+        """Check every request's caller against `iam` from now on."""
+        self.iam = iam
+        return self
+
     def deny(self, bucket: str) -> None:
         with self._lock:
             self._denied.add(bucket)
@@ -208,7 +222,18 @@ class FakeGcs:
                     return fault
         return None
 
+    def _authorize(self, request: _Request, permission: str) -> None:
+        if self.iam is None:
+            return
+        bucket = request.bucket or str(json.loads(request.body or b"{}").get("name", ""))
+        denied = self.iam.check_storage(request.headers.get("authorization"), permission,
+                                        bucket, request.name)
+        if denied is not None:
+            raise _Reply(denied.status, denied.message,
+                         "required" if denied.status == 401 else "forbidden")
+
     def _handle(self, request: _Request) -> tuple[int, bytes, dict[str, str]]:
+        self._authorize(request, _permission(request))
         if request.bucket in self._denied:
             objects = "o" in request.segments[3:]
             verb = {"POST": "create", "DELETE": "delete"}.get(request.method, "get")
@@ -286,6 +311,8 @@ class FakeGcs:
         with self._lock:  # check and write under one lock: that is what makes the CAS atomic
             current = self._objects.get((bucket, name))
             _check_preconditions(request.query, current.generation if current else 0)
+            if current is not None:  # replacing an object deletes the old one
+                self._authorize(request, "storage.objects.delete")
             obj = StoredObject(data, next(self._generations), content_type,
                                dict(metadata.get("metadata") or {}))
             self._objects[(bucket, name)] = obj
@@ -410,6 +437,19 @@ def _parse_upload(request: _Request) -> None:
         media_type = media_headers.decode().split("content-type:", 1)[-1].strip()
         request.name = metadata.get("name") or request.query.get("name")
         request.upload = (metadata, data[:-2], metadata.get("contentType") or media_type)
+
+
+def _permission(request: _Request) -> str:
+    """The permission GCS checks for `request`."""
+    s = request.segments
+    if s[:1] == ["upload"]:
+        return "storage.objects.create"
+    if request.name is not None:
+        return {"GET": "storage.objects.get", "DELETE": "storage.objects.delete"}.get(
+            request.method, "storage.objects.update")
+    if s[-1:] == ["o"]:
+        return "storage.objects.list"
+    return "storage.buckets.create" if request.method == "POST" else "storage.buckets.get"
 
 
 def _handler_for(fake: FakeGcs) -> type[BaseHTTPRequestHandler]:

@@ -3,12 +3,15 @@
 Every client uses the REST transport, so `gcp.api_endpoints` can point a service at an emulator,
 a private endpoint or (in tests) a local fake server, e.g. `http://127.0.0.1:8080`. Credentials
 are Application Default Credentials (Workload Identity Federation on GitHub Actions) unless given;
-a service whose endpoint is plain `http://` is an emulator, which takes no credentials, so it gets
-anonymous ones (as the storage client does for STORAGE_EMULATOR_HOST).
+a service whose endpoint is plain `http://` is an emulator or a test's fake server, which gets
+anonymous credentials (as the storage client does for STORAGE_EMULATOR_HOST) unless the
+environment names credentials (GOOGLE_APPLICATION_CREDENTIALS, as google-github-actions/auth
+sets it): then it gets those, so a server that checks identities sees who calls.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +44,8 @@ class GcpClients:
     def _credentials_for(self, service: str) -> Any:
         if self._credentials is not None:
             return self._credentials
+        if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+            return self._credentials_file
         endpoint = getattr(self.config.api_endpoints, service) or ""
         if endpoint.startswith("http://"):
             from google.auth import credentials
@@ -48,6 +53,19 @@ class GcpClients:
             anonymous: Any = credentials.AnonymousCredentials
             return anonymous()
         return None
+
+    @cached_property
+    def _credentials_file(self) -> Any:
+        # Loaded here, scoped after loading, rather than by each client's google.auth.default():
+        # that asks Resource Manager for the project of Workload Identity credentials, which
+        # mlops.yaml names anyway.
+        import google.auth
+        from google.auth.credentials import with_scopes_if_required
+
+        loaded: Any = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
+            os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+        return with_scopes_if_required(  # type: ignore[no-untyped-call]
+            loaded[0], ["https://www.googleapis.com/auth/cloud-platform"])
 
     @cached_property
     def cloud_build(self) -> CloudBuildClient:
