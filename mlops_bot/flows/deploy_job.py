@@ -92,6 +92,9 @@ class _DeployJob:
             result = self._promote()
         except UserError as error:
             return self._fail(ReasonCode.FAILED, str(error))
+        except Exception as error:
+            self._fail_unexpected(error)
+            raise
         finally:
             if held_before is None:  # a lock the PR took by /lock stays until /unlock
                 self.backends.locks.release(self.environment, owner)
@@ -148,6 +151,16 @@ class _DeployJob:
         return Outcome("stop", code, message, sha=self.deployment.sha,
                        environment=self.environment, deployment_id=self.deployment.id,
                        details=details or {})
+
+    def _fail_unexpected(self, error: Exception) -> None:
+        """A bug or a backend's unforeseen failure still ends the deployment (never left
+        in_progress); the caller re-raises, so the job log keeps the traceback."""
+        try:
+            self._fail(ReasonCode.FAILED, f"unexpected failure ({type(error).__name__}: "
+                                          f"{error}): the job log has the traceback")
+        except Exception as reporting:
+            # The original error is what the log must show; this one is only noted beside it.
+            error.add_note(f"reporting it to GitHub failed too: {reporting}")
 
 
 def _run_url(ctx: ActionContext) -> str | None:

@@ -129,3 +129,18 @@ def test_a_rollback_with_nothing_before_fails_clearly(workspace, tmp_path, githu
     assert job.returncode == 1 and job.outputs["reason_code"] == "failed"
     [deployment] = github.repo().deployments.values()
     assert deployment.statuses[-1]["state"] == "error"
+
+
+def test_an_unexpected_failure_still_ends_the_deployment_with_error(workspace, tmp_path, github):
+    repo, head = workspace
+    # A state folder broken under the job (a file where the model registry's folder goes): not
+    # a refusal the flow foresees, but the deployment must still end.
+    shutil.rmtree(repo.path / ".mlops" / "models", ignore_errors=True)
+    (repo.path / ".mlops" / "models").write_text("not a folder\n")
+    job = approved_deploy(repo, tmp_path, github, head)
+    assert job.returncode == 3, job.stderr
+    assert "Traceback" in job.stderr  # the cause stays in the job log
+    [deployment] = github.repo().deployments.values()
+    assert [s["state"] for s in deployment.statuses][-2:] == ["in_progress", "error"]
+    assert "unexpected failure" in deployment.statuses[-1]["description"]
+    assert "unexpected failure" in sticky(github)
