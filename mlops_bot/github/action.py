@@ -22,7 +22,7 @@ from mlops_bot.github.outputs import write_outputs
 if TYPE_CHECKING:
     from mlops_bot.github.forge import Forge
 
-__all__ = ["EVENT_COMMANDS", "HANDLERS", "ActionContext", "run_action"]
+__all__ = ["EVENT_COMMANDS", "HANDLERS", "ActionContext", "run_action", "trust_workspace"]
 
 # The command each event implies when the `command` input is empty.
 EVENT_COMMANDS = {
@@ -142,6 +142,8 @@ HANDLERS: dict[str, Callable[[ActionContext], Outcome]] = {
 
 def run_action(environ: Mapping[str, str]) -> int:
     ctx = ActionContext.from_env(environ)
+    if environ.get("GITHUB_WORKSPACE"):
+        trust_workspace(ctx.workspace)
     if ctx.input("config"):
         # Read by mlops_bot.config_location wherever the configuration is looked for.
         os.environ["MLOPS_BOT_CONFIG"] = ctx.input("config")
@@ -157,6 +159,23 @@ def run_action(environ: Mapping[str, str]) -> int:
         write_outputs(Path(output_file), outcome.outputs())
     progress(f"mlops-bot: {outcome.decision} ({outcome.reason_code}): {outcome.message}")
     return 1 if outcome.reason_code in (ReasonCode.FAILED, ReasonCode.CONFIG_INVALID) else 0
+
+
+def trust_workspace(workspace: Path) -> None:
+    """Let git read `workspace` whoever owns it, for this process and the git it starts.
+
+    The runner mounts a checkout the container's user may not own (root on self-hosted runners
+    and under act), and git refuses such a repository ("dubious ownership"). Only the workspace
+    the runner gave is trusted, through git's environment (command-line scope, which git honours
+    for safe.directory) rather than a config file, so no writable HOME is needed.
+    """
+    count = os.environ.get("GIT_CONFIG_COUNT", "")
+    index = int(count) if count.isdigit() else 0
+    for path in dict.fromkeys([str(workspace), os.path.realpath(workspace)]):
+        os.environ[f"GIT_CONFIG_KEY_{index}"] = "safe.directory"
+        os.environ[f"GIT_CONFIG_VALUE_{index}"] = path
+        index += 1
+    os.environ["GIT_CONFIG_COUNT"] = str(index)
 
 
 def _guarded(handler: Callable[[ActionContext], Outcome], ctx: ActionContext) -> Outcome:
