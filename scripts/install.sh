@@ -8,6 +8,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,example]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,example,sklearn]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
