@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_bot.backends.gcp.identities import Federation
 from mlops_bot.flows.init import (
     ACTION_PLACEHOLDER,
     TEMPLATES,
@@ -31,6 +32,9 @@ _SHA_PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+(/[A-Za-z0-9._/-
 _DOCKER_PIN = re.compile(r"docker://[^@\s]+@sha256:[0-9a-f]{64}")
 _PINNED_LINE = re.compile(r"^\s*(-\s+)?uses:\s*['\"]?[^'\"\s]+@[0-9a-f]{40}['\"]?(?P<rest>.*)$")
 _AUTH_ACTION = "google-github-actions/auth@"
+_CHECKOUT_ACTION = "actions/checkout@"
+_DEPLOY_ACCOUNT = "vars.GCP_DEPLOY_SERVICE_ACCOUNT"
+_BUILD_ACCOUNT = "vars.GCP_BUILD_SERVICE_ACCOUNT"
 
 
 # --- the lint -------------------------------------------------------------------------------
@@ -46,8 +50,11 @@ def lint(text: str) -> list[str]:
         problems.append("pull-request-target: never trigger on pull_request_target")
     for name, job in (workflow.get("jobs") or {}).items():
         problems += _lint_job(name, job, workflow)
+        problems += _lint_identities(name, job)
         if triggers & {"pull_request", "pull_request_target"}:
             problems += _lint_pr_job(name, job)
+        if "issue_comment" in triggers and "environment" not in job:
+            problems += _lint_comment_job(name, job)
     return problems
 
 
@@ -87,7 +94,55 @@ def _lint_job(name: str, job: dict[str, Any], workflow: dict[Any, Any]) -> list[
         problems += [f"credentials-with-pr-code: job {name} holds cloud credentials and checks "
                      f"out {step['with']['ref']}" for step in job.get("steps") or []
                      if re.search(r"pull|head", str((step.get("with") or {}).get("ref", "")))]
+    if _writes(job):
+        # A persisted token sits in .git/config, where any code the job runs can read it.
+        problems += [f"persisted-credentials: job {name} can write (or mint cloud credentials) "
+                     "and checks out without `persist-credentials: false`"
+                     for step in _checkouts(job)
+                     if (step.get("with") or {}).get("persist-credentials") is not False]
     return problems
+
+
+def _writes(job: dict[str, Any]) -> bool:
+    permissions = job.get("permissions")
+    if isinstance(permissions, str):
+        return permissions == "write-all"
+    return "write" in _permissions(job).values()
+
+
+def _checkouts(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for step in job.get("steps") or []
+            if str(step.get("uses", "")).startswith(_CHECKOUT_ACTION)]
+
+
+def _lint_comment_job(name: str, job: dict[str, Any]) -> list[str]:
+    """A job run for anyone's PR comment, before any approval: no credentials, no PR code."""
+    problems = []
+    if "id-token" in _permissions(job) or any(
+            str(step.get("uses", "")).startswith(_AUTH_ACTION) for step in job.get("steps") or []):
+        problems.append(f"comment-credentials: job {name} runs on comments and holds cloud "
+                        "credentials (id-token or an auth step)")
+    problems += [f"comment-runs-code: job {name} runs on comments and has a run: step"
+                 for step in job.get("steps") or [] if "run" in step]
+    problems += [f"comment-runs-code: job {name} runs on comments and checks out "
+                 f"{(step.get('with') or {}).get('ref') or (step.get('with') or {})['repository']}"
+                 for step in _checkouts(job)
+                 if {"ref", "repository"} & set(step.get("with") or {})]
+    return problems
+
+
+def _lint_identities(name: str, job: dict[str, Any]) -> list[str]:
+    """The deploy identity only in jobs gated by an environment, the build identity never there."""
+    accounts = {str((step.get("with") or {}).get("service_account", ""))
+                for step in job.get("steps") or []
+                if str(step.get("uses", "")).startswith(_AUTH_ACTION)}
+    text = str(job)
+    if "environment" not in job and _DEPLOY_ACCOUNT in text:
+        return [f"deploy-identity: job {name} names {_DEPLOY_ACCOUNT} without an environment"]
+    if "environment" in job and any(_DEPLOY_ACCOUNT not in a for a in accounts):
+        return [f"deploy-identity: job {name} deploys to an environment with another identity "
+                f"({', '.join(sorted(accounts))})"]
+    return []
 
 
 def _permissions(job: dict[str, Any]) -> dict[str, str]:
@@ -179,6 +234,9 @@ def test_the_deploy_job_is_gated_and_takes_everything_from_the_command_job():
     assert "github.event.issue.pull_request" in command["if"]
     assert set(command["outputs"]) == {"decision", "environment", "sha", "deployment_id"}
     assert "id-token" not in command["permissions"]
+    assert not [step for step in command["steps"] if _AUTH_ACTION in str(step.get("uses"))]
+    assert [step["with"]["persist-credentials"] for step in command["steps"]
+            if _CHECKOUT_ACTION in str(step.get("uses"))] == [False]
     assert deploy["needs"] == "command"
     assert deploy["if"] == "needs.command.outputs.decision == 'proceed'"
     assert deploy["environment"] == "${{ needs.command.outputs.environment }}"
@@ -194,11 +252,39 @@ def test_the_push_job_has_the_history_and_keyless_cloud_auth():
     workflow = _workflow("mlops-push.yml")
     assert workflow["concurrency"] == {"group": "mlops-push-${{ github.ref }}",
                                        "cancel-in-progress": False}
-    checkout, auth, action = workflow["jobs"]["push"]["steps"]
+    job = workflow["jobs"]["push"]
+    assert job["permissions"] == {"contents": "read", "checks": "write", "id-token": "write"}
+    checkout, auth, action = job["steps"]
     assert checkout["with"]["fetch-depth"] == 0
     assert auth["uses"].startswith(_AUTH_ACTION)
-    assert set(auth["with"]) == {"workload_identity_provider", "service_account"}
+    assert auth["with"] == {"workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+                            "service_account": "${{ " + _BUILD_ACCOUNT + " }}"}
     assert action["with"] == {"command": "push"}
+
+
+def _identities(paths: list[Path]) -> dict[str, set[tuple[str, str]]]:
+    """Each identity -> the (workflow, job) pairs that authenticate with it."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for path in paths:
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            for step in job.get("steps") or []:
+                if str(step.get("uses", "")).startswith(_AUTH_ACTION):
+                    account = step["with"]["service_account"].strip("${} ")
+                    found.setdefault(account, set()).add((path.name, name))
+    return found
+
+
+def test_only_the_approved_deploy_jobs_use_the_deploy_identity(generated):
+    for paths in (WORKFLOWS, generated):
+        assert _identities(paths) == {
+            _DEPLOY_ACCOUNT: {("mlops-comment.yml", "deploy"), ("mlops-retrain.yml", "deploy")},
+            _BUILD_ACCOUNT: {("mlops-push.yml", "push"), ("mlops-retrain.yml", "retrain")}}
+    # And the Workload Identity provider admits exactly those files' deploy jobs.
+    names = {Path(ref.split("@")[0]).name for ref in Federation(
+        "o/r", "main", ["staging"]).deploy_workflow_refs}
+    assert names == {"mlops-comment.yml", "mlops-retrain.yml"}
+    for name in names:
+        assert "environment" in _workflow(name)["jobs"]["deploy"]
 
 
 # Inputs of `command: promote`, being added to action.yml at the time of writing: tolerated as
@@ -292,7 +378,7 @@ jobs:
       - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
 """,),
     "expression-in-run": ("""
-on: [issue_comment]
+on: [pull_request]
 permissions: {}
 jobs:
   build:
@@ -300,7 +386,7 @@ jobs:
     timeout-minutes: 5
     permissions: {}
     steps:
-      - run: echo "${{ github.event.comment.body }}"
+      - run: echo "${{ github.event.pull_request.title }}"
 """,),
     "deploy-concurrency": ("""
 on: [push]
@@ -350,10 +436,106 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 5
     permissions: {id-token: write}
+    environment: production
+    concurrency: {group: deploy-production, cancel-in-progress: false}
     steps:
       - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
         with:
           ref: refs/pull/${{ github.event.issue.number }}/head
+          persist-credentials: false
+""",),
+    "persisted-credentials": ("""
+on: [push]
+permissions: {}
+jobs:
+  tag:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: write}
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+""", """
+on: [push]
+permissions: {}
+jobs:
+  push:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read, id-token: write}
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with: {fetch-depth: 0, persist-credentials: true}
+""",),
+    "comment-credentials": ("""
+on: [issue_comment]
+permissions: {}
+jobs:
+  command:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read, id-token: write}
+    steps:
+      - uses: ./
+""", """
+on: [issue_comment]
+permissions: {}
+jobs:
+  command:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read}
+    steps:
+      - uses: google-github-actions/auth@6fc4af4b145ae7821d527454aa9bd537d1f2dc5f # v2.1.7
+""",),
+    "comment-runs-code": ("""
+on: [issue_comment]
+permissions: {}
+jobs:
+  command:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read}
+    steps:
+      - run: make test
+""", """
+on: [issue_comment]
+permissions: {}
+jobs:
+  command:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read}
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with:
+          ref: refs/pull/${{ github.event.issue.number }}/head
+""",),
+    "deploy-identity": ("""
+on: [push]
+permissions: {}
+jobs:
+  push:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read, id-token: write}
+    steps:
+      - uses: google-github-actions/auth@6fc4af4b145ae7821d527454aa9bd537d1f2dc5f # v2.1.7
+        with:
+          service_account: ${{ vars.GCP_DEPLOY_SERVICE_ACCOUNT }}
+""", """
+on: [issue_comment]
+permissions: {}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read, id-token: write}
+    environment: production
+    concurrency: {group: deploy-production, cancel-in-progress: false}
+    steps:
+      - uses: google-github-actions/auth@6fc4af4b145ae7821d527454aa9bd537d1f2dc5f # v2.1.7
+        with:
+          service_account: ${{ vars.GCP_BUILD_SERVICE_ACCOUNT }}
 """,),
 }
 

@@ -121,13 +121,15 @@ def _report(written: list[str], action_ref: str | None) -> str:
         "(local backend, no cloud account).",
         "  - Google Cloud: fill in the gcp: section of mlops.yaml, set backend: gcp, then run "
         "`mlops-bot bootstrap --github-repository OWNER/REPO`: it creates the registry bucket "
-        "and image repositories and prints the roles and the Workload Identity Federation "
-        "set-up.",
-        "  - In the GitHub repository settings (Secrets and variables > Actions > Variables), set "
-        "the repository variables GCP_WORKLOAD_IDENTITY_PROVIDER and GCP_SERVICE_ACCOUNT that "
-        "bootstrap printed; the workflows authenticate with them, without any key.",
+        "and image repositories and prints the two identities (build for push and retrain, "
+        "deploy for the approved deploy jobs only), their roles and the Workload Identity "
+        "Federation set-up.",
         "  - Create a GitHub environment for each environment of mlops.yaml (staging) with "
         "required reviewers (Settings > Environments): the deploy job waits for their approval.",
+        "  - Set the variables bootstrap printed (Settings > Secrets and variables > Actions > "
+        "Variables): GCP_WORKLOAD_IDENTITY_PROVIDER and GCP_BUILD_SERVICE_ACCOUNT for the "
+        "repository, GCP_DEPLOY_SERVICE_ACCOUNT in each environment only; the workflows "
+        "authenticate with them, without any key.",
         "  - Commit mlops.yaml and .github/workflows/, and push.",
     ]
     return "\n".join(lines)

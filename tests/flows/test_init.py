@@ -37,7 +37,8 @@ def test_init_writes_the_config_and_the_workflows_and_says_what_next(repo):
     assert set(_contents(repo)) == set(TEMPLATES)
     for path in TEMPLATES:
         assert path in result.stdout
-    for step in ("mlops-bot bootstrap", "GCP_WORKLOAD_IDENTITY_PROVIDER", "GCP_SERVICE_ACCOUNT",
+    for step in ("mlops-bot bootstrap", "GCP_WORKLOAD_IDENTITY_PROVIDER",
+                 "GCP_BUILD_SERVICE_ACCOUNT", "GCP_DEPLOY_SERVICE_ACCOUNT in each environment",
                  "required reviewers"):
         assert step in result.stdout
     assert "placeholder" not in result.stdout
