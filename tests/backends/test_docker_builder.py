@@ -180,3 +180,17 @@ def test_an_unknown_builder_override_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_BOT_LOCAL_BUILDER", "podman")
     with pytest.raises(UserError, match="MLOPS_BOT_LOCAL_BUILDER='podman' is not allowed"):
         backends_for(parse_config("", "mlops.yaml"), tmp_path)
+
+
+def test_local_settings_in_mlops_yaml_are_checked_with_the_key_and_the_fix():
+    with pytest.raises(UserError) as error:
+        parse_config("local:\n  builder: dockr\n  build_args: {'a-b': '1', PIP: 2}\n",
+                     "mlops.yaml")
+    lines = str(error.value).splitlines()
+    assert lines[0] == "mlops.yaml is invalid (2 problems):"
+    assert "  - local.builder: 'dockr' is not allowed; use 'auto', 'docker' or 'venv'" in lines
+    assert "  - local.build_args.PIP: must be text (quote it), got a number 2" in lines
+    named = "local:\n  build_args: {'a-b': '1'}\n"
+    with pytest.raises(UserError, match=r"local.build_args.a-b: the name 'a-b' is not allowed"):
+        parse_config(named, "mlops.yaml")
+    assert parse_config("", "mlops.yaml").local.builder == "auto"

@@ -19,6 +19,7 @@ names the step from either's output.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
@@ -96,12 +97,16 @@ class DockerBuilder:
     def _build_one(self, request: BuildRequest) -> BuildResult:
         image, started = request.image, time.monotonic()
         try:
-            found = self._lookup(request)
-            if found is not None:
-                self._say(image.name, f"reusing {found} (content hash {image.content_hash[:12]})")
-                return BuildResult(image.name, image.content_hash, "reused", found,
-                                   seconds=time.monotonic() - started)
-            ref = self._build(request)
+            self._logs.mkdir(parents=True, exist_ok=True)
+            with open(self._logs / f".{image.name}-{image.content_hash[:12]}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # two pushes building one image wait, not race
+                found = self._lookup(request)
+                if found is not None:
+                    self._say(image.name, f"reusing {found} (content hash "
+                              f"{image.content_hash[:12]})")
+                    return BuildResult(image.name, image.content_hash, "reused", found,
+                                       seconds=time.monotonic() - started)
+                ref = self._build(request)
             seconds = time.monotonic() - started
             self._say(image.name, f"built {ref} in {seconds:.0f} s")
             return BuildResult(image.name, image.content_hash, "built", ref, seconds=seconds)
@@ -153,7 +158,6 @@ class DockerBuilder:
         except SourceError as error:
             raise _Failed(str(error)) from None
         hash_ref, sha_ref = self._tags(request)
-        self._logs.mkdir(parents=True, exist_ok=True)
         log = self._logs / f"{image.name}-{image.content_hash[:12]}.log"
         self._say(image.name, f"building {image.dockerfile} (log: {log})")
         with tempfile.TemporaryDirectory(prefix="mlops-bot-build-") as scratch:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops_bot.backends.local.docker_builder import REPOSITORY
+from mlops_bot.backends.local.docker_builder import REPOSITORY, engine_version
 from mlops_bot.backends.types import RunRequest
 
 __all__ = ["prepare_run"]
@@ -34,6 +34,11 @@ _PULL_SECONDS = 900.0
 
 def prepare_run(request: RunRequest, pipeline_root: Path) -> str | None:
     """Get every image of the run ready and the pipeline root writable; None, or why not."""
+    version, why = engine_version()
+    if version is None:
+        return (f"no Docker engine answered ({why}): with local.builder docker (or auto when an "
+                f"engine answered at build time) {request.pipeline} runs in its images; start "
+                "the engine, or set local.builder: venv in mlops.yaml")
     for image in sorted(_images(request.spec)):
         refused = _ready(image, request)
         if refused:
