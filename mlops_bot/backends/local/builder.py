@@ -1,4 +1,4 @@
-"""The local image builder: one virtualenv per image content hash.
+"""The local image builder: one virtualenv per image content hash, and one per run's installs.
 
 An environment is layered on the bot's own site-packages (a `.pth` file adds them after the
 environment's own), so building installs only what the pipeline adds: its package (`src/` through
@@ -9,27 +9,41 @@ Isolation: each pipeline gets its own site-packages, ahead of the bot's, holding
 was at that content hash; two pipelines' `src` packages never meet. Not isolated: the Python
 interpreter, system libraries and whatever else the Dockerfile would do (its RUN steps are not
 executed), and dependencies the bot's environment already has are shared, not reinstalled.
+
+Runs never execute in the bot's interpreter, nor pip-install into an image's environment: each
+run gets a run environment (`run_environment`) keyed by what its components install
+(`packages_to_install`, index URLs, the kfp package) over the image's environment, or over the bot's
+packages alone for a pipeline without an image. pip installs into the first site-packages of the
+interpreter it runs in, and never uninstalls from a layered one (it is outside the virtualenv's
+prefix), so a component asking for another version of a package the bot has gets its own copy.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import importlib.metadata
+import json
 import shutil
 import site
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlops_bot.backends.types import BuildRequest, BuildResult
 from mlops_bot.console import progress
+from mlops_bot.errors import UserError
 
-__all__ = ["VenvBuilder", "environment_dir", "local_ref"]
+__all__ = ["VenvBuilder", "environment_dir", "local_ref", "run_environment"]
 
 _COMPLETE = ".mlops-bot-complete"
 _TAIL_LINES = 25
+# What kfp's compiler puts between a lightweight component's install script and its program.
+_PROGRAM = '&& "$0" "$@"'
 
 
 def local_ref(image: str, content_hash: str) -> str:
@@ -58,34 +72,23 @@ class VenvBuilder:
         ref = local_ref(image.name, image.content_hash)
         target = environment_dir(self._envs, ref)
         started = time.monotonic()
-        self._envs.mkdir(parents=True, exist_ok=True)
-        with open(self._envs / f".{target.name}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # two pushes building the same image wait, not race
-            if (target / _COMPLETE).is_file():
-                return BuildResult(image.name, image.content_hash, "reused", ref)
-            progress(f"  building {image.name} ({image.content_hash[:12]}) in {target}")
-            shutil.rmtree(target, ignore_errors=True)  # a partial environment from a crash
-            error = self._create(target, request.source_root / image.context)
-            if error:
-                error = f"installing {image.context} failed: {error}"
-            seconds = time.monotonic() - started
-            if error:
-                shutil.rmtree(target, ignore_errors=True)
-                return BuildResult(image.name, image.content_hash, "failed", None,
-                                   f"{request.pipeline}: {error}", seconds)
-            (target / _COMPLETE).write_text(ref + "\n")
-            return BuildResult(image.name, image.content_hash, "built", ref, None, seconds)
+        context = request.source_root / image.context
+        built, error = _once(target, f"{image.name} ({image.content_hash[:12]})",
+                             lambda: self._create(target, context))
+        if not built:
+            return BuildResult(image.name, image.content_hash, "reused", ref)
+        seconds = time.monotonic() - started
+        if error:
+            return BuildResult(image.name, image.content_hash, "failed", None,
+                               f"{request.pipeline}: installing {image.context} failed: {error}",
+                               seconds)
+        return BuildResult(image.name, image.content_hash, "built", ref, None, seconds)
 
     def _create(self, target: Path, context: Path) -> str | None:
-        error = _run([self._python, "-m", "venv", "--without-pip", str(target)])
+        error = _layered_venv(self._python, target, _bot_layers())
         if error:
             return error
         env_python = target / "bin" / "python"
-        env_site = Path(_run_output([str(env_python), "-c",
-                                     "import sysconfig; print(sysconfig.get_paths()['purelib'])"]))
-        layers = [p for p in site.getsitepackages() if Path(p).is_dir()]
-        (env_site / "_mlops_bot_layers.pth").write_text(
-            "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in layers) + "\n")
         pip = [self._python, "-m", "pip", "--python", str(env_python), "install",
                "--no-input", "--disable-pip-version-check", "--no-build-isolation", "--quiet"]
         for requirements in sorted(context.glob("requirements*.txt")):
@@ -102,13 +105,100 @@ class VenvBuilder:
         return None
 
 
-def _run(command: list[str]) -> str | None:
-    """Run a build step; on failure, the command and the tail of its output."""
+def run_environment(envs: Path, spec: bytes, base: Path | None = None) -> Path:
+    """The interpreter a run of the compiled `spec` executes in, made once per key.
+
+    A virtualenv over `base` (the pipeline image's environment) or, for a pipeline without an
+    image, over the bot's packages alone, keyed by every install script of the spec's components
+    and the kfp release they run with. The scripts run here, as kfp.local would run them, so the
+    components' own `pip install` finds everything satisfied. Raises UserError naming the
+    components when an install fails.
+    """
+    import yaml
+
+    installs = _install_scripts(yaml.safe_load(spec) or {})
+    layers = ([str(_purelib(base / "bin" / "python"))] if base else []) + _bot_layers()
+    key = json.dumps({"python": sys.version, "kfp": importlib.metadata.version("kfp"),
+                      "layers": layers, "installs": sorted(installs)}, sort_keys=True)
+    target = envs / f"run-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+    _, error = _once(target, "the run's environment",
+                     lambda: _layered_venv(sys.executable, target, layers)
+                     or _install(target / "bin" / "python", installs))
+    if error:
+        raise UserError(error)
+    return target / "bin" / "python"
+
+
+def _install_scripts(document: dict[str, Any]) -> dict[str, list[str]]:
+    """Each lightweight component's install script (what precedes its program) -> executors."""
+    scripts: dict[str, list[str]] = {}
+    executors = (document.get("deploymentSpec") or {}).get("executors") or {}
+    for name, executor in sorted(executors.items()):
+        command = (executor.get("container") or {}).get("command") or []
+        if command[:2] == ["sh", "-c"] and len(command) > 2 and _PROGRAM in command[2]:
+            script = command[2].rsplit(_PROGRAM, 1)[0]
+            if "pip install" in script:
+                scripts.setdefault(script, []).append(name.removeprefix("exec-"))
+    return scripts
+
+
+def _install(python: Path, installs: dict[str, list[str]]) -> str | None:
+    for script, components in installs.items():
+        # kfp.local replaces `python3` with the runner's interpreter the same way.
+        error = _run(["sh", "-c", script.replace("python3", str(python))], "pip install")
+        if error:
+            return (f"component {', '.join(components)}: its packages_to_install could not be "
+                    "installed in the run's environment; fix the package names or versions in "
+                    f"its @dsl.component\n{error}")
+    return None
+
+
+def _once(target: Path, what: str, create: Callable[[], str | None]) -> tuple[bool, str | None]:
+    """Create the environment at `target` unless complete: (created now, error). A failed one
+    is removed; two processes creating the same one wait for each other, not race."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / _COMPLETE).is_file():
+            return False, None
+        progress(f"  building {what} in {target}")
+        shutil.rmtree(target, ignore_errors=True)  # a partial environment from a crash
+        error = create()
+        if error:
+            shutil.rmtree(target, ignore_errors=True)
+            return True, error
+        (target / _COMPLETE).write_text(what + "\n")
+        return True, None
+
+
+def _bot_layers() -> list[str]:
+    return [p for p in site.getsitepackages() if Path(p).is_dir()]
+
+
+def _layered_venv(python: str, target: Path, layers: list[str]) -> str | None:
+    """A virtualenv whose own site-packages come first, then `layers` (read-only to pip: they
+    are outside its prefix)."""
+    error = _run([python, "-m", "venv", "--without-pip", str(target)])
+    if error:
+        return error
+    (_purelib(target / "bin" / "python") / "_mlops_bot_layers.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in layers) + "\n")
+    return None
+
+
+def _purelib(python: Path) -> Path:
+    return Path(_run_output([str(python), "-c",
+                             "import sysconfig; print(sysconfig.get_paths()['purelib'])"]))
+
+
+def _run(command: list[str], shown_as: str | None = None) -> str | None:
+    """Run a build step; on failure, the command (or what it is `shown_as`) and the tail of its
+    output."""
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode == 0:
         return None
     output = (result.stdout + result.stderr).strip().splitlines()[-_TAIL_LINES:]
-    return (f"`{' '.join(command)}` failed with exit code {result.returncode}:\n"
+    return (f"`{shown_as or ' '.join(command)}` failed with exit code {result.returncode}:\n"
             + "\n".join(f"    {line}" for line in output))
 
 

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.backends.local.builder import environment_dir
+from mlops_bot.backends.local.builder import environment_dir, run_environment
 from mlops_bot.backends.types import RunRecord, RunRequest, metrics_of
 from mlops_bot.console import progress
+from mlops_bot.errors import UserError
 
 __all__ = ["LocalRunner"]
 
@@ -48,7 +49,12 @@ class LocalRunner:
             started_at=_now(), trigger=request.trigger, url=str(folder),
         )
         self._save(record)
-        result = self._execute(request, folder)
+        try:
+            result = self._execute(request, folder)
+        except UserError as error:  # its environment could not be made: this run fails
+            message, _, details = str(error).partition("\n")
+            (folder / "log.txt").write_text(f"{details or message}\n")
+            result = {"status": "failed", "error": message}
         outputs = result.get("outputs", [])
         finished = dataclasses.replace(
             record, status=result["status"], finished_at=_now(), artifacts=outputs,
@@ -102,12 +108,12 @@ class LocalRunner:
         return result
 
     def _python_for(self, request: RunRequest) -> str:
-        """The interpreter of the pipeline image's environment, else the bot's own."""
-        for ref in request.images.values():
-            env = environment_dir(self._envs, ref)
-            if ref.startswith("mlops-local/") and (env / "bin" / "python").exists():
-                return str(env / "bin" / "python")
-        return sys.executable
+        """A run environment over the pipeline image's environment, else over the bot's packages
+        only: what the run pip-installs lands there, never in the bot's or the image's."""
+        envs = [environment_dir(self._envs, ref) for ref in request.images.values()
+                if ref.startswith("mlops-local/")]
+        base = next((env for env in envs if (env / "bin" / "python").exists()), None)
+        return str(run_environment(self._envs, request.spec, base))
 
     def _save(self, record: RunRecord) -> None:
         path = self._runs / record.run_id / "run.json"
