@@ -32,6 +32,7 @@ from mlops_bot.flows.promote_inputs import (
 )
 from mlops_bot.flows.promote_result import PromotionResult, RollbackResult, TrafficStep
 from mlops_bot.flows.traffic import EndpointChanges, split_with
+from mlops_bot.serving_image import serving_candidate
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -85,6 +86,8 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
                           + "; ".join(result.gate.reasons))
         return result
     instances, source = smoke_instances(config, env, pipeline, repo_root)
+    # The image that serves it (built on gcp; a framework nothing serves is refused here).
+    candidate = serving_candidate(config, backends.builder, candidate)
     version = backends.models.register(candidate)
     backends.models.set_aliases(pipeline, version.version, [f"sha-{version.short_sha}"])
     result.model_version = version.version

@@ -32,6 +32,7 @@ from mlops_bot.errors import UserError
 from tests.support.fake_vertex_models import FakeVertexModels
 from tests.support.models import candidate, train_wine_model, version, wine_features
 
+SERVING_IMAGE = "europe-west4-docker.pkg.dev/test-project/images/wine_quality-serving"
 SAMPLE = [[14.23, 1.71, 2.43, 15.6, 127.0, 2.8, 3.06, 0.28, 2.29, 5.64, 1.04, 3.92, 1065.0],
           [12.93, 2.81, 2.7, 21.0, 96.0, 1.54, 0.5, 0.53, 0.75, 4.6, 0.77, 2.31, 600.0]]
 
@@ -67,7 +68,7 @@ def _vertex(tmp_path: Path, bucket: Path) -> Iterator[Backend]:
         def register(n: int) -> ModelVersion:
             return registry.register(candidate(
                 f"run-{n}", f"gs://models/wine/{n}", git_sha=f"{n}" * 40,
-                registry_version=f"v-{n}", serving_image="image@sha256:1",
+                registry_version=f"v-{n}", serving_image=f"{SERVING_IMAGE}@sha256:{'1' * 64}",
                 feature_names=tuple(wine_features()), classes=(0, 1, 2)))
 
         yield Backend(VertexEndpoints(clients, request_timeout=2.0, poll_seconds=0.02,

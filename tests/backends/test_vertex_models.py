@@ -68,7 +68,7 @@ def test_a_first_run_creates_the_parent_model_with_lineage_and_the_serving_conta
                                 "run_id": "run-1"}
     assert stored["artifactUri"] == "gs://runs/wine/1/model"
     assert stored["containerSpec"] == {
-        "imageUri": IMAGE, "command": ["python", "-m", "mlops_bot.serving"],
+        "imageUri": IMAGE, "command": ["python3", "-m", "mlops_bot.serving"],
         "args": ["--host", "0.0.0.0"], "ports": [{"containerPort": 8080}],
         "predictRoute": "/predict", "healthRoute": "/health"}
     assert version == ModelVersion(
@@ -91,13 +91,40 @@ def test_a_later_run_is_a_new_version_of_the_same_parent(
     assert [v.version for v in registry.versions("wine_quality")] == ["2", "1"]
 
 
-def test_the_serving_image_defaults_to_the_pipeline_image_and_one_is_required(
+def test_the_pipeline_image_alone_never_serves_a_model(
         vertex: FakeVertexModels, registry: VertexModelRegistry) -> None:
-    version = registry.register(run(1, serving_image=None, image="pipeline@sha256:9"))
-    assert version.serving_image == "pipeline@sha256:9"
-    with pytest.raises(UserError, match=r"no serving container image for wine_quality"):
-        registry.register(run(2, serving_image=None, image=None))
-    assert vertex.calls("upload_model") == 1
+    # It has no model server: uploaded with it, the model's container would exit at deploy.
+    with pytest.raises(UserError, match=r"no serving image for run run-1 of wine_quality: the "
+                                        r"pipeline image has no model server"):
+        registry.register(run(1, serving_image=None, image=f"{IMAGE[:-70]}@sha256:{'9' * 64}"))
+    assert vertex.requests == []
+
+
+@pytest.mark.parametrize("framework", ["tensorflow", "xgboost", "pytorch"])
+def test_a_model_of_a_framework_no_image_serves_is_refused_before_any_call(
+        vertex: FakeVertexModels, registry: VertexModelRegistry, framework: str) -> None:
+    with pytest.raises(UserError, match=rf"run run-1 of wine_quality is a '{framework}' model, "
+                                        r"which mlops-bot has no serving image for"):
+        registry.register(run(1, framework=framework))
+    assert vertex.requests == []
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"imageUri": "mlops-local/wine_quality-serving:ch-1"}, "Artifact Registry"),
+    ({"imageUri": "docker.io/library/python:3.11"}, "Artifact Registry"),
+    ({"ports": [{"containerPort": 70000}]}, "containerPort"),
+    ({"predictRoute": "predict"}, "predict_route"),
+    ({"env": [{"name": "1BAD", "value": "x"}]}, "env"),
+])
+def test_the_fake_rejects_container_specs_vertex_rejects(
+        vertex: FakeVertexModels, spec: dict[str, Any], message: str) -> None:
+    from tests.support.fake_gcp_http import Reply
+
+    good = {"imageUri": IMAGE, "command": ["python3"], "ports": [{"containerPort": 8080}],
+            "predictRoute": "/predict", "healthRoute": "/health"}
+    with pytest.raises(Reply, match=message):
+        vertex.upload_model({"region": REGION}, {}, {"modelId": "wine", "model": {
+            "displayName": "wine", "containerSpec": {**good, **spec}}})
 
 
 def test_a_model_outside_cloud_storage_is_refused_before_any_call(

@@ -30,6 +30,13 @@ server etag", as Vertex AI answers). A traffic split must name deployed models (
 one being deployed), with whole percentages summing to 100. A model with traffic cannot be
 undeployed unless it is the last one.
 
+Uploads are checked as Vertex checks them: a display name, a Cloud Storage artifactUri, and a
+container spec whose imageUri is in Artifact Registry or Container Registry (a local tag, a Docker
+Hub image or a shell-style string is refused), whose port is a port number, whose routes are
+paths and whose env names are valid. `serving_container(model, ...)` is what Vertex runs for a
+deployed model: the image, command, args and port of its container spec, with the AIP_*
+environment Vertex sets (the container tests run exactly that with Docker).
+
 Deploying starts "the container" the way Vertex would: the model at the version's artifactUri
 (gs://bucket/path, read from `files/bucket/path`) is loaded with `mlops_bot.serving`, and a
 model that does not load fails the deployModel operation; predictions come from it, routed by the
@@ -55,7 +62,8 @@ from typing import Any
 
 from tests.support.fake_gcp_http import JsonApiServer, Reply
 
-__all__ = ["ETAG_MISMATCH", "PROJECT_NUMBER", "FakeVertexModels"]
+__all__ = ["ETAG_MISMATCH", "PROJECT_NUMBER", "FakeVertexModels", "ServingContainer",
+           "serving_container"]
 
 PROJECT_NUMBER = "123456789012"
 ETAG_MISMATCH = "does not match server etag"
@@ -85,6 +93,13 @@ _ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
 _MODEL_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _TERM = re.compile(r'^labels\.(?P<key>[a-z0-9_-]+)\s*=\s*"?(?P<value>[^"]*)"?$')
 _ENDPOINT_FIELDS = {"displayName", "description", "labels", "trafficSplit"}
+# Artifact Registry ({region}-docker.pkg.dev/{project}/{repository}/...) or Container Registry
+# ([region.]gcr.io/{project}/...), by tag and/or digest: where Vertex pulls serving images from.
+_IMAGE_URI = re.compile(r"^(?:[a-z0-9-]+-docker\.pkg\.dev/[a-z0-9-]+/[a-z0-9._-]+|"
+                        r"(?:[a-z]+\.)?gcr\.io/[a-z0-9-]+)/[a-z0-9][a-z0-9._/-]*"
+                        r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes' rule for env names
+_DEFAULT_PORT = 8080
 _NOW = "2026-01-01T00:00:00Z"
 
 
@@ -501,9 +516,7 @@ class FakeVertexModels(JsonApiServer):
     def _check_model(model: dict[str, Any]) -> None:
         if not model.get("displayName"):
             raise Reply(400, "Model.display_name is required.")
-        spec = model.get("containerSpec") or {}
-        if not spec.get("imageUri"):
-            raise Reply(400, "Model.container_spec.image_uri is required for a custom model.")
+        _check_container(model.get("containerSpec") or {})
         if model.get("artifactUri") and not str(model["artifactUri"]).startswith("gs://"):
             raise Reply(400, f"Model.artifact_uri must be a Cloud Storage URI, got "
                              f"{model['artifactUri']!r}.")
@@ -511,6 +524,61 @@ class FakeVertexModels(JsonApiServer):
         for alias in model.get("versionAliases") or []:
             if not _ALIAS.match(alias):
                 raise Reply(400, f"Invalid version alias {alias!r}.")
+
+
+def _check_container(spec: dict[str, Any]) -> None:
+    image = str(spec.get("imageUri") or "")
+    if not image:
+        raise Reply(400, "Model.container_spec.image_uri is required for a custom model.")
+    if not _IMAGE_URI.match(image):
+        raise Reply(400, f"Model.container_spec.image_uri {image!r} must identify an image in "
+                         "Artifact Registry or Container Registry.")
+    for port in spec.get("ports") or []:
+        if not 1 <= int(port.get("containerPort") or 0) <= 65535:
+            raise Reply(400, f"Model.container_spec.ports containerPort {port} must be between 1 "
+                             "and 65535.")
+    for key, name in (("predictRoute", "predict_route"), ("healthRoute", "health_route")):
+        route = spec.get(key)
+        if route and not str(route).startswith("/"):
+            raise Reply(400, f"Model.container_spec.{name} {route!r} must start with '/'.")
+    for variable in spec.get("env") or []:
+        if not _ENV_NAME.match(str(variable.get("name") or "")):
+            raise Reply(400, f"Model.container_spec.env name {variable.get('name')!r} is not a "
+                             "valid environment variable name.")
+
+
+@dataclass(frozen=True)
+class ServingContainer:
+    """What Vertex AI runs for one deployed model (its custom-container contract)."""
+
+    image: str
+    command: tuple[str, ...]  # replaces the image's ENTRYPOINT (empty: the image's own)
+    args: tuple[str, ...]  # replaces its CMD
+    port: int
+    env: dict[str, str]
+
+
+def serving_container(model: dict[str, Any], storage_uri: str, deployed_model_id: str = "1001",
+                      endpoint_id: str = "4001") -> ServingContainer:
+    """The container Vertex starts for `model` (a registered version's JSON, as uploaded): its
+    spec's image, command, args, first port (default 8080) and env, plus the AIP_* variables
+    Vertex sets; `storage_uri` stands for Vertex's gs:// copy of the model's artifactUri."""
+    spec = model.get("containerSpec") or {}
+    ports = spec.get("ports") or [{"containerPort": _DEFAULT_PORT}]
+    port = int(ports[0].get("containerPort") or _DEFAULT_PORT)
+    base = f"/v1/endpoints/{endpoint_id}/deployedModels/{deployed_model_id}"
+    model_id = str(model.get("name", "")).rsplit("/", 1)[-1]
+    env = {str(v["name"]): str(v.get("value", "")) for v in spec.get("env") or []}
+    env.update({
+        "AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": spec.get("healthRoute") or base,
+        "AIP_PREDICT_ROUTE": spec.get("predictRoute") or f"{base}:predict",
+        "AIP_STORAGE_URI": storage_uri, "AIP_DEPLOYED_MODEL_ID": deployed_model_id,
+        "AIP_ENDPOINT_ID": endpoint_id, "AIP_MODEL_NAME": model_id,
+        "AIP_VERSION_NAME": str(model.get("versionId", "")), "AIP_MODE": "PREDICTION",
+        "AIP_MODE_VERSION": "1.0.0", "AIP_FRAMEWORK": "CUSTOM_CONTAINER",
+        "AIP_PROJECT_NUMBER": PROJECT_NUMBER, "AIP_MACHINE_TYPE": "n1-standard-2"})
+    return ServingContainer(str(spec["imageUri"]), tuple(spec.get("command") or ()),
+                            tuple(spec.get("args") or ()), port, env)
 
 
 def _check_labels(labels: dict[str, str]) -> None:

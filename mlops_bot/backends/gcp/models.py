@@ -7,8 +7,13 @@ upload gets ALREADY_EXISTS and registers under the first. Every version is uploa
 `git_sha`, `registry_version`, `run_id` (label values must be at most 63 of [a-z0-9_-], so they
 are sanitised); the exact values, with the metrics, feature names and classes, are kept as JSON
 in the version's `versionDescription` (free text per version: `metadata` is immutable and bound
-to a schema). The serving container is `candidate.serving_image` (else the pipeline image)
-running `python -m mlops_bot.serving`, which honours the AIP_* variables Vertex sets.
+to a schema). The serving container is `candidate.serving_image`, the image the promote flow had
+built from the run's pipeline image with mlops-bot's server in it (mlops_bot/serving_image.py),
+running `python3 -m mlops_bot.serving --host 0.0.0.0` on port 8080 with the routes /health and
+/predict; Vertex passes the model folder as AIP_STORAGE_URI (a gs:// copy of `artifact_uri`),
+which the server copies before it listens. A candidate without a serving image, or of a framework
+no image serves, is refused before any call: the pipeline image alone has no server, and a model
+uploaded with it would only fail when its container exits at deploy time.
 
 A run is registered once: `register` first lists the parent's versions by the `run_id` label.
 An upload that fails in a way that leaves unknown whether Vertex accepted it (a 5xx, a timeout)
@@ -30,6 +35,14 @@ from google.api_core import exceptions as gexc
 from mlops_bot.backends.gcp.vertex_calls import Unsure, VertexCalls, label_value
 from mlops_bot.backends.model_types import ModelCandidate, ModelRegistry, ModelVersion
 from mlops_bot.errors import UserError
+from mlops_bot.serving_image import (
+    HEALTH_ROUTE,
+    PREDICT_ROUTE,
+    SERVING_ARGS,
+    SERVING_COMMAND,
+    SERVING_PORT,
+    check_framework,
+)
 
 if TYPE_CHECKING:
     from google.cloud.aiplatform_v1 import Model
@@ -38,10 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVING_COMMAND", "SERVING_PORT", "VertexModelRegistry", "model_id_for", "version_of"]
 
-SERVING_COMMAND = ("python", "-m", "mlops_bot.serving")
-SERVING_ARGS = ("--host", "0.0.0.0")  # the server listens on 127.0.0.1 unless told otherwise
-SERVING_PORT = 8080
-PREDICT_ROUTE, HEALTH_ROUTE = "/predict", "/health"
 _MARKER = "mlops_bot"
 _LINEAGE = "mlops_bot"  # the key of the JSON document in versionDescription
 # Vertex's alias format: it must not look like a version id.
@@ -144,11 +153,12 @@ class VertexModelRegistry:
 
     # -- registration ----------------------------------------------------------------------
     def _check(self, candidate: ModelCandidate) -> str:
-        image = candidate.serving_image or candidate.image
+        check_framework(candidate)
+        image = candidate.serving_image
         if not image:
-            raise UserError(f"no serving container image for {candidate.model}: set the "
-                            "environment's serving image in mlops.yaml, or build the pipeline "
-                            "image (its `python -m mlops_bot.serving` entry point is the default)")
+            raise UserError(f"no serving image for run {candidate.run_id} of {candidate.model}: "
+                            "the pipeline image has no model server; `mlops-bot deploy` builds "
+                            "one from it (mlops_bot.serving_image) before registering")
         if not candidate.artifact_uri.startswith("gs://"):
             raise UserError(f"Vertex AI serves models from Cloud Storage, and the model of run "
                             f"{candidate.run_id} is at {candidate.artifact_uri}: deploy a run "

@@ -1,0 +1,161 @@
+"""What serves a registered model, per framework, and the serving image mlops-bot builds for it.
+
+The decision, per framework of the model artifact's metadata (`framework`, written by the
+training component; default scikit-learn):
+
+- scikit-learn (a joblib/pickle file: `model`, `model.joblib` or `model.pkl`): a serving image
+  mlops-bot builds FROM the pipeline image the run trained in, with mlops-bot's server added
+  (`python3 -m mlops_bot.serving`, the server `mlops-bot serve` runs). Not Vertex AI's prebuilt
+  scikit-learn containers: each pins one scikit-learn release, and a pickle loads reliably only in
+  the release that wrote it, which the pipeline image is by construction; and their contract
+  takes lists of values only, where `mlops-bot serve` also takes objects keyed by feature name
+  and `parameters.probabilities`. One server, one contract, locally and on Vertex.
+- anything else (TensorFlow SavedModels, XGBoost `.bst`, PyTorch, ...): no serving image; the
+  promotion is refused before anything is registered (`check_framework`).
+
+The image is built by the backend's own ImageBuilder (Cloud Build on gcp) from a context this
+module writes: a two-stage Dockerfile (the server's dependencies are installed as root into
+`/opt/mlops-bot/lib` in a first stage and copied into the second, so the pipeline image's USER,
+WORKDIR and packages are kept as they are) and the few mlops_bot modules the server imports.
+The server's dependencies are pinned to the versions this mlops-bot runs with; numpy, joblib,
+scikit-learn and pandas are the pipeline image's own. Its content hash covers the base image
+reference, the Dockerfile and those modules, so the same run's model reuses the same image.
+
+The container contract below is what the Vertex upload request carries (backends/gcp/models.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_bot.backends.model_types import ModelCandidate
+from mlops_bot.backends.types import BuildRequest
+from mlops_bot.errors import UserError
+from mlops_bot.repo.layout import Image, image_name
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.types import ImageBuilder
+    from mlops_bot.config import Config
+
+__all__ = [
+    "HEALTH_ROUTE",
+    "PREDICT_ROUTE",
+    "SERVED_FRAMEWORKS",
+    "SERVING_ARGS",
+    "SERVING_COMMAND",
+    "SERVING_PORT",
+    "check_framework",
+    "serving_candidate",
+    "serving_dockerfile",
+    "serving_image_request",
+]
+
+# `python3`: KFP runs every component with it, so every pipeline image has it.
+SERVING_COMMAND = ("python3", "-m", "mlops_bot.serving")
+SERVING_ARGS = ("--host", "0.0.0.0")  # the server listens on 127.0.0.1 unless told otherwise
+SERVING_PORT = 8080
+PREDICT_ROUTE, HEALTH_ROUTE = "/predict", "/health"
+SERVED_FRAMEWORKS = ("scikit-learn",)
+_ALIASES = {"sklearn": "scikit-learn", "scikit_learn": "scikit-learn", "scikitlearn":
+            "scikit-learn"}
+SERVER_LIB = "/opt/mlops-bot/lib"
+# What `python -m mlops_bot.serving` imports from mlops_bot: nothing else goes into the image,
+# so a change elsewhere in mlops-bot does not rebuild serving images.
+_SERVER_FILES = ("__init__.py", "errors.py", "serving")
+# Installed into the image, pinned to what this mlops-bot runs with (google-cloud-storage copies
+# a gs:// AIP_STORAGE_URI); the pipeline image must already have joblib and numpy.
+_SERVER_REQUIREMENTS = ("starlette", "uvicorn", "google-cloud-storage")
+_IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,510}$")
+_HASH_SALT = "mlops-bot/serving-image/v1"
+_CONTEXT = "serving-image"
+
+
+def check_framework(candidate: ModelCandidate) -> None:
+    """UserError, naming the run and what can be served, when no image serves its framework."""
+    framework = candidate.framework.strip().lower()
+    if _ALIASES.get(framework, framework) not in SERVED_FRAMEWORKS:
+        raise UserError(
+            f"the model of run {candidate.run_id} of {candidate.model} is a "
+            f"{candidate.framework!r} model, which mlops-bot has no serving image for (it serves "
+            f"{', '.join(SERVED_FRAMEWORKS)} models saved with joblib): save a scikit-learn "
+            "model, or set the Model artifact's metadata['framework'] to what it is")
+
+
+def serving_candidate(config: Config, builder: ImageBuilder,
+                      candidate: ModelCandidate) -> ModelCandidate:
+    """The candidate with the image that will serve it: on backend gcp the serving image, built
+    (or reused by content hash) by `builder`; locally `mlops-bot serve` serves it in-process."""
+    check_framework(candidate)
+    if config.backend != "gcp" or candidate.serving_image:
+        return candidate
+    with tempfile.TemporaryDirectory(prefix="mlops-bot-serving-") as root:
+        request = serving_image_request(candidate, Path(root))
+        [result] = builder.build([request])
+    if result.status == "failed" or not result.ref:
+        raise UserError(f"the serving image of {candidate.model} could not be built, so run "
+                        f"{candidate.run_id} was not registered: {result.error}")
+    return dataclasses.replace(candidate, serving_image=result.ref)
+
+
+def serving_image_request(candidate: ModelCandidate, root: Path) -> BuildRequest:
+    """Writes the serving image's build context under `root` and returns its BuildRequest."""
+    base = candidate.image
+    if not base:
+        raise UserError(f"run {candidate.run_id} of {candidate.model} names no pipeline image to "
+                        "build its serving image from (its registry manifest has no images): give "
+                        f"pipelines/{candidate.model} a Dockerfile and push again")
+    if not _IMAGE_REF.match(base):
+        raise UserError(f"the pipeline image {base!r} of run {candidate.run_id} is not an image "
+                        "reference: push the pipeline again to record a valid one")
+    context = root / _CONTEXT
+    files = {"Dockerfile": serving_dockerfile(base, candidate.model).encode()}
+    package = Path(__file__).parent
+    for name in _SERVER_FILES:
+        found = [package / name] if (package / name).is_file() else sorted(
+            (package / name).glob("*.py"))
+        for path in found:
+            files[f"mlops_bot/{path.relative_to(package).as_posix()}"] = path.read_bytes()
+    digest = hashlib.sha256(f"{_HASH_SALT}\n".encode())
+    for relative, data in sorted(files.items()):
+        target = context / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        digest.update(f"{relative}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    image = Image(name=f"{image_name(candidate.model)}-serving", kind="serving", context=_CONTEXT,
+                  dockerfile=f"{_CONTEXT}/Dockerfile", content_hash=digest.hexdigest())
+    return BuildRequest(image, candidate.model, candidate.git_sha, root)
+
+
+def serving_dockerfile(base: str, pipeline: str) -> str:
+    pins = " ".join(_pin(name) for name in _SERVER_REQUIREMENTS)
+    command = ", ".join(f'"{word}"' for word in (*SERVING_COMMAND, *SERVING_ARGS))
+    return f"""\
+# The serving image of the {pipeline} pipeline, written by mlops-bot: the pipeline image its
+# model was trained in, plus mlops-bot's model server (Vertex AI's custom-container contract).
+FROM {base} AS server
+USER root
+RUN python3 -c "import joblib, numpy" || {{ echo "mlops-bot: the pipeline image cannot import \
+joblib and numpy, which load and serve its model: install them in its Dockerfile" >&2; exit 1; }}
+RUN python3 -m pip install --no-cache-dir --disable-pip-version-check \
+--no-warn-script-location --target {SERVER_LIB} {pins}
+COPY mlops_bot {SERVER_LIB}/mlops_bot
+
+FROM {base}
+COPY --from=server {SERVER_LIB} {SERVER_LIB}
+ENV PYTHONPATH={SERVER_LIB}${{PYTHONPATH:+:$PYTHONPATH}} PYTHONUNBUFFERED=1
+EXPOSE {SERVING_PORT}
+CMD [{command}]
+"""
+
+
+def _pin(distribution: str) -> str:
+    try:
+        return f"{distribution}=={metadata.version(distribution)}"
+    except metadata.PackageNotFoundError:  # not installed here (a source checkout): the latest
+        return distribution
