@@ -81,10 +81,17 @@ _SYNTAX: dict[str, _Syntax] = {s.usage.split()[0]: s for s in (
             ("env",), 1, ("--reason",)),
     _Syntax("unlock", "/unlock <env>", "Release the lock on `<env>`.", ("env",), 1),
     _Syntax("plan", "/plan", "Show what this PR would rebuild, compile and run."),
-    _Syntax("run", "/run <pipeline>", "Run `<pipeline>` as built from this PR's head commit.",
-            ("pipeline",), 1),
     _Syntax("help", "/help", "Show this help."),
 )}
+# Commands that existed once, answered with what to do instead rather than silence. /run ran the
+# PR's pipeline in the comment job, which holds a write token: PR code never runs there.
+_RETIRED: dict[str, str] = {
+    "/run": "`/run` is no longer a comment command: the comment job runs no code of a pull "
+            "request. Push to the PR branch: the push workflow builds, publishes and runs what "
+            "changed (without deploy rights), and `/deploy` finds that run. To run a pipeline "
+            "again, re-run the push workflow's job from the PR's Checks tab, or run "
+            "`mlops-bot run <pipeline>` where you have credentials.",
+}
 
 
 def parse_comment(body: str, environments: Sequence[str], pipelines: Sequence[str]) -> (
@@ -96,6 +103,8 @@ def parse_comment(body: str, environments: Sequence[str], pipelines: Sequence[st
     if not line.startswith("/"):  # a lookalike (U+FF0F, U+2215) is not one either
         return Ignore("not_a_command")
     word, *rest = line.split(maxsplit=1)
+    if word in _RETIRED:
+        return Reply(_RETIRED[word], "retired_command")
     syntax = _SYNTAX.get(word)
     if syntax is None:
         return _not_ours(word)

@@ -22,7 +22,7 @@ __all__ = [
     "ReplyReason",
 ]
 
-CommandName = Literal["deploy", "rollback", "lock", "unlock", "plan", "run"]
+CommandName = Literal["deploy", "rollback", "lock", "unlock", "plan"]
 
 # Every way a comment can earn a reply instead of a command; these become the action's outputs,
 # so the list is closed.
@@ -33,6 +33,7 @@ ReplyReason = Literal[
     "unknown_pipeline",  # a well-formed pipeline name that is not in the repository
     "invalid_argument",  # an argument outside its pattern, or a first line over the cap
     "usage",  # missing argument, unknown or repeated option, too many arguments
+    "retired_command",  # a command that was removed (/run): what to do instead
 ]
 
 # Why a comment was not for us. Ignoring is silent: other bots and people use slash commands too.

@@ -87,7 +87,7 @@ class CommentFlow:
                                 "This pull request comes from a fork; deploying forks is off "
                                 "(`allow_forks` of the environment in mlops.yaml).")
         handlers = {"deploy": self._deploy, "rollback": self._rollback, "lock": self._lock,
-                    "unlock": self._unlock, "plan": self._plan, "run": self._run}
+                    "unlock": self._unlock, "plan": self._plan}
         try:
             return handlers[command.name](command, pull)
         except UserError as error:
@@ -185,20 +185,6 @@ class CommentFlow:
         return Outcome("stop", ReasonCode.OK, f"{len(plan.pipelines)} pipeline(s) affected",
                        sha=pull.head_sha, comment_id=comment,
                        pipelines=[p.name for p in plan.pipelines])
-
-    def _run(self, command: Command, pull: PullRequest) -> Outcome:
-        from mlops_bot.flows.run import run_version
-
-        pipeline = command.pipeline or ""
-        published = [v for v in self.backends.registry.versions(pipeline)
-                     if v.manifest.get("git_sha") == pull.head_sha]
-        if not published:
-            return self._refuse(command, ReasonCode.RUN_MISSING,
-                                f"No published version of `{pipeline}` for commit "
-                                f"`{pull.head_sha[:12]}`: push to the PR branch to publish it.")
-        run, status = run_version(self.git.root, self.config, self.backends, pipeline,
-                                  "@" + published[0].version, {}, trigger="comment")
-        return self._done(command, comments.run_started(run, status), sha=pull.head_sha)
 
     @property
     def _owner(self) -> str:

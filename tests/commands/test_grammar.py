@@ -28,7 +28,6 @@ USAGE = {
     "lock": "`/lock <env> [--reason TEXT]`",
     "unlock": "`/unlock <env>`",
     "plan": "`/plan`",
-    "run": "`/run <pipeline>`",
     "help": "`/help`",
 }
 
@@ -109,8 +108,9 @@ TABLE = [
     row("/unlock staging", Command("unlock", "staging")),
     row("/plan", Command("plan")),
     row("/plan\n\nPlease check the new features.", Command("plan")),
-    row("/run churn", Command("run", pipeline="churn")),
-    row("/run ranker.tf", Command("run", pipeline="ranker.tf")),
+    row("/run churn", R("retired_command", ("no longer a comment command", "Push to the PR branch",
+                                            "mlops-bot run <pipeline>"), ("churn",))),
+    row("/run", R("retired_command", ("runs no code of a pull request",))),
     # --- help ---
     row("/help", R("help", (*USAGE.values(), "`staging`", "`dev_eu`", "`churn`", "`ranker.tf`"))),
     row("/help", R("help", ("none configured", "none found")), envs=(), pipes=(), id="help, empty"),
@@ -128,7 +128,7 @@ TABLE = [
     row("/deploy qa churn", R("unknown_environment", ("`staging`", "`dev_eu`"), ("Did you mean",))),
     row("/unlock prod", R("unknown_environment", ("Environments:",))),
     row("/deploy staging chrun", R("unknown_pipeline", ("Did you mean `churn`?", "`fraud-v2`"))),
-    row("/run fraud", R("unknown_pipeline", ("Pipelines:",))),
+    row("/rollback staging fraud", R("unknown_pipeline", ("Pipelines:",))),
     row("/deploy production", R("unknown_pipeline", ("No pipelines",)), pipes=(), id="no pipelines"),
     row("/deploy staging", R("usage", ("Name the pipeline", "`churn`", "`fraud-v2`", USAGE["deploy"]))),
     row("/rollback staging", R("usage", ("Name the pipeline", USAGE["rollback"]))),
@@ -137,10 +137,10 @@ TABLE = [
     row("/deploy " + "s" * 32 + " churn", R("invalid_argument", ("The environment", "31"))),
     row("/deploy @everyone churn", R("invalid_argument", ("The environment",), ("@",))),
     row("/deploy staging churn`whoami`", R("invalid_argument", ("The pipeline",), ("whoami",))),
-    row("/run ../etc", R("invalid_argument", ("The pipeline",), ("../",))),
-    row("/run .hidden", R("invalid_argument", ("The pipeline",))),
-    row("/run churn\x00", R("invalid_argument", ("The pipeline",), ("\x00",))),
-    row("/run " + "p" * 101, R("invalid_argument", ("The pipeline", "100"))),
+    row("/rollback staging ../etc", R("invalid_argument", ("The pipeline",), ("../",))),
+    row("/rollback staging .hidden", R("invalid_argument", ("The pipeline",))),
+    row("/rollback staging churn\x00", R("invalid_argument", ("The pipeline",), ("\x00",))),
+    row("/rollback staging " + "p" * 101, R("invalid_argument", ("The pipeline", "100"))),
     row("/deploy staging churn --version 1.2.3", R("invalid_argument", ("`--version`", "16"))),
     row("/deploy staging churn --version v-0123456789ABCDEF", R("invalid_argument", ("`--version`",))),
     row(f"/deploy staging churn --version {V}0", R("invalid_argument", ("`--version`",))),
@@ -173,9 +173,7 @@ TABLE = [
     row("/unlock staging --reason done", R("usage", ("`--reason` is not an option of `/unlock`",))),
     row("/plan staging", R("usage", ("Too many arguments", USAGE["plan"]))),
     row("/plan --verbose", R("usage", ("`--verbose` is not an option",))),
-    row("/run", R("usage", ("`<pipeline>` is missing", USAGE["run"]))),
-    row("/run", R("usage", ("`<pipeline>` is missing",)), pipes=("churn",), id="run never defaults"),
-    row("/run churn fraud-v2", R("usage", ("Too many arguments",))),
+    row("/rollback staging churn fraud-v2", R("usage", ("Too many arguments",))),
     row("/deploy staging churn extra", R("usage", ("Too many arguments", USAGE["deploy"]))),
     row("/deploy staging churn --force", R("usage", ("`--force` is not an option of `/deploy`",))),
     row("/deploy staging churn -v", R("usage", ("`-v` is not an option",))),
@@ -215,7 +213,7 @@ def test_table_covers_every_outcome():
     assert set(REPLY_REASONS) <= seen
     assert {Ignore(r) for r in IGNORE_REASONS} <= seen
     assert {e.name for e in seen if isinstance(e, Command)} == {
-        "deploy", "rollback", "lock", "unlock", "plan", "run"}
+        "deploy", "rollback", "lock", "unlock", "plan"}
     assert len(TABLE) >= 40
 
 
