@@ -4,6 +4,8 @@ Every pipeline is compiled by the real kfp compiler in this process (importing k
 of the cost of compiling). Each pipeline's folder goes first on `sys.path` while its
 `definition.py` loads, and every module loaded from the repository is dropped afterwards, so two
 pipelines may both have a `src` package or a component called `train` without seeing each other's.
+Loading them writes no bytecode: the checkout is the user's working tree, and `__pycache__` there
+would show up as untracked files (and be committed by a careless `git add -A`).
 
 Components that run in an image the bot builds name it by its bare name (`base_image="<pipeline>"`,
 any registry prefix, tag or digest); after compiling, those references are replaced with the
@@ -95,7 +97,9 @@ def _isolated_imports(paths: list[Path], repo_root: Path) -> Iterator[None]:
 
     saved_path = list(sys.path)
     saved_modules = set(sys.modules)
+    saved_bytecode = sys.dont_write_bytecode
     sys.path[:0] = [str(p) for p in paths]
+    sys.dont_write_bytecode = True
     importlib.invalidate_caches()
     try:
         yield
@@ -106,6 +110,7 @@ def _isolated_imports(paths: list[Path], repo_root: Path) -> Iterator[None]:
         drop = [name for name in set(sys.modules) - saved_modules
                 if _loaded_from(sys.modules[name], root)]
         sys.path[:] = saved_path
+        sys.dont_write_bytecode = saved_bytecode
         for name in drop:
             del sys.modules[name]
 
