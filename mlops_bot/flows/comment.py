@@ -1,14 +1,20 @@
 """`issue_comment`: read the command, check who asked and on which commit, act or refuse.
 
-The job that runs this holds no deploy approval: a deploy ends here with a GitHub Deployment of
-the PR head commit, pinned now, and `decision=proceed`; the workflow's deploy job, gated by the
-environment's required reviewers, promotes it. Every refusal is a sticky reply with its reason.
+The job that runs this holds no deploy approval and no cloud credentials: a deploy ends here with
+a GitHub Deployment of the PR head commit, pinned now, and `decision=proceed`; the workflow's
+deploy job, gated by the environment's required reviewers, verifies the run against the cloud
+and promotes it. What this job knows comes from GitHub: the push job's check runs on the head
+(mlops_bot.flows.head_run) and the locks kept as branches (mlops_bot.github.locks). Every refusal
+is a sticky reply with its reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_bot.errors import UserError
@@ -17,6 +23,7 @@ from mlops_bot.report import comments
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
+    from mlops_bot.backends.types import LockStore
     from mlops_bot.commands import Command
     from mlops_bot.config import Config
     from mlops_bot.github.action import ActionContext
@@ -29,7 +36,6 @@ _RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 
 
 
 def handle_comment(ctx: ActionContext) -> Outcome:
-    from mlops_bot.backends.factory import backends_for
     from mlops_bot.commands import Ignore, Reply, parse_comment
     from mlops_bot.config import load_config
     from mlops_bot.repo.config_diff import layout_at
@@ -58,8 +64,8 @@ def handle_comment(ctx: ActionContext) -> Outcome:
     if isinstance(parsed, Reply):
         reply_id = forge.upsert_comment(number, "reply", parsed.text)
         return Outcome("stop", ReasonCode.REPLIED, parsed.reason_code, comment_id=reply_id)
-    flow = CommentFlow(forge, config, backends_for(config, git.root), git, number,
-                       int(comment["id"]), str(comment["user"]["login"]))
+    flow = CommentFlow(forge, config, git, number, int(comment["id"]),
+                       str(comment["user"]["login"]), ctx.environ)
     return flow.run(parsed)
 
 
@@ -67,11 +73,25 @@ def handle_comment(ctx: ActionContext) -> Outcome:
 class CommentFlow:
     forge: Forge
     config: Config
-    backends: Backends
     git: GitRepo
     number: int
     comment_id: int
     actor: str
+    environ: Mapping[str, str]
+
+    @cached_property
+    def backends(self) -> Backends:
+        """Built only by a command that runs something (never by /deploy, /lock...): on backend
+        gcp this job has no credentials to build them with."""
+        from mlops_bot.backends.factory import backends_for
+
+        return backends_for(self.config, self.git.root)
+
+    @cached_property
+    def locks(self) -> LockStore:
+        from mlops_bot.github.locks import ForgeLockStore
+
+        return ForgeLockStore(self.forge)
 
     def run(self, command: Command) -> Outcome:
         self.forge.react(self.comment_id, "eyes")
@@ -110,43 +130,51 @@ class CommentFlow:
         return None
 
     def _deploy(self, command: Command, pull: PullRequest) -> Outcome:
+        from mlops_bot.flows.head_run import NoRun, head_record
+
         environment, pipeline = command.environment or "", command.pipeline or ""
-        held = self.backends.locks.get(environment)
-        if held is not None and held.owner != self._owner:
-            return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
-        runs = self.backends.runner.runs(pipeline, pull.head_sha)
-        good = [r for r in runs if r.status == "succeeded"
-                and (command.version is None or r.version == command.version)]
-        if not good:
-            seen = ", ".join(f"`{r.run_id}` ({r.status})" for r in runs) or "none"
-            return self._refuse(command, ReasonCode.RUN_MISSING,
-                                f"No successful run of `{pipeline}` for commit "
-                                f"`{pull.head_sha[:12]}` (runs found: {seen}). Push to the PR "
-                                f"branch to build and run it, or comment `/run {pipeline}`.")
-        run = good[0]
+        refusal = self._unavailable(command, environment)
+        if refusal is not None:
+            return refusal
+        try:
+            check = head_record(self.forge, pull.head_sha, pipeline, self.config.backend,
+                                command.version)
+        except NoRun as missing:
+            return self._refuse(command, ReasonCode.RUN_MISSING, str(missing))
         payload: dict[str, object] = {
-            "action": "deploy", "pipeline": pipeline, "version": run.version, "run_id": run.run_id,
-            "sha": pull.head_sha, "pull_request": self.number, "traffic": command.traffic,
-            "requested_by": self.actor}
+            "action": "deploy", "pipeline": pipeline, "version": check.version,
+            "run_id": check.run_id, "parameters": check.parameters,
+            "produced_by": check.produced_by, "backend": check.backend, "sha": pull.head_sha,
+            "pull_request": self.number, "traffic": command.traffic, "requested_by": self.actor}
         deployment = self.forge.create_deployment(
-            pull.head_sha, environment, payload, f"deploy {pipeline}@{run.version}")
+            pull.head_sha, environment, payload, f"deploy {pipeline}@{check.version}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         comment = self.forge.upsert_comment(self.number, environment, comments.deploy_requested(
-            environment, pull.head_sha, run, command.traffic, self.actor))
-        return Outcome("proceed", ReasonCode.OK, f"deploy of {pipeline}@{run.version} to "
+            environment, pull.head_sha, check, command.traffic, self.actor))
+        return Outcome("proceed", ReasonCode.OK, f"deploy of {pipeline}@{check.version} to "
                        f"{environment} awaits approval", sha=pull.head_sha,
                        environment=environment, deployment_id=deployment, comment_id=comment,
                        pipelines=[pipeline],
-                       versions=[{"pipeline": pipeline, "version": run.version}],
+                       versions=[{"pipeline": pipeline, "version": check.version}],
                        details={"payload": payload})
+
+    def _unavailable(self, command: Command, environment: str) -> Outcome | None:
+        """A refusal when the environment is locked by someone else or cannot be deployed to."""
+        held = self.locks.get(environment)
+        if held is not None and held.owner != self._owner:
+            return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
+        problem = no_shared_state(self.config, self.git.root, self.environ)
+        if problem is not None:
+            return self._refuse(command, ReasonCode.NO_SHARED_STATE, problem)
+        return None
 
     def _rollback(self, command: Command, pull: PullRequest) -> Outcome:
         # A rollback needs no run of this PR: it puts back the model that served before. The
         # Deployment still pins the PR head, so the approval and the audit trail are the same.
         environment, pipeline = command.environment or "", command.pipeline
-        held = self.backends.locks.get(environment)
-        if held is not None and held.owner != self._owner:
-            return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
+        refusal = self._unavailable(command, environment)
+        if refusal is not None:
+            return refusal
         payload: dict[str, object] = {
             "action": "rollback", "pipeline": pipeline, "sha": pull.head_sha,
             "pull_request": self.number, "requested_by": self.actor}
@@ -166,13 +194,13 @@ class CommentFlow:
         wanted = EnvironmentLock(command.environment or "", self._owner, self.actor,
                                  command.reason or "",
                                  datetime.now(UTC).isoformat(timespec="seconds"))
-        held = self.backends.locks.acquire(wanted)
+        held = self.locks.acquire(wanted)
         if held.owner != self._owner:
             return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
         return self._done(command, comments.locked(held))
 
     def _unlock(self, command: Command, pull: PullRequest) -> Outcome:
-        released = self.backends.locks.release(command.environment or "", self._owner)
+        released = self.locks.release(command.environment or "", self._owner)
         return self._done(command, comments.unlocked(command.environment or "", released))
 
     def _plan(self, command: Command, pull: PullRequest) -> Outcome:
@@ -206,3 +234,18 @@ class CommentFlow:
 def _marker(command: Command) -> str:
     """One sticky comment per environment (deploy, rollback, lock...), else per command."""
     return command.environment or command.name
+
+
+def no_shared_state(config: Config, root: Path, environ: Mapping[str, str]) -> str | None:
+    """Why deploying cannot work here, or None: backend local on a GitHub-hosted runner keeps
+    its runs and models in the job's fresh checkout, gone before the deploy job starts."""
+    if (config.backend != "local" or environ.get("GITHUB_ACTIONS") != "true"
+            or environ.get("MLOPS_BOT_STATE_DIR")):
+        return None
+    if not (root / config.state_dir).resolve().is_relative_to(root.resolve()):
+        return None  # an absolute state_dir outside the checkout: a self-hosted runner's folder
+    return (f"Deploying needs runs and models that outlive a job, and backend `local` keeps them "
+            f"in `{config.state_dir}` inside each job's fresh checkout: set `backend: gcp` in "
+            "mlops.yaml, or run the workflows on a self-hosted runner with a persistent folder "
+            "named by `MLOPS_BOT_STATE_DIR` (the workflows' `env:`) or by an absolute "
+            "`state_dir:` in mlops.yaml.")

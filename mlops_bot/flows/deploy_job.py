@@ -2,13 +2,17 @@
 
 It trusts the GitHub Deployment, not its own inputs: the deployment says which commit, pipeline
 and version; the inputs must agree with it. The PR head is read again: if it moved since the
-command, nothing is promoted (`ref_changed`). The environment is locked for the duration of the
-promotion, statuses and the sticky comment say how it went, and a failure restores the endpoint
-(the promote flow's job) and fails the job.
+command, nothing is promoted (`ref_changed`). The run the deployment names came from a check run
+anyone with `checks: write` could have written, so it is verified against the cloud first (it
+exists, succeeded, is of the version and parameters claimed, the version is in the registry);
+otherwise nothing is promoted (`run_missing`, `record_mismatch`). The environment is locked (on
+GitHub, as `/lock` locks it) for the duration of the promotion, statuses and the sticky comment
+say how it went, and a failure restores the endpoint (the promote flow's job) and fails the job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_bot.errors import UserError
 from mlops_bot.github.context import step_summary_path
 from mlops_bot.github.outcome import Outcome, ReasonCode
+from mlops_bot.github.run_checks import workflow_run_url
 from mlops_bot.report import comments
 from mlops_bot.report.deploy_report import deploy_markdown
 
@@ -35,6 +40,7 @@ _ID = re.compile(r"^[0-9]{1,20}$")
 def handle_promote(ctx: ActionContext) -> Outcome:
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
+    from mlops_bot.github.locks import ForgeLockStore
 
     environment, sha, deployment_id = (ctx.input("environment"), ctx.input("sha"),
                                        ctx.input("deployment-id"))
@@ -47,9 +53,12 @@ def handle_promote(ctx: ActionContext) -> Outcome:
         raise UserError(f"deployment {deployment_id} is of {deployment.sha[:12]} to "
                         f"{deployment.environment}, not {sha[:12]} to {environment}: refusing")
     config = load_config(ctx.workspace)
-    job = _DeployJob(forge, config, backends_for(config, ctx.workspace), deployment,
-                     int((ctx.event.get("comment") or {}).get("id") or 0), _run_url(ctx),
-                     ctx.workspace)
+    # The locks `/lock` takes live on GitHub (mlops_bot.github.locks): the same store here.
+    backends = dataclasses.replace(backends_for(config, ctx.workspace),
+                                   locks=ForgeLockStore(forge))
+    job = _DeployJob(forge, config, backends, deployment,
+                     int((ctx.event.get("comment") or {}).get("id") or 0),
+                     workflow_run_url(ctx.environ), ctx.workspace)
     outcome = job.run()
     summary = step_summary_path(ctx.environ)
     if summary is not None and job.report:
@@ -76,6 +85,9 @@ class _DeployJob:
             moved = self._head_moved()
             if moved is not None:
                 return moved
+        refused = self._verify()
+        if refused is not None:
+            return refused
         from mlops_bot.backends.types import EnvironmentLock
 
         owner = (f"#{self.pull_request}" if self.pull_request
@@ -121,6 +133,19 @@ class _DeployJob:
                           f"{pull.head_sha[:12]} after the command: nothing was promoted; "
                           f"comment `/deploy {self.environment}` again to deploy the new head")
 
+    def _verify(self) -> Outcome | None:
+        """A deploy's claimed run against the cloud; a refusal promotes nothing."""
+        from mlops_bot.flows.promote_inputs import ClaimRefused, verify_claim
+
+        if self.payload.get("action") == "rollback":
+            return None  # puts back what served before: no run is claimed
+        try:
+            verify_claim(self.backends, self.payload,
+                         None if self.pull_request else self.deployment.sha)
+        except ClaimRefused as refused:
+            return self._fail(ReasonCode(refused.code), str(refused))
+        return None
+
     def _promote(self) -> dict[str, Any]:
         from mlops_bot.flows.promote import promote, rollback
 
@@ -130,9 +155,17 @@ class _DeployJob:
                             str(pipeline) if pipeline else None,
                             repo_root=self.workspace).to_dict()
         traffic = self.payload.get("traffic")
-        return promote(self.backends, self.config, self.environment, str(pipeline),
-                       repo_root=self.workspace, run_id=str(self.payload["run_id"]),
-                       traffic=int(traffic) if traffic else None).to_dict()
+        result = promote(self.backends, self.config, self.environment, str(pipeline),
+                         repo_root=self.workspace, run_id=str(self.payload["run_id"]),
+                         traffic=int(traffic) if traffic else None).to_dict()
+        produced_by = self.payload.get("produced_by")
+        if isinstance(produced_by, str) and produced_by != self.deployment.sha:
+            result["notes"] = [*(result.get("notes") or []),
+                               f"commit {self.deployment.sha[:12]} (the PR head) compiles "
+                               f"{pipeline} to the same registry version as commit "
+                               f"{produced_by[:12]}, whose push produced run "
+                               f"{self.payload['run_id']}"]
+        return result
 
     def _tell(self, report: str, reaction: str) -> None:
         if self.number:
@@ -161,9 +194,3 @@ class _DeployJob:
         except Exception as reporting:
             # The original error is what the log must show; this one is only noted beside it.
             error.add_note(f"reporting it to GitHub failed too: {reporting}")
-
-
-def _run_url(ctx: ActionContext) -> str | None:
-    server, repo, run = (ctx.environ.get(k) for k in
-                         ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
-    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None

@@ -6,8 +6,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_bot.backends.model_types import EndpointRecord, ModelCandidate
 from mlops_bot.backends.types import RunRecord
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.config import Config, Environment
 
-__all__ = ["Refusal", "champion_metrics", "environment_of", "find_run", "model_candidate",
-           "smoke_instances"]
+__all__ = ["ClaimRefused", "Refusal", "champion_metrics", "environment_of", "find_run",
+           "model_candidate", "smoke_instances", "verify_claim"]
 
 _SAMPLE = Path("serving") / "sample_instances.json"
 # A KFP Model artifact is a file named after the output; a folder holding it is what a registry
@@ -33,6 +34,61 @@ class Refusal(Exception):
     def __init__(self, status: PromotionStatus, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ClaimRefused(Exception):
+    """The run a Deployment names is not what the cloud holds; `code` is the reason code."""
+
+    def __init__(self, code: Literal["run_missing", "record_mismatch"], message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def verify_claim(backends: Backends, payload: Mapping[str, Any],
+                 commit: str | None = None) -> RunRecord:
+    """The run a Deployment's payload names, checked against the backend before anything is
+    promoted: it exists and succeeded, is of the pipeline, version and parameters claimed (the
+    comment job read them from an untrusted check run), was produced by the commit claimed, and
+    the version is in the registry. `commit`: who must have produced it when the payload does
+    not say (a retrained model's deployment is of the run's own commit)."""
+    pipeline, version, run_id = (payload.get(k) for k in ("pipeline", "version", "run_id"))
+    if not all(isinstance(v, str) and v for v in (pipeline, version, run_id)):
+        raise ClaimRefused("record_mismatch", "the deployment's payload names no pipeline, "
+                           "version and run, so it was not made by `/deploy`: comment `/deploy` "
+                           "on the pull request again")
+    run = backends.runner.get(str(run_id))
+    if run is None:
+        raise ClaimRefused("run_missing", f"run {run_id} that the deployment names does not "
+                           "exist on the backend (a check run that no push of this repository "
+                           "wrote, or a deleted run): push to the PR branch and comment "
+                           "`/deploy` again")
+    if run.status != "succeeded":
+        raise ClaimRefused("run_missing", f"run {run_id} of {run.pipeline} is {run.status} on "
+                           "the backend, not succeeded as the check run said: fix the pipeline, "
+                           "push to the PR branch and comment `/deploy` again")
+    expected = payload.get("produced_by") or commit
+    claims: list[tuple[str, Any, Any]] = [
+        ("pipeline", pipeline, run.pipeline), ("registry version", version, run.version),
+        ("producing commit", expected, run.git_sha)]
+    if "parameters" in payload:
+        claims.append(("parameters", payload["parameters"], run.parameters))
+    wrong = [f"{name} {_shown(claimed)} (the run's is {_shown(actual)})"
+             for name, claimed, actual in claims if claimed is not None and claimed != actual]
+    if wrong:
+        raise ClaimRefused("record_mismatch", f"run {run_id} on the backend is not what the "
+                           f"deployment claims: {'; '.join(wrong)}; comment `/deploy` again "
+                           "after the push workflow has recorded the PR head")
+    try:
+        backends.registry.resolve(str(pipeline), f"@{version}")
+    except UserError as error:
+        raise ClaimRefused("record_mismatch", f"registry version {version} of {pipeline} that "
+                           f"the deployment names is not in the registry ({error})") from None
+    return run
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:12] if isinstance(value, str) and len(value) == 40 else text[:200]
 
 
 def environment_of(config: Config, name: str) -> Environment:

@@ -175,7 +175,8 @@ class PushFlow:
             if existing is not None and existing.status == "succeeded":
                 progress(f"  {pipeline}: run {run_id} already succeeded; not starting it again")
                 return RunOutcome(pipeline, version, run_id, "existing", existing.metrics,
-                                  url=existing.url)
+                                  url=existing.url, parameters=parameters,
+                                  produced_by=existing.git_sha)
             with _step(f"run {pipeline}@{version}"):
                 record = runner.run(RunRequest(
                     run_id=run_id, pipeline=pipeline, version=version, spec=compiled.spec,
@@ -183,9 +184,10 @@ class PushFlow:
                     images=compiled.images,
                     labels=run_labels(self._config, pipeline, version, head)))
         except UserError as error:
-            return RunOutcome(pipeline, version, run_id, "failed", {}, str(error))
+            return RunOutcome(pipeline, version, run_id, "failed", {}, str(error),
+                              parameters=parameters)
         return RunOutcome(pipeline, version, run_id, record.status, record.metrics,
-                          record.error, record.url)
+                          record.error, record.url, parameters, record.git_sha)
 
 
 def run_labels(config: Config, pipeline: str, version: str, git_sha: str) -> dict[str, str]:

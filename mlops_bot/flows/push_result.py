@@ -29,6 +29,8 @@ class RunOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     url: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    produced_by: str | None = None  # the commit whose push ran it (an earlier one for existing)
 
 
 @dataclass

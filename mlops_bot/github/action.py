@@ -20,6 +20,7 @@ from mlops_bot.github.outcome import Decision, Outcome, ReasonCode
 from mlops_bot.github.outputs import write_outputs
 
 if TYPE_CHECKING:
+    from mlops_bot.flows.push_result import PushResult
     from mlops_bot.github.forge import Forge
 
 __all__ = ["EVENT_COMMANDS", "HANDLERS", "ActionContext", "run_action", "trust_workspace"]
@@ -76,20 +77,30 @@ def handle_push(ctx: ActionContext) -> Outcome:
     from mlops_bot.flows.push import push
 
     result = push(ctx.workspace, None, None, {}, ctx.environ, plan_only=ctx.dry_run)
+    checks_problem = "" if ctx.dry_run else _publish_run_checks(ctx, result)
     names = [p.name for p in result.plan.pipelines]
     versions = [{"pipeline": v.pipeline, "version": v.version, "status": v.status}
                 for v in result.versions]
     decision: Decision
-    if not result.ok:
+    if not result.ok or checks_problem:
         code, decision = ReasonCode.FAILED, "stop"
     elif not names:
         code, decision = ReasonCode.NOTHING_CHANGED, "stop"
     else:
         code, decision = ReasonCode.OK, "proceed"
     message = (f"{len(names)} pipeline(s) affected; {len(versions)} version(s); "
-               f"{sum(r.status == 'failed' for r in result.runs)} failed run(s)")
+               f"{sum(r.status == 'failed' for r in result.runs)} failed run(s)"
+               + (f"; {checks_problem}" if checks_problem else ""))
     return Outcome(decision, code, message, sha=result.plan.head, pipelines=names,
                    versions=versions, details=result.to_dict())
+
+
+def _publish_run_checks(ctx: ActionContext, result: PushResult) -> str:
+    """The check runs `/deploy` reads (mlops_bot.flows.push_checks); "" or why they failed."""
+    from mlops_bot.flows.push_checks import publish_run_checks
+    from mlops_bot.repo.git import GitRepo
+
+    return publish_run_checks(ctx.forge(), result, GitRepo(ctx.workspace), ctx.environ)
 
 
 def handle_plan(ctx: ActionContext) -> Outcome:

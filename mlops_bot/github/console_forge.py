@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.github.forge import Deployment, DeploymentState, Forge, Permission, PullRequest
+from mlops_bot.github.forge import (
+    CheckConclusion,
+    CheckRun,
+    Deployment,
+    DeploymentState,
+    Forge,
+    Permission,
+    PullRequest,
+)
 from mlops_bot.github.pygithub_forge import comment_marker, with_marker
 
 __all__ = ["ConsoleComment", "ConsoleDeployment", "ConsoleForge"]
@@ -46,6 +54,8 @@ class ConsoleForge:
         self.reactions: list[tuple[int, str]] = []
         self.deployments: dict[int, ConsoleDeployment] = {}
         self.issues: dict[int, str] = {}  # number -> title
+        self.check_runs_by_sha: dict[str, dict[str, CheckRun]] = {}  # sha -> name -> latest
+        self.refs: dict[str, str] = {}  # ref -> the message of its commit
         self._ids = itertools.count(1)
 
     def pull_request(self, number: int) -> PullRequest:
@@ -100,7 +110,6 @@ class ConsoleForge:
                         (("environment", environment_url), ("log", log_url)) if url)
         progress(f"[local] would set deployment {deployment_id} to {state}: {description}{links}")
 
-
     def recent_deployments(self, environment: str) -> list[Deployment]:
         return [Deployment(d.id, d.sha, d.environment, dict(d.payload))
                 for d in reversed(self.deployments.values())
@@ -115,6 +124,32 @@ class ConsoleForge:
         progress(f"[local] would open issue #{number} {title!r}:\n"
                  f"{textwrap.indent(body.rstrip(), '  | ')}")
         return number
+
+
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
+                         summary: str, text: str, details_url: str | None = None) -> int:
+        run = CheckRun(next(self._ids), name, sha, "completed", conclusion, title, summary, text,
+                       details_url, None, "local")
+        self.check_runs_by_sha.setdefault(sha, {})[name] = run
+        progress(f"[local] would create check run {name!r} on {sha[:12]}: {conclusion}, {title}")
+        return run.id
+
+    def check_runs(self, sha: str) -> list[CheckRun]:
+        return list(self.check_runs_by_sha.get(sha, {}).values())
+
+    def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:
+        if ref in self.refs:
+            return False
+        self.refs[ref] = message
+        progress(f"[local] would create {ref}: {message.splitlines()[0] if message else ''}")
+        return True
+
+    def ref_message(self, ref: str) -> str | None:
+        return self.refs.get(ref)
+
+    def delete_ref(self, ref: str) -> bool:
+        progress(f"[local] would delete {ref}")
+        return self.refs.pop(ref, None) is not None
 
 
 def _local_user() -> str:

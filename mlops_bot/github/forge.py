@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 __all__ = [
+    "CheckConclusion",
+    "CheckRun",
     "Deployment",
     "DeploymentState",
     "Forge",
@@ -19,6 +21,7 @@ __all__ = [
 
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
 DeploymentState = Literal["queued", "in_progress", "success", "failure", "error", "inactive"]
+CheckConclusion = Literal["success", "failure", "neutral"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,24 @@ class Deployment:
     sha: str
     environment: str
     payload: dict[str, object]
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """A check run as GitHub holds it. Anything a workflow with `checks: write` can write: the
+    reader validates it (mlops_bot.github.run_checks) and the deploy job re-verifies it."""
+
+    id: int
+    name: str
+    head_sha: str
+    status: str  # queued, in_progress or completed
+    conclusion: str | None
+    title: str
+    summary: str
+    text: str
+    details_url: str | None
+    html_url: str | None
+    app: str  # the slug of the GitHub App that wrote it (github-actions for GITHUB_TOKEN)
 
 
 class Forge(Protocol):
@@ -85,4 +106,27 @@ class Forge(Protocol):
 
     def create_issue(self, title: str, body: str) -> int:
         """A new issue; returns its number. Comment on it with `upsert_comment`."""
+        ...
+
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
+                         summary: str, text: str, details_url: str | None = None) -> int:
+        """A completed check run named `name` on commit `sha` (shown on the commit and its pull
+        requests); returns its id. `summary` and `text` are Markdown, cut to GitHub's limits."""
+        ...
+
+    def check_runs(self, sha: str) -> list[CheckRun]:
+        """The latest check run of each name on commit `sha` (up to 1000)."""
+        ...
+
+    def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:
+        """Create `ref` (refs/heads/...) on a new parentless commit holding `files` with
+        `message`. Atomic: False, changing nothing, when the ref exists already."""
+        ...
+
+    def ref_message(self, ref: str) -> str | None:
+        """The message of the commit `ref` points to; None when there is no such ref."""
+        ...
+
+    def delete_ref(self, ref: str) -> bool:
+        """Delete `ref`; False when it did not exist."""
         ...

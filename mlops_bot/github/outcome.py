@@ -30,6 +30,8 @@ class ReasonCode(StrEnum):
     ENV_LOCKED = "env_locked"
     REF_CHANGED = "ref_changed"  # the PR head moved between the command and the deploy
     RUN_MISSING = "run_missing"  # no successful pipeline run for the commit to deploy
+    RECORD_MISMATCH = "record_mismatch"  # the deploy job: the cloud disagrees with the run claimed
+    NO_SHARED_STATE = "no_shared_state"  # backend local in Actions: runs do not outlive the job
     PR_CLOSED = "pr_closed"
     CONFIG_INVALID = "config_invalid"
 

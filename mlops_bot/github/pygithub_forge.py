@@ -26,7 +26,15 @@ from urllib.parse import quote
 from mlops_bot import __version__
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.github.forge import Deployment, DeploymentState, Forge, Permission, PullRequest
+from mlops_bot.github.forge import (
+    CheckConclusion,
+    CheckRun,
+    Deployment,
+    DeploymentState,
+    Forge,
+    Permission,
+    PullRequest,
+)
 
 if TYPE_CHECKING:
     from github import Github
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIONS_BOT_LOGIN",
+    "CHECK_OUTPUT_LIMIT",
     "COMMENT_LIMIT",
     "ClientSettings",
     "ForgeError",
@@ -48,6 +57,9 @@ __all__ = [
 ACTIONS_BOT_LOGIN = "github-actions[bot]"  # the author of everything the Actions GITHUB_TOKEN posts
 COMMENT_LIMIT = 65536  # GitHub refuses longer comment bodies (422)
 _STATUS_DESCRIPTION_LIMIT = 140  # GitHub refuses longer deployment status descriptions
+CHECK_OUTPUT_LIMIT = 65535  # GitHub refuses a longer check run summary or text (422)
+_CHECK_RUNS_READ = 1000  # check runs read of one commit: ten pages
+_REF = re.compile(r"refs/heads/[A-Za-z0-9][A-Za-z0-9_./-]{0,200}")
 _RECENT_DEPLOYMENTS = 100  # how far back `recent_deployments` looks: one page
 _REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 _PERMISSIONS: dict[str, Permission] = {p: p for p in
@@ -223,6 +235,92 @@ class GithubForge:
             issue = self._repo().create_issue(title=title, body=_cut(body, COMMENT_LIMIT))
             return int(issue.number)
 
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
+                         summary: str, text: str, details_url: str | None = None) -> int:
+        if not _SHA.fullmatch(sha):
+            raise ValueError(f"a check run names a full commit SHA, not {sha!r}")
+        from github.GithubObject import NotSet
+
+        output: dict[str, str | list[dict[str, str | int]]] = {
+            "title": _cut(title, 1000), "summary": _cut(summary, CHECK_OUTPUT_LIMIT),
+            "text": _cut(text, CHECK_OUTPUT_LIMIT)}
+        with self._calling(f"create the check run {name!r} on {sha[:12]}", "checks: write"):
+            run = self._repo().create_check_run(
+                name=name, head_sha=sha, status="completed", conclusion=conclusion,
+                output=output, details_url=details_url or NotSet)
+            return int(run.id)
+
+    def check_runs(self, sha: str) -> list[CheckRun]:
+        if not _SHA.fullmatch(sha):
+            raise ValueError(f"check runs are read of a full commit SHA, not {sha!r}")
+        found: list[CheckRun] = []
+        with self._calling(f"list the check runs of {sha[:12]}", "checks: read"):
+            for run in self._repo().get_commit(sha).get_check_runs(filter="latest"):
+                output = run.output
+                found.append(CheckRun(
+                    id=int(run.id), name=str(run.name), head_sha=str(run.head_sha),
+                    status=str(run.status), conclusion=run.conclusion,
+                    title=str(output.title or "") if output else "",
+                    summary=str(output.summary or "") if output else "",
+                    text=str(output.text or "") if output else "",
+                    details_url=run.details_url, html_url=run.html_url,
+                    app=str(run.app.slug) if run.app is not None else ""))
+                if len(found) >= _CHECK_RUNS_READ:
+                    break
+        return found
+
+    def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:
+        from github import GithubException
+
+        base = f"/repos/{self._repository}/git"
+        with self._calling(f"create {ref}", "contents: write"):
+            requester = self._client().requester
+            _, tree = requester.requestJsonAndCheck("POST", f"{base}/trees", input={"tree": [
+                {"path": path, "mode": "100644", "type": "blob", "content": content}
+                for path, content in files.items()]})
+            _, commit = requester.requestJsonAndCheck("POST", f"{base}/commits", input={
+                "message": message, "tree": tree["sha"], "parents": []})
+            try:
+                requester.requestJsonAndCheck("POST", f"{base}/refs", input={
+                    "ref": _checked_ref(ref), "sha": commit["sha"]})
+            except GithubException as error:
+                if error.status == 422 and "already exists" in _api_message(error):
+                    return False  # somebody else's: the commit made above stays unreferenced
+                raise
+        return True
+
+    def ref_message(self, ref: str) -> str | None:
+        from github import GithubException
+
+        base = f"/repos/{self._repository}/git"
+        with self._calling(f"read {ref}", "contents: read"):
+            requester = self._client().requester
+            try:
+                _, found = requester.requestJsonAndCheck(
+                    "GET", f"{base}/ref/{quote(_checked_ref(ref).removeprefix('refs/'))}")
+            except GithubException as error:
+                if error.status == 404:
+                    return None
+                raise
+            _, commit = requester.requestJsonAndCheck(
+                "GET", f"{base}/commits/{found['object']['sha']}")
+        return str(commit.get("message") or "")
+
+    def delete_ref(self, ref: str) -> bool:
+        from github import GithubException
+
+        url = (f"/repos/{self._repository}/git/refs/"
+               f"{quote(_checked_ref(ref).removeprefix('refs/'))}")
+        with self._calling(f"delete {ref}", "contents: write"):
+            try:
+                self._client().requester.requestJsonAndCheck("DELETE", url)
+            except GithubException as error:
+                if error.status == 404 or (error.status == 422
+                                           and "does not exist" in _api_message(error)):
+                    return False
+                raise
+        return True
+
     def pull_request(self, number: int) -> PullRequest:
         with self._calling(f"read pull request #{number}", "pull-requests: read",
                            not_found=self._no_pull(number)):
@@ -328,6 +426,12 @@ def _api_message(error: GithubException) -> str:
 
 def _login(user: NamedUser | Organization | None) -> str:
     return user.login if user is not None else "ghost"  # GitHub's name for a deleted account
+
+
+def _checked_ref(ref: str) -> str:
+    if not _REF.fullmatch(ref) or ".." in ref or ref.endswith((".lock", "/", ".")):
+        raise ValueError(f"{ref!r} is not a branch ref mlops-bot writes")
+    return ref
 
 
 def _cut(text: str, limit: int) -> str:

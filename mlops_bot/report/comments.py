@@ -2,43 +2,58 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlops_bot.backends.types import EnvironmentLock, RunRecord
 from mlops_bot.report.tables import markdown_table
 
-__all__ = ["deploy_requested", "locked", "refused", "rollback_requested", "run_started",
-           "unlocked"]
+if TYPE_CHECKING:
+    from mlops_bot.github.run_checks import RunCheck
+
+__all__ = ["code", "deploy_requested", "locked", "refused", "rollback_requested",
+           "run_started", "unlocked"]
 
 
-def _code(text: str) -> str:
-    # Values from users (a lock reason) must not break out of the code span or mention people.
-    return "`" + text.replace("`", "'").replace("@", "@\u200b") + "`"
+def code(text: str) -> str:
+    """`text` as one inline code span: values from users, pipelines or check runs (a lock
+    reason, a metric name) cannot break out of it, start a new line or mention people."""
+    flat = " ".join(text.split())
+    return "`" + flat.replace("`", "'").replace("@", "@\u200b") + "`"
 
 
 def refused(command: str, reason_code: str, message: str) -> str:
     return f"### :no_entry: `{command}` refused\n\n{message}\n\n<sub>reason: `{reason_code}`</sub>"
 
 
-def deploy_requested(environment: str, sha: str, run: RunRecord, traffic: int | None,
+def deploy_requested(environment: str, sha: str, check: RunCheck, traffic: int | None,
                      actor: str) -> str:
+    """The approval comment: what the PR head deploys, from the push job's check run."""
     metrics = markdown_table(["Metric", "Value"], [
-        [name, f"{value:.4g}"] for name, value in sorted(run.metrics.items())]) \
-        if run.metrics else "No metrics were recorded."
+        [code(name), f"{value:.4g}"] for name, value in sorted(check.metrics.items())]) \
+        if check.metrics else "No metrics were recorded."
     canary = f"{traffic}% of traffic first" if traffic else "the environment's canary first"
+    produced = code(check.produced_by or "-")
+    if check.produced_by and check.produced_by != sha:
+        produced += " (an earlier commit: the PR head compiles to the same registry version)"
+    run = code(check.run_id or "-")
+    if check.run_url:
+        run += f" ([details]({check.run_url}))"
     return "\n".join([
-        f"### :rocket: Deploy `{run.pipeline}` to `{environment}`: waiting for approval",
+        f"### :rocket: Deploy {code(check.pipeline)} to {code(environment)}: waiting for approval",
         "",
         f"Requested by @{actor}. This deploys exactly commit `{sha[:12]}` (the PR head now); if "
         "the PR head moves before the deploy starts, the deploy stops.",
         "",
         markdown_table(["", ""], [
-            ["Commit", f"`{sha}`"], ["Pipeline", f"`{run.pipeline}`"],
-            ["Registry version", f"`{run.version}`"], ["Run", f"`{run.run_id}`"],
-            ["Rollout", canary]]),
+            ["Commit", f"`{sha}`"], ["Pipeline", code(check.pipeline)],
+            ["Registry version", code(check.version or "-")], ["Run", run],
+            ["Run produced by", produced], ["Rollout", canary]]),
         "",
         metrics,
         "",
         f"The `{environment}` environment's required reviewers approve the deployment in the "
-        "workflow run; this comment is updated with the result.",
+        "workflow run; the deploy job checks the run against the cloud first, and this comment "
+        "is updated with the result.",
     ])
 
 
@@ -52,7 +67,7 @@ def rollback_requested(environment: str, pipeline: str | None, actor: str) -> st
 
 
 def locked(lock: EnvironmentLock) -> str:
-    reason = f" Reason: {_code(lock.reason)}." if lock.reason else ""
+    reason = f" Reason: {code(lock.reason)}." if lock.reason else ""
     return (f"### :lock: `{lock.environment}` is locked by {lock.owner}\n\n"
             f"Locked by @{lock.actor} at {lock.created_at}.{reason} Other pull requests cannot "
             f"deploy to `{lock.environment}` until `/unlock {lock.environment}` here.")

@@ -68,12 +68,14 @@ def test_environment_locked_by_another_pull_request(workspace, tmp_path, github)
     github.set_permission("alice", "write")
     locked = comment(repo, tmp_path, github, "/lock staging --reason load test", number=8)
     assert locked.outputs["reason_code"] == "ok"
+    assert "refs/heads/mlops-bot-lock/staging" in github.repo().refs  # the lock lives on GitHub
     run = comment(repo, tmp_path, github, "/deploy staging")
     assert run.outputs["reason_code"] == "env_locked"
     assert "locked by #8" in sticky(github) and "load test" in sticky(github)
     refused = comment(repo, tmp_path, github, "/unlock staging")
     assert refused.outputs["reason_code"] == "failed" and "only #8 can unlock" in sticky(github)
     assert comment(repo, tmp_path, github, "/unlock staging", number=8).outputs["reason_code"] == "ok"
+    assert not github.repo().refs
     assert comment(repo, tmp_path, github, "/deploy staging").outputs["reason_code"] == "ok"
 
 
@@ -84,7 +86,10 @@ def test_deploy_without_a_successful_run_says_how_to_get_one(workspace, tmp_path
     github.set_permission("alice", "write")
     run = comment(repo, tmp_path, github, "/deploy staging")
     assert run.outputs["reason_code"] == "run_missing"
-    assert "/run alpha" in sticky(github)
+    reply = sticky(github)
+    assert "no check run `mlops-bot: alpha` on commit `ffffffffffff`" in reply
+    assert "push to the PR branch" in reply and "mlops-push.yml" in reply
+    assert not github.repo().deployments
 
 
 def test_rollback_needs_no_run_of_the_pr_and_waits_for_approval(workspace, tmp_path, github):

@@ -11,11 +11,12 @@ import pytest
 
 from mlops_bot.backends.local.endpoints import url_file
 from mlops_bot.serving.state import endpoint_state_path, read_state
+from tests.action.conftest import Pushed
 from tests.support.action import ActionRun, run_action
-from tests.support.cli import cli_json
 from tests.support.comments import comment, sticky
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder
+from tests.support.run_checks import pushed_with_checks
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +32,17 @@ environments:
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The example pipeline pushed once (conftest's `workspace` copies it for each test)."""
-    repo = GitRepoBuilder(tmp_path_factory.mktemp("deploy-job") / "repo")
+def pushed(tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+    """The example pipeline pushed once by the push job (conftest's `workspace` copies it and
+    its check runs for each test)."""
+    folder = tmp_path_factory.mktemp("deploy-job")
+    repo = GitRepoBuilder(folder / "repo")
+    base = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": MLOPS_YAML % "0.5"})
     shutil.copytree(EXAMPLE, repo.path / "pipelines" / "wine_quality")
-    head = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": MLOPS_YAML % "0.5"})
-    [run] = cli_json("push", cwd=repo.path)["runs"]
-    assert run["status"] == "succeeded"
-    return repo.path, head
+    head = repo.commit()
+    checks = pushed_with_checks(repo.path, folder, base, head)
+    assert [c["conclusion"] for c in checks] == ["success"]
+    return repo.path, head, checks
 
 
 def approved_deploy(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, head: str,

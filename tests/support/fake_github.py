@@ -11,6 +11,12 @@ GET /issues lists both, as GitHub does (a pull request carries `pull_request`).
 
 Extending: `fake.add_route("GET", "/repos/{owner}/{repo}/environments", "list_environments", fn)`
 where `fn(fake, request, params)` returns a JSON-able body or a `Reply`, or raises `HttpError`.
+Check runs (`repo.check_runs`) and git refs, trees and commits (`repo.refs`, `repo.objects`) are
+held as GitHub holds them: a ref that exists cannot be created again (422), a check run needs a
+commit the repository has (`fake.repo().commits.add(sha)`), `filter=latest` keeps the newest run of
+each name. `fake.token_permissions` (None: everything) models a workflow token's `permissions:`:
+a route outside them answers 403 "Resource not accessible by integration", as GitHub does.
+
 Faults are injected per route name: `fake.fail("permission", 500)` (once), `times=None` (always).
 """
 
@@ -114,6 +120,9 @@ class Repo:
     issues: dict[int, Issue] = field(default_factory=dict)  # issues that are not pull requests
     deployments: dict[int, Deployment] = field(default_factory=dict)
     commits: set[str] = field(default_factory=set)  # SHAs a deployment may name
+    check_runs: list[dict[str, Any]] = field(default_factory=list)  # as GitHub answers, oldest first
+    refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/x" -> commit sha
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # git trees and commits by sha
 
 
 Handler = Callable[["FakeGitHub", Recorded, dict[str, str]], Any]
@@ -132,6 +141,7 @@ class FakeGitHub:
                  max_page_size: int = 100) -> None:
         self.prefix, self.token, self.token_login = prefix.rstrip("/"), token, token_login
         self.max_page_size = max_page_size  # GitHub caps per_page at 100; lower it to test paging
+        self.token_permissions: set[str] | None = None  # e.g. {"checks: write"}; None: all
         self.repos: dict[str, Repo] = {}
         self.requests: list[Recorded] = []
         self.faults: dict[str, list[Fault]] = {}
@@ -205,7 +215,9 @@ class FakeGitHub:
 
     # -- routes, faults, the log -------------------------------------------------------------
     def add_route(self, method: str, template: str, name: str, handler: Handler) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+        # {name} is one path segment; {name*} the rest of the path (a git ref with slashes).
+        regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", template)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         self._routes.append(_Route(method, re.compile(f"^{regex}$"), name, handler))
 
     def fail(self, route: str, status: int, *, times: int | None = 1, message: str | None = None,
@@ -240,6 +252,11 @@ class FakeGitHub:
         authorization = request.headers.get("authorization", "")
         if authorization not in (f"token {self.token}", f"Bearer {self.token}"):
             return _error(401, "Bad credentials")
+        needed = ROUTE_PERMISSIONS.get(route.name, "").split("|")
+        granted = self.token_permissions
+        if granted is not None and needed != [""] and not any(
+                {n, n.replace(": read", ": write")} & granted for n in needed):
+            return _error(403, "Resource not accessible by integration")
         fault = self._take_fault(route.name)
         if fault is not None:
             time.sleep(fault.delay)
@@ -494,6 +511,175 @@ def list_statuses(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any
     return fake.page(list(reversed(_deployment_of(fake, p).statuses)), request)  # newest first
 
 
+# -- check runs ----------------------------------------------------------------------------------
+CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale",
+               "timed_out"}
+CHECK_OUTPUT_LIMIT = 65535  # characters of a check run's output summary or text
+
+
+def _check_output(request: Recorded) -> dict[str, Any]:
+    output = request.body.get("output") if isinstance(request.body, dict) else None
+    if output is None:
+        return {"title": None, "summary": None, "text": None}
+    if not isinstance(output, dict) or not output.get("title") or "summary" not in output:
+        raise HttpError(422, "Invalid request.", [{"field": "output", "code": "missing_field"}])
+    for name in ("summary", "text"):
+        if len(str(output.get(name) or "")) > CHECK_OUTPUT_LIMIT:
+            raise HttpError(422, "Invalid request.", [{"field": f"output.{name}", "code": "too_long"}])
+    return {"title": output["title"], "summary": output["summary"], "text": output.get("text")}
+
+
+def _check_run_json(fake: FakeGitHub, repo: str, fields: dict[str, Any]) -> dict[str, Any]:
+    url = f"{fake.root}/repos/{repo}/check-runs/{fields['id']}"
+    output = fields["output"]
+    return {**{k: v for k, v in fields.items() if k != "output"}, "url": url,
+            "html_url": f"https://github.example/{repo}/runs/{fields['id']}",
+            "output": {**output, "annotations_count": 0, "annotations_url": f"{url}/annotations"},
+            "app": {"id": 15368, "slug": fields["app"], "name": "GitHub Actions",
+                    "owner": fake.user_json("github")},
+            "check_suite": {"id": 77}, "pull_requests": []}
+
+
+def create_check_run(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo = _repo_of(fake, p)
+    name, sha = str(_body_field(request, "name")), str(_body_field(request, "head_sha"))
+    if sha not in repo.commits:
+        raise HttpError(422, f"No commit found for SHA: {sha}")
+    conclusion = request.body.get("conclusion")
+    if conclusion is not None and conclusion not in CONCLUSIONS:
+        raise HttpError(422, "Validation Failed", [{"field": "conclusion", "code": "invalid"}])
+    status = "completed" if conclusion else request.body.get("status", "queued")
+    if status == "completed" and not conclusion:
+        raise HttpError(422, "Validation Failed", [{"field": "conclusion", "code": "missing"}])
+    fields = {"id": next(fake._ids), "name": name, "head_sha": sha, "status": status,
+              "conclusion": conclusion, "details_url": request.body.get("details_url"),
+              "external_id": request.body.get("external_id") or "", "started_at": NOW,
+              "completed_at": NOW if conclusion else None, "output": _check_output(request),
+              "app": "github-actions" if fake.token_login == ACTIONS_BOT else "mlops-bot-app"}
+    repo.check_runs.append(fields)
+    return Reply(201, _check_run_json(fake, repo.full_name, fields))
+
+
+def _check_run_of(fake: FakeGitHub, p: dict[str, str]) -> dict[str, Any]:
+    for fields in _repo_of(fake, p).check_runs:
+        if str(fields["id"]) == p["id"]:
+            return fields
+    raise HttpError(404, "Not Found")
+
+
+def get_check_run(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    return _check_run_json(fake, _repo_of(fake, p).full_name, _check_run_of(fake, p))
+
+
+def update_check_run(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    fields = _check_run_of(fake, p)
+    body = request.body if isinstance(request.body, dict) else {}
+    if "output" in body:
+        fields["output"] = _check_output(request)
+    for name in ("status", "conclusion", "details_url", "name"):
+        if name in body:
+            fields[name] = body[name]
+    if fields["conclusion"]:
+        fields["status"], fields["completed_at"] = "completed", NOW
+    return _check_run_json(fake, _repo_of(fake, p).full_name, fields)
+
+
+def list_check_runs(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    """GET /commits/{ref}/check-runs: newest first; `filter=latest` (the default) keeps the newest
+    run of each name, `check_name` and `status` filter; the body wraps the page."""
+    repo, query = _repo_of(fake, p), request.query
+    runs = [r for r in reversed(repo.check_runs) if r["head_sha"] == p["ref"]
+            and query.get("check_name", r["name"]) == r["name"]
+            and query.get("status", r["status"]) == r["status"]]
+    if query.get("filter", "latest") == "latest":
+        seen: set[str] = set()
+        runs = [r for r in runs if not (r["name"] in seen or seen.add(r["name"]))]
+    page = fake.page([_check_run_json(fake, repo.full_name, r) for r in runs], request)
+    return Reply(200, {"total_count": len(runs), "check_runs": page.body}, page.headers)
+
+
+# -- git data: trees, commits, refs ----------------------------------------------------------------
+def _object_sha(kind: str, body: Any) -> str:
+    import hashlib
+
+    return hashlib.sha1(f"{kind} {json.dumps(body, sort_keys=True)}".encode()).hexdigest()
+
+
+def create_tree(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, entries = _repo_of(fake, p), _body_field(request, "tree")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("path") for e in entries):
+        raise HttpError(422, "Invalid tree info", [{"field": "tree", "code": "invalid"}])
+    sha = _object_sha("tree", entries)
+    repo.objects[sha] = {"type": "tree", "tree": entries}
+    return Reply(201, {"sha": sha, "url": f"{fake.root}/repos/{repo.full_name}/git/trees/{sha}",
+                       "tree": entries, "truncated": False})
+
+
+def _commit_json(fake: FakeGitHub, repo: str, sha: str, commit: dict[str, Any]) -> dict[str, Any]:
+    person = {"name": "github-actions[bot]", "email": "41898282+github-actions[bot]@users.noreply.github.com",
+              "date": NOW}
+    return {"sha": sha, "url": f"{fake.root}/repos/{repo}/git/commits/{sha}",
+            "html_url": f"https://github.example/{repo}/commit/{sha}", "message": commit["message"],
+            "tree": {"sha": commit["tree"], "url": f"{fake.root}/repos/{repo}/git/trees/{commit['tree']}"},
+            "parents": [{"sha": s} for s in commit["parents"]], "author": person, "committer": person}
+
+
+def create_git_commit(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo = _repo_of(fake, p)
+    tree, message = str(_body_field(request, "tree")), str(_body_field(request, "message"))
+    parents = request.body.get("parents") or []
+    if repo.objects.get(tree, {}).get("type") != "tree":
+        raise HttpError(422, "Tree SHA does not exist")
+    commit = {"type": "commit", "message": message, "tree": tree, "parents": list(parents),
+              "nonce": next(fake._ids)}  # GitHub's commits carry a date: never the same sha twice
+    sha = _object_sha("commit", commit)
+    repo.objects[sha] = commit
+    repo.commits.add(sha)
+    return Reply(201, _commit_json(fake, repo.full_name, sha, commit))
+
+
+def get_git_commit(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo = _repo_of(fake, p)
+    commit = repo.objects.get(p["sha"])
+    if commit is None or commit["type"] != "commit":
+        raise HttpError(404, "Not Found")
+    return _commit_json(fake, repo.full_name, p["sha"], commit)
+
+
+def _ref_json(fake: FakeGitHub, repo: str, ref: str, sha: str) -> dict[str, Any]:
+    return {"ref": ref, "node_id": f"REF_{zlib.crc32(ref.encode())}",
+            "url": f"{fake.root}/repos/{repo}/git/{ref}",
+            "object": {"type": "commit", "sha": sha,
+                       "url": f"{fake.root}/repos/{repo}/git/commits/{sha}"}}
+
+
+def create_ref(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo = _repo_of(fake, p)
+    ref, sha = str(_body_field(request, "ref")), str(_body_field(request, "sha"))
+    if not ref.startswith("refs/") or ref.count("/") < 2:
+        raise HttpError(422, "Reference name must start with 'refs/' and have at least two slashes.")
+    if ref in repo.refs:  # the atomic test-and-set locks rely on
+        raise HttpError(422, "Reference already exists")
+    if sha not in repo.commits:
+        raise HttpError(422, "Object does not exist")
+    repo.refs[ref] = sha
+    return Reply(201, _ref_json(fake, repo.full_name, ref, sha))
+
+
+def get_ref(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, ref = _repo_of(fake, p), f"refs/{p['ref']}"
+    if ref not in repo.refs:
+        raise HttpError(404, "Not Found")
+    return _ref_json(fake, repo.full_name, ref, repo.refs[ref])
+
+
+def delete_ref(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, ref = _repo_of(fake, p), f"refs/{p['ref']}"
+    if repo.refs.pop(ref, None) is None:
+        raise HttpError(422, "Reference does not exist")
+    return Reply(204, None)
+
+
 _R = "/repos/{owner}/{repo}"
 DEFAULT_ROUTES: list[tuple[str, str, str, Handler]] = [
     ("GET", "/user", "get_user", get_user),
@@ -513,7 +699,35 @@ DEFAULT_ROUTES: list[tuple[str, str, str, Handler]] = [
     ("GET", f"{_R}/deployments/{{id}}", "get_deployment", get_deployment),
     ("POST", f"{_R}/deployments/{{id}}/statuses", "create_status", create_status),
     ("GET", f"{_R}/deployments/{{id}}/statuses", "list_statuses", list_statuses),
+    ("POST", f"{_R}/check-runs", "create_check_run", create_check_run),
+    ("GET", f"{_R}/check-runs/{{id}}", "get_check_run", get_check_run),
+    ("PATCH", f"{_R}/check-runs/{{id}}", "update_check_run", update_check_run),
+    ("GET", f"{_R}/commits/{{ref}}/check-runs", "list_check_runs", list_check_runs),
+    ("POST", f"{_R}/git/trees", "create_tree", create_tree),
+    ("POST", f"{_R}/git/commits", "create_git_commit", create_git_commit),
+    ("GET", f"{_R}/git/commits/{{sha}}", "get_git_commit", get_git_commit),
+    ("POST", f"{_R}/git/refs", "create_ref", create_ref),
+    ("GET", f"{_R}/git/ref/{{ref*}}", "get_ref", get_ref),
+    ("DELETE", f"{_R}/git/refs/{{ref*}}", "delete_ref", delete_ref),
 ]
+
+# The workflow token permission each route needs (GitHub's "permissions required" per endpoint;
+# "a|b": either will do); a route not listed is open to any token of the repository.
+ROUTE_PERMISSIONS: dict[str, str] = {
+    "get_pull": "pull-requests: read", "list_comments": "issues: read|pull-requests: read",
+    "create_comment": "issues: write|pull-requests: write",
+    "edit_comment": "issues: write|pull-requests: write",
+    "create_reaction": "issues: write|pull-requests: write", "list_issues": "issues: read",
+    "create_issue": "issues: write", "get_issue": "issues: read",
+    "create_deployment": "deployments: write", "list_deployments": "deployments: read",
+    "get_deployment": "deployments: read", "create_status": "deployments: write",
+    "list_statuses": "deployments: read",
+    "create_check_run": "checks: write", "update_check_run": "checks: write",
+    "get_check_run": "checks: read", "list_check_runs": "checks: read",
+    "create_tree": "contents: write", "create_git_commit": "contents: write",
+    "get_git_commit": "contents: read", "create_ref": "contents: write",
+    "get_ref": "contents: read", "delete_ref": "contents: write",
+}
 
 
 def _handler_class(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,98 @@
+"""Environment locks kept in the repository on GitHub, the way github/branch-deploy keeps them.
+
+A lock is the branch `mlops-bot-lock/<environment>` on a parentless commit whose message (and
+`lock.json`, for people browsing the branch) holds the lock record. Creating a ref through the
+API is atomic (422 when it exists), so of two concurrent `/lock` commands exactly one wins; the
+comment job and the deploy job share them with no cloud credentials, only `contents: write`.
+
+Anybody who can push to the repository can delete the branch: a lock coordinates deploys, it is
+not a security boundary (the environment's required reviewers are).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import TYPE_CHECKING
+
+from mlops_bot.backends.types import EnvironmentLock
+from mlops_bot.errors import UserError
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.types import LockStore
+    from mlops_bot.github.forge import Forge
+
+__all__ = ["LOCK_BRANCH_PREFIX", "ForgeLockStore", "lock_ref"]
+
+LOCK_BRANCH_PREFIX = "mlops-bot-lock/"
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+_FIELD_LIMIT = 1000  # characters of one field of a lock record read back
+_ATTEMPTS = 3  # a lock released between our failed create and our read: try again
+
+
+def lock_ref(environment: str) -> str:
+    if not _ENVIRONMENT.fullmatch(environment):
+        raise UserError(f"environment {environment!r} cannot name a lock branch: use letters, "
+                        "digits, '-' and '_' (at most 63) in mlops.yaml environments")
+    return f"refs/heads/{LOCK_BRANCH_PREFIX}{environment}"
+
+
+class ForgeLockStore:
+    """`LockStore` on a forge's refs."""
+
+    def __init__(self, forge: Forge) -> None:
+        self._forge = forge
+
+    def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
+        record = json.dumps(dataclasses.asdict(lock), sort_keys=True, indent=2)
+        message = f"mlops-bot lock: {lock.environment} held by {lock.owner}\n\n{record}\n"
+        for _ in range(_ATTEMPTS):
+            if self._forge.create_ref(lock_ref(lock.environment), message,
+                                      {"lock.json": record + "\n"}):
+                return lock
+            held = self.get(lock.environment)
+            if held is not None:
+                return held
+        raise UserError(f"the lock of {lock.environment} was taken and released "
+                        f"{_ATTEMPTS} times while asking for it: try the command again")
+
+    def release(self, environment: str, owner: str) -> EnvironmentLock | None:
+        held = self.get(environment)
+        if held is None:
+            return None
+        if held.owner != owner:
+            raise UserError(f"{environment} is locked by {held.owner} ({held.actor}: "
+                            f"{held.reason or 'no reason given'}); only {held.owner} can unlock it")
+        self._forge.delete_ref(lock_ref(environment))
+        return held
+
+    def get(self, environment: str) -> EnvironmentLock | None:
+        message = self._forge.ref_message(lock_ref(environment))
+        if message is None:
+            return None
+        return _parse(environment, message)
+
+
+def _parse(environment: str, message: str) -> EnvironmentLock:
+    """The record in a lock commit's message. A branch that exists still locks the environment
+    when its record is unreadable (somebody made it by hand): the lock names the branch."""
+    _, _, body = message.partition("\n\n")
+    try:
+        record = json.loads(body)
+    except ValueError:
+        record = None
+    fields = [f.name for f in dataclasses.fields(EnvironmentLock)]
+    if not (isinstance(record, dict) and all(
+            isinstance(record.get(f), str) and len(record[f]) <= _FIELD_LIMIT for f in fields)):
+        return EnvironmentLock(environment, f"branch {LOCK_BRANCH_PREFIX}{environment}", "unknown",
+                               "the lock branch holds no readable lock record: delete the branch "
+                               "to unlock", "")
+    return EnvironmentLock(environment, record["owner"], record["actor"], record["reason"],
+                           record["created_at"])
+
+
+if TYPE_CHECKING:
+    # mypy checks ForgeLockStore against the LockStore Protocol here.
+    def _satisfies_the_protocol(store: ForgeLockStore) -> LockStore:
+        return store
