@@ -100,9 +100,14 @@ class GitRepo:
         self._git.worktree("remove", "--force", str(path))
 
     def fetch(self, commit: str) -> None:
-        """Make sure `commit` is in the clone (a PR head is not in a default-branch checkout)."""
+        """Make sure `commit` is in the clone (a PR head is not in a default-branch checkout).
+
+        In the action the checkout keeps no token (`persist-credentials: false`): the action's
+        own token (`INPUT_GITHUB-TOKEN`) is handed to this one git process, through its
+        environment, as the header actions/checkout would have stored, scoped to the GitHub
+        server, and never written to .git/config where other code could read it."""
         if self.resolve(commit) is None:
-            self._git.fetch("--no-tags", "--quiet", "origin", commit)
+            self._git.fetch("--no-tags", "--quiet", "origin", commit, env=_auth_env())
 
     def default_branch(self) -> str | None:
         """The branch new branches come from: origin/HEAD, else main, else master."""
@@ -202,6 +207,21 @@ class _Git:
                 raise
 
         return run
+
+
+def _auth_env() -> dict[str, str]:
+    import base64
+    import os
+
+    token = os.environ.get("INPUT_GITHUB-TOKEN") or os.environ.get("INPUT_GITHUB_TOKEN")
+    if not token:
+        return {}
+    server = os.environ.get("GITHUB_SERVER_URL") or "https://github.com"
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    given = int(os.environ.get("GIT_CONFIG_COUNT") or 0)  # keep settings passed this way already
+    return {"GIT_CONFIG_COUNT": str(given + 1),
+            f"GIT_CONFIG_KEY_{given}": f"http.{server.rstrip('/')}/.extraheader",
+            f"GIT_CONFIG_VALUE_{given}": f"AUTHORIZATION: basic {basic}"}
 
 
 def _parse_ls_tree(out: str) -> Iterator[TreeEntry]:
