@@ -1,0 +1,97 @@
+"""Environment locks kept as branches on GitHub (ForgeLockStore), through PyGithub against the
+fake GitHub, which refuses to create a ref that exists (422) as GitHub does."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mlops_bot.backends.types import EnvironmentLock
+from mlops_bot.errors import UserError
+from mlops_bot.github.console_forge import ConsoleForge
+from mlops_bot.github.locks import ForgeLockStore, lock_ref
+from mlops_bot.github.pygithub_forge import ClientSettings, GithubForge
+from tests.support.fake_github import FakeGitHub
+
+REF = "refs/heads/mlops-bot-lock/staging"
+
+
+def store(github: FakeGitHub) -> ForgeLockStore:
+    github.repo("octo/models")
+    return ForgeLockStore(GithubForge("octo/models", github.token, github.url,
+                                      settings=ClientSettings(pace=False)))
+
+
+def lock(owner: str, reason: str = "") -> EnvironmentLock:
+    return EnvironmentLock("staging", owner, "alice", reason, "2026-01-01T00:00:00+00:00")
+
+
+def test_a_lock_is_a_branch_holding_its_record(github):
+    locks = store(github)
+    assert locks.get("staging") is None
+    assert locks.acquire(lock("#7", "load test")) == lock("#7", "load test")
+    sha = github.repo().refs[REF]
+    commit = github.repo().objects[sha]
+    assert commit["parents"] == [] and '"reason": "load test"' in commit["message"]
+    [entry] = github.repo().objects[commit["tree"]]["tree"]
+    assert entry["path"] == "lock.json" and '"owner": "#7"' in entry["content"]
+    assert locks.get("staging") == lock("#7", "load test")
+
+
+def test_another_owner_gets_the_holder_back_and_cannot_release_it(github):
+    locks = store(github)
+    locks.acquire(lock("#7"))
+    assert locks.acquire(lock("#8")).owner == "#7"
+    with pytest.raises(UserError, match="only #7 can unlock it"):
+        locks.release("staging", "#8")
+    assert locks.release("staging", "#7") == lock("#7")
+    assert REF not in github.repo().refs
+    assert locks.release("staging", "#7") is None
+
+
+def test_of_concurrent_lockers_exactly_one_wins(github):
+    locks = [store(github) for _ in range(6)]
+    barrier, won = threading.Barrier(len(locks)), []
+
+    def take(index: int) -> None:
+        barrier.wait()
+        held = locks[index].acquire(lock(f"#{index}"))
+        won.append(held.owner == f"#{index}")
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(locks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == [False] * 5 + [True]
+    assert len(github.calls("create_ref")) == 6  # each asked GitHub; GitHub picked one
+
+
+def test_a_branch_without_a_readable_record_still_locks(github):
+    locks = store(github)
+    github.repo().refs[REF] = "0" * 40
+    github.repo().objects["0" * 40] = {"type": "commit", "message": "made by hand", "tree": "",
+                                       "parents": []}
+    held = locks.get("staging")
+    assert held is not None and held.owner == "branch mlops-bot-lock/staging"
+    assert locks.acquire(lock("#7")).owner == "branch mlops-bot-lock/staging"
+
+
+def test_a_token_without_contents_write_cannot_lock(github):
+    github.token_permissions = {"contents: read"}
+    with pytest.raises(UserError, match="contents: write"):
+        store(github).acquire(lock("#7"))
+
+
+def test_environment_names_that_cannot_be_a_branch_are_refused():
+    with pytest.raises(UserError, match="cannot name a lock branch"):
+        lock_ref("staging..x")
+
+
+def test_the_console_forge_keeps_locks_for_a_local_run():
+    locks = ForgeLockStore(ConsoleForge(user="alice"))
+    assert locks.acquire(lock("#7")) == lock("#7")
+    assert locks.acquire(lock("#8")).owner == "#7"
+    assert locks.release("staging", "#7") == lock("#7")
+    assert locks.get("staging") is None
