@@ -5,6 +5,7 @@ identity gets nothing. The real google-cloud clients send the caller's token, as
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,28 @@ def test_the_printed_mapping_names_the_same_workflows_and_environments() -> None
                   '"production"', "refs/heads/", '"push"'):
         assert value in mapping
     assert FEDERATION.attribute_condition() == 'assertion.repository == "acme/models"'
+
+
+def test_the_credentials_file_is_found_in_the_workspace_of_a_docker_action(
+        tmp_path: Path, gcs: FakeGcs, iam: Iam, monkeypatch: pytest.MonkeyPatch) -> None:
+    # google-github-actions/auth names the file by its path on the runner; a Docker action sees
+    # the workspace under /github/workspace (GITHUB_WORKSPACE inside the container).
+    with TokenServer(DEPLOYER) as tokens:
+        written = tokens.credentials_file(tmp_path)
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS",
+                           f"/home/runner/work/models/models/{written.name}")
+        monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+        registry = GcsRegistry(GcpClients(_config(storage=gcs.endpoint)))
+        assert registry.versions() == []
+        assert tokens.requests >= 1 and iam.denied == []
+
+        # The variable now names the file where it is, for google.auth and child processes.
+        assert Path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]) == written
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS",
+                           f"/home/runner/work/models/models/{written.name}")
+        monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path / "elsewhere"))
+        with pytest.raises(UserError, match="GOOGLE_APPLICATION_CREDENTIALS names /home/runner"):
+            GcsRegistry(GcpClients(_config(storage=gcs.endpoint))).versions()
 
 
 # -- a whole push with Application Default Credentials ------------------------------------------

@@ -56,14 +56,16 @@ class GcpClients:
 
     @cached_property
     def _credentials_file(self) -> Any:
-        # Loaded here, scoped after loading, rather than by each client's google.auth.default():
-        # that asks Resource Manager for the project of Workload Identity credentials, which
-        # mlops.yaml names anyway.
         import google.auth
         from google.auth.credentials import with_scopes_if_required
 
-        loaded: Any = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-            os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+        named = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+        found = _credentials_path(named)
+        if found != named:  # google.auth reads the variable itself, and so do child processes
+            os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = found
+        # Unscoped, then scoped: a scoped default() asks Resource Manager for the project of
+        # Workload Identity credentials, which mlops.yaml names anyway.
+        loaded: Any = google.auth.default()
         return with_scopes_if_required(  # type: ignore[no-untyped-call]
             loaded[0], ["https://www.googleapis.com/auth/cloud-platform"])
 
@@ -128,3 +130,22 @@ class GcpClients:
 
         return ScheduleServiceClient(credentials=self._credentials_for("aiplatform"),
                                      transport="rest", client_options=self._vertex_options())
+
+
+def _credentials_path(named: str) -> str:
+    """The credentials file, also when this runs in a Docker action: google-github-actions/auth
+    names it by its path on the runner (in the workspace), which the container sees under its
+    own GITHUB_WORKSPACE (/github/workspace)."""
+    from pathlib import Path
+
+    from mlops_bot.errors import UserError
+
+    if Path(named).is_file():
+        return named
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    moved = Path(workspace) / Path(named).name if workspace else None
+    if moved is not None and moved.is_file():
+        return str(moved)
+    raise UserError(f"GOOGLE_APPLICATION_CREDENTIALS names {named}, which does not exist"
+                    + (f" (nor does {moved})" if moved else "") + ": run "
+                    "google-github-actions/auth before mlops-bot in the same job, or unset it")
