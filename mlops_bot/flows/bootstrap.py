@@ -125,7 +125,7 @@ class AccessPlan:
                           f"--project={project}", f"--display-name=mlops-bot {identity.name}")]
         for grant in identity.grants:
             role = grant.role
-            if not isinstance(role, str) and role.id not in self._roles_printed:
+            if not role.predefined and role.id not in self._roles_printed:
                 self._roles_printed.add(role.id)  # a role shared by both is created once
                 lines += [f"#   role {role.id}:"]
                 lines += [f"#     {p}: {why}" for p, why in role.permissions.items()]
@@ -200,7 +200,7 @@ class AccessPlan:
 
     def _role_name(self, grant: Grant) -> str:
         role = grant.role
-        return role if isinstance(role, str) else f"projects/{self.gcp.project}/roles/{role.id}"
+        return role.id if role.predefined else f"projects/{self.gcp.project}/roles/{role.id}"
 
     def _bucket(self, on: str) -> str:
         if on == "staging_bucket":

@@ -72,7 +72,7 @@ def test_access_guide_creates_each_custom_role_once_with_the_permissions_of_iden
     assert len(created) == len([c for c in commands if c[:4] == ["gcloud", "iam", "roles",
                                                                   "create"]])
     expected = {g.role.id: set(g.permissions) for i in IDENTITIES for g in i.grants
-                if not isinstance(g.role, str)}
+                if not g.role.predefined}
     assert created == expected
     granted = {p for ps in created.values() for p in ps}
     # Nothing a deploy needs is granted to anyone but the deploy role.

@@ -176,6 +176,25 @@ def test_no_identity_cannot_read_an_endpoint(vertex: FakeVertexModels, iam: Iam,
     assert [(who, what) for who, what, _ in iam.denied] == [(None, "aiplatform.endpoints.list")]
 
 
+RUNTIME = f"pipelines@{PROJECT}.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(("caller", "account", "denied"), [
+    (BUILDER, f"someone-else@{PROJECT}.iam.gserviceaccount.com", "iam.serviceAccounts.actAs"),
+    (DEPLOYER, RUNTIME, "aiplatform.pipelineJobs.create"),
+], ids=["build identity, as another account", "deploy identity"])
+def test_runs_start_only_as_the_build_identity_and_only_as_the_runtime_account(
+        caller: str, account: str, denied: str) -> None:
+    iam = Iam(PROJECT, BUCKET, runtime_account=RUNTIME)
+    with FakeVertexPipelines().enforce(iam) as vertex:
+        clients = GcpClients(_config(aiplatform=vertex.endpoint), credentials_for(caller))
+        with pytest.raises(gexc.Forbidden, match=rf"Permission '{denied}' denied"):
+            clients.pipelines.create_pipeline_job(
+                parent=f"projects/{PROJECT}/locations/{REGION}",
+                pipeline_job={"display_name": "alpha", "service_account": account})
+        assert not vertex.jobs
+
+
 # -- who can mint which identity ---------------------------------------------------------------
 
 FEDERATION = Federation("acme/models", "main", ["staging", "production"])
@@ -243,15 +262,16 @@ def test_the_credentials_file_is_found_in_the_workspace_of_a_docker_action(
 # -- a whole push with Application Default Credentials ------------------------------------------
 
 @pytest.mark.slow
-def test_push_on_google_cloud_runs_as_the_build_identity_from_adc(
-        tmp_path: Path, iam: Iam) -> None:
+def test_push_on_google_cloud_runs_as_the_build_identity_from_adc(tmp_path: Path) -> None:
+    iam = Iam(PROJECT, BUCKET, runtime_account=RUNTIME)
     with (FakeGcs(buckets=[BUCKET]).enforce(iam) as gcs, FakeGcp().enforce(iam) as gcp,
           FakeVertexPipelines().enforce(iam) as vertex, TokenServer(BUILDER) as tokens):
         gcp.set_outcome("SUCCESS", after_polls=1)
         vertex.set_outcome("SUCCEEDED", after_polls=1)
         builder = GitRepoBuilder(tmp_path / "repo")
         config = _config(storage=gcs.endpoint, cloudbuild=gcp.endpoint,
-                         artifactregistry=gcp.endpoint, aiplatform=vertex.endpoint)
+                         artifactregistry=gcp.endpoint, aiplatform=vertex.endpoint).model_copy(
+            update={"service_account": RUNTIME})
         builder.commit({"mlops.yaml": _mlops_yaml(config), **pipeline_files("alpha")})
         env = {"GOOGLE_APPLICATION_CREDENTIALS": str(tokens.credentials_file(tmp_path))}
 
@@ -260,6 +280,8 @@ def test_push_on_google_cloud_runs_as_the_build_identity_from_adc(
         assert [b["status"] for b in document["builds"]] == ["built"]
         assert [v["status"] for v in document["versions"]] == ["published"]
         assert [r["status"] for r in document["runs"]] == ["succeeded"]
+        [job] = vertex.jobs.values()
+        assert job.request["serviceAccount"] == RUNTIME
         assert tokens.requests >= 1 and iam.denied == []
 
         # Without the credentials file the same clients are anonymous, and refused.
@@ -272,5 +294,6 @@ def _mlops_yaml(config: GcpConfig) -> str:
     import yaml
 
     return yaml.safe_dump({"backend": "gcp", "gcp": config.model_dump(
-        include={"project", "region", "artifact_repository", "registry_bucket"})
+        include={"project", "region", "artifact_repository", "registry_bucket",
+                 "service_account"})
         | {"api_endpoints": config.api_endpoints.model_dump(exclude_none=True)}})

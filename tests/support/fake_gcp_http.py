@@ -137,7 +137,7 @@ class JsonApiServer:
                 raise Reply(404, f"the fake does not implement {method} {path}")
             if self.iam is not None:
                 denied = self.iam.check_route(getattr(self._caller, "authorization", None),
-                                              route, path, self.discovery)
+                                              route, path, self.discovery, body)
                 if denied is not None:
                     raise Reply(denied.status, denied.message)
             if fault is not None and fault.status is not None:

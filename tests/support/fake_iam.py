@@ -68,7 +68,7 @@ _OPERATION_OWNERS = {"/models/": "aiplatform.models.get",
                      "/endpoints/": "aiplatform.endpoints.get",
                      "/schedules/": "aiplatform.schedules.get"}
 _HOSTS = {"aiplatform": "aiplatform.googleapis.com", "cloudbuild": "cloudbuild.googleapis.com",
-          "artifactregistry": "artifactregistry.googleapis.com"}
+          "artifactregistry": "artifactregistry.googleapis.com", "iam": "iam.googleapis.com"}
 
 
 def token_for(email: str) -> str:
@@ -161,6 +161,7 @@ class Iam:
     project: str
     registry_bucket: str
     staging_bucket: str | None = None
+    runtime_account: str | None = None  # gcp.service_account: the account runs execute as
     superusers: Iterable[str] = ()  # emails allowed everything (an administrator running set-up)
     denied: list[tuple[str | None, str, str]] = field(default_factory=list)
 
@@ -188,13 +189,25 @@ class Iam:
 
     # -- the JSON APIs (Cloud Build, Artifact Registry, Vertex AI) -------------------------
     def check_route(self, authorization: str | None, route: str, path: str,
-                    apis: Iterable[str]) -> Denied | None:
+                    apis: Iterable[str], body: Any = None) -> Denied | None:
         """`apis`: the discovery names the fake serves, which say whose operations it polls."""
         permission = ROUTE_PERMISSIONS.get(route) or _operation_permission(path, set(apis))
         if permission is None:
             return None
+        denied = self._check(authorization, permission, path)
+        account = body.get("serviceAccount") if isinstance(body, dict) else None
+        if denied is None and route == "create_pipeline_job" and account:
+            # A job that runs as a service account needs actAs on it (Vertex checks that too).
+            denied = self._check(authorization, "iam.serviceAccounts.actAs",
+                                 f"/v1/projects/-/serviceAccounts/{account}",
+                                 on="runtime_account" if account == self.runtime_account else "")
+        return denied
+
+    def _check(self, authorization: str | None, permission: str, path: str,
+               on: str | None = None) -> Denied | None:
         service = permission.split(".", 1)[0]
-        on = "artifact_repository" if service == "artifactregistry" else "project"
+        if on is None:
+            on = "artifact_repository" if service == "artifactregistry" else "project"
         resource = "//{}/{}".format(_HOSTS[service], path.split("/", 2)[-1].split(":")[0])
         caller = self.caller(authorization)
         if self.allows(caller, permission, [on]):

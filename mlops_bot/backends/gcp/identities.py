@@ -35,11 +35,13 @@ __all__ = ["BUILD", "DEPLOY", "IDENTITIES", "Federation", "Grant", "Identity", "
 
 @dataclass(frozen=True)
 class Role:
-    """A custom role: `permissions` maps each permission to why the identity needs it."""
+    """A custom role (or, `predefined`, one of Google's, listed for what we use of it):
+    `permissions` maps each permission to why the identity needs it."""
 
-    id: str  # the custom role id, projects/<project>/roles/<id>
+    id: str  # the custom role id, projects/<project>/roles/<id>; or roles/... when predefined
     title: str
     permissions: Mapping[str, str]
+    predefined: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,13 @@ class Grant:
     """`role` bound on `on`: project, registry_bucket, staging_bucket, artifact_repository or
     runtime_account (the service account pipelines run as)."""
 
-    role: Role | str  # a custom role, or a predefined role's name (roles/...)
+    role: Role
     on: str
     condition: ObjectCondition | None = None
 
     @property
     def permissions(self) -> Mapping[str, str]:
-        return self.role.permissions if isinstance(self.role, Role) else {}
+        return self.role.permissions
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,10 @@ _DEPLOYS = Role("mlopsBotDeploy", "mlops-bot deploy: models and endpoints", {
     "aiplatform.pipelineJobs.list": "find the approved run by its labels",
 })
 
+_ACT_AS = Role("roles/iam.serviceAccountUser", "Service Account User", {
+    "iam.serviceAccounts.actAs": "start pipeline runs that execute as the runtime account",
+}, predefined=True)
+
 _PIPELINES = ObjectCondition("mlops-bot registry pipelines", "pipelines/")
 _SOURCES = ObjectCondition("mlops-bot build sources", "mlops-bot/sources/")
 _TAGS = ObjectCondition("mlops-bot registry tags", "pipelines/", tags_only=True)
@@ -159,7 +165,7 @@ BUILD = Identity(
         Grant(_CREATE_OBJECTS, "staging_bucket", _SOURCES),
         Grant(_REPLACE_OBJECTS, "staging_bucket", _SOURCES),
         # Runs execute as the runtime account; starting one needs actAs on it, and nothing else.
-        Grant("roles/iam.serviceAccountUser", "runtime_account"),
+        Grant(_ACT_AS, "runtime_account"),
     ))
 DEPLOY = Identity(
     "deploy", "mlops-bot-deploy", "the approved deploy jobs (default branch, in a GitHub "
