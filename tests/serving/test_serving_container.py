@@ -1,0 +1,319 @@
+"""The serving container for real: the serving image built as `mlops-bot deploy` builds it on
+backend gcp, then run as Vertex AI runs the model it registered.
+
+- The pipeline image is built from pipelines/wine_quality/Dockerfile, and the model is trained in
+  it with the pipeline's own src code (what its train component does), so the model is pickled by
+  the scikit-learn the image has.
+- The serving image is built by `serving_candidate` (what the promote flow calls) through an
+  ImageBuilder that does what Cloud Build does with the request: `build_source`'s context and
+  Dockerfile, `docker build -t <uri>:<sha> -t <uri>:ch-<hash> -f <Dockerfile> .`.
+- The model is registered with the real VertexModelRegistry against the fake Vertex; the
+  container is then started from the stored upload request (`serving_container`: image, command,
+  args, port, env, plus the AIP_* variables Vertex sets), with AIP_STORAGE_URI the gs:// model
+  folder, which the server copies from a fake Cloud Storage on this machine (reached from the
+  container's bridge network through a small relay, with STORAGE_EMULATOR_HOST).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import ipaddress
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+
+from mlops_bot.backends.gcp.build_source import build_source
+from mlops_bot.backends.gcp.clients import GcpClients
+from mlops_bot.backends.gcp.models import VertexModelRegistry
+from mlops_bot.backends.model_types import ModelCandidate
+from mlops_bot.backends.types import BuildRequest, BuildResult
+from mlops_bot.config import ApiEndpoints, Config, GcpConfig, parse_config
+from mlops_bot.errors import UserError
+from mlops_bot.repo.layout import Image
+from mlops_bot.serving_image import serving_candidate
+from tests.support.docker import docker, require_docker
+from tests.support.fake_gcs import FakeGcs
+from tests.support.fake_vertex_models import FakeVertexModels, serving_container
+from tests.support.models import candidate
+
+PROJECT, REGION = "test-project", "europe-west4"
+REPOSITORY = f"{REGION}-docker.pkg.dev/{PROJECT}/images"
+PIPELINE = Path(__file__).resolve().parents[2] / "pipelines" / "wine_quality"
+SAMPLE = json.loads((PIPELINE / "serving" / "sample_instances.json").read_text())
+CONFIG = f"""\
+backend: gcp
+gcp: {{project: {PROJECT}, region: {REGION}, artifact_repository: images,
+      registry_bucket: registry}}
+"""
+ARTIFACT = "runs/wine-quality-1/train/model"  # the KFP Model artifact the train task writes
+TRAIN = """\
+from src.data import TARGET, load_wine_frame, split
+from src.model import save_model, train_model
+train, _ = split(load_wine_frame(), test_size=0.2, random_state=42)
+features = train.drop(columns=[TARGET])
+save_model(train_model(features, train[TARGET], 20, 0, 42), "/out/model")
+print(",".join(features.columns))
+"""
+
+
+class CloudBuildSteps:
+    """An ImageBuilder doing with each request what Cloud Build's step does (CloudBuildBuilder's
+    build spec), with the local engine; images are tagged with their Artifact Registry URI."""
+
+    def __init__(self) -> None:
+        self.requests: list[BuildRequest] = []
+
+    def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
+        self.requests += requests
+        return [self._build(r) for r in requests]
+
+    def _build(self, request: BuildRequest) -> BuildResult:
+        image, source = request.image, build_source(request)
+        uri = f"{REPOSITORY}/{image.name}"
+        ref = f"{uri}:ch-{image.content_hash[:40]}"
+        args = ["build", "-t", f"{uri}:{request.git_sha}", "-t", ref]
+        for key, value in source.build_args.items():
+            args += ["--build-arg", f"{key}={value}"]
+        built = docker(*args, "-f", str(source.context / source.dockerfile), str(source.context),
+                       check=False)
+        if built.returncode != 0:
+            tail = "\n".join((built.stdout + built.stderr).splitlines()[-15:])
+            return BuildResult(image.name, image.content_hash, "failed", None,
+                               f"docker build failed:\n{tail}")
+        return BuildResult(image.name, image.content_hash, "built", ref)
+
+
+class Relay:
+    """Forwards connections made to `host` (this machine's address on Docker's bridge) to a
+    server listening on 127.0.0.1 only, so a container reaches the fake Cloud Storage."""
+
+    def __init__(self, host: str, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server((host, 0))
+        self.address = f"{host}:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+class BridgedGcs(FakeGcs):
+    """The fake Cloud Storage as a container reaches it through the relay: the object links it
+    answers (mediaLink, which the client downloads from) name the relay's address."""
+
+    public: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self.public or super().endpoint
+
+
+@dataclass(frozen=True)
+class Served:
+    pipeline_image: str
+    candidate: ModelCandidate  # with its serving image
+    builder: CloudBuildSteps
+    features: list[str]
+    model: bytes = dataclasses.field(repr=False)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """The pipeline image, a model trained in it, and the serving image built once."""
+    require_docker()
+    builder = CloudBuildSteps()
+    [pipeline] = builder.build([_pipeline_request()])
+    assert pipeline.ref, pipeline.error
+    out = tmp_path_factory.mktemp("model")
+    out.chmod(0o777)  # the pipeline image runs as its own non-root user
+    trained = docker("run", "--rm", "-v", f"{out}:/out", pipeline.ref, "python3", "-c", TRAIN)
+    features = trained.stdout.strip().splitlines()[-1].split(",")
+    model = candidate("wine-quality-1", f"gs://models/{ARTIFACT.rsplit('/', 1)[0]}",
+                      image=pipeline.ref, git_sha="1" * 40, feature_names=tuple(features),
+                      classes=(0, 1, 2))
+    return Served(pipeline.ref, serving_candidate(_config(), builder, model), builder, features,
+                  (out / "model").read_bytes())
+
+
+@pytest.fixture
+def vertex(tmp_path: Path) -> Iterator[FakeVertexModels]:
+    with FakeVertexModels(files=tmp_path / "gcs") as fake:
+        yield fake
+
+
+def _config() -> Config:
+    return parse_config(CONFIG, "mlops.yaml")
+
+
+def _pipeline_request() -> BuildRequest:
+    root = PIPELINE.parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PIPELINE.rglob("*") if p.is_file() and "__pycache__" not in
+                       p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    image = Image("wine_quality", "pipeline", "pipelines/wine_quality",
+                  "pipelines/wine_quality/Dockerfile", digest.hexdigest())
+    return BuildRequest(image, "wine_quality", "1" * 40, root)
+
+
+def _registry(vertex: FakeVertexModels) -> VertexModelRegistry:
+    config = GcpConfig(project=PROJECT, region=REGION, artifact_repository="images",
+                       registry_bucket="registry",
+                       api_endpoints=ApiEndpoints(aiplatform=vertex.endpoint))
+    return VertexModelRegistry(GcpClients(config, AnonymousCredentials()), poll_seconds=0.02)
+
+
+def _bridge_address() -> str:
+    """This machine's address on Docker's default bridge network (its gateway)."""
+    subnet = docker("network", "inspect", "bridge", "--format",
+                    "{{(index .IPAM.Config 0).Subnet}}").stdout.strip()
+    return str(next(ipaddress.ip_network(subnet).hosts()))
+
+
+@contextlib.contextmanager
+def _running(spec: Any, extra_env: dict[str, str]) -> Iterator[str]:
+    """The container as Vertex starts it, with its port published on 127.0.0.1; yields the
+    base URL once the port answers, and removes the container afterwards."""
+    name = f"mlops-serving-test-{time.monotonic_ns()}"
+    env = [f"--env={key}={value}" for key, value in {**spec.env, **extra_env}.items()]
+    entry = [f"--entrypoint={spec.command[0]}"] if spec.command else []
+    docker("run", "--detach", f"--name={name}", f"--publish=127.0.0.1::{spec.port}", *env,
+           *entry, spec.image, *spec.command[1:], *spec.args)
+    try:
+        mapped = docker("port", name, f"{spec.port}/tcp").stdout.splitlines()[0].strip()
+        yield f"http://{mapped}"
+    finally:
+        logs = docker("logs", name, check=False)
+        print(logs.stdout[-3000:], logs.stderr[-3000:])
+        docker("rm", "--force", name, check=False)
+
+
+def _request(url: str, body: dict[str, Any] | None = None,
+             timeout: float = 60.0) -> tuple[int, dict[str, Any]]:
+    """The first answer from `url` (GET, or POST of `body`), retried while the server starts."""
+    data = json.dumps(body).encode() if body is not None else None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    url, data=data, headers={"Content-Type": "application/json"}),
+                    timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                return error.code, json.loads(error.read() or b"{}")
+        except (ConnectionError, urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.3)
+
+
+# -- the serving image ---------------------------------------------------------------------
+
+@pytest.mark.docker
+def test_the_serving_image_is_built_from_the_runs_pipeline_image(served: Served) -> None:
+    request = served.builder.requests[-1]
+    dockerfile = (request.image.dockerfile or "")
+    assert request.image.name == "wine_quality-serving" and dockerfile.endswith("Dockerfile")
+    image = served.candidate.serving_image or ""
+    assert image.startswith(f"{REPOSITORY}/wine_quality-serving:ch-")
+    # Same user and working directory as the pipeline image; the server is importable.
+    config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}",
+                               image).stdout)
+    assert (config["User"], config["WorkingDir"]) == ("pipeline", "/opt/wine_quality")
+    again = serving_candidate(_config(), served.builder,
+                              dataclasses.replace(served.candidate, serving_image=None))
+    assert again.serving_image == image  # the same content hash: the same image
+
+
+@pytest.mark.docker
+def test_the_registered_model_serves_the_sample_instances_as_vertex_runs_it(
+        served: Served, vertex: FakeVertexModels) -> None:
+    version = _registry(vertex).register(served.candidate)
+    [stored] = vertex.versions("wine_quality")
+    spec = serving_container(stored, storage_uri=stored["artifactUri"],
+                             deployed_model_id="7001", endpoint_id="4001")
+    assert spec.image == served.candidate.serving_image == version.serving_image
+
+    with BridgedGcs(buckets=["models"]) as gcs:
+        gcs.put("models", ARTIFACT, served.model)
+        relay = Relay(_bridge_address(), ("127.0.0.1", int(gcs.endpoint.rsplit(":", 1)[1])))
+        gcs.public = f"http://{relay.address}"
+        try:
+            with _running(spec, {"STORAGE_EMULATOR_HOST": gcs.public}) as url:
+                health_status, health = _request(url + spec.env["AIP_HEALTH_ROUTE"])
+                status, answer = _request(url + spec.env["AIP_PREDICT_ROUTE"], SAMPLE)
+                by_name = {"instances": [dict(zip(served.features, SAMPLE["instances"][0],
+                                                  strict=True))],
+                           "parameters": {"probabilities": True}}
+                named_status, named = _request(url + spec.env["AIP_PREDICT_ROUTE"], by_name)
+        finally:
+            relay.close()
+
+    assert health_status == 200 and health["status"] == "ok", health
+    assert health["deployed"][0]["deployed_model_id"] == "7001"
+    assert health["deployed"][0]["feature_names"] == served.features
+    assert status == 200, answer
+    assert answer["predictions"] == [0, 1, 2] and answer["deployedModelId"] == "7001"
+    assert named_status == 200, named
+    [first] = named["predictions"]
+    assert first["class"] == 0 and len(first["probabilities"]) == 3
+
+
+@pytest.mark.docker
+def test_a_pipeline_image_that_cannot_load_models_gives_no_serving_image(
+        served: Served) -> None:
+    bare = candidate("run-2", "gs://models/runs/2", image="python:3.11-slim", git_sha="2" * 40)
+    with pytest.raises(UserError, match=r"(?s)the serving image of wine_quality could not be built.*"
+                                        r"cannot import joblib and numpy"):
+        serving_candidate(_config(), served.builder, bare)
+
+
+# -- refused before anything is built or uploaded -----------------------------------------
+
+def test_a_model_of_a_framework_nothing_serves_is_refused_before_upload(
+        vertex: FakeVertexModels) -> None:
+    builder = CloudBuildSteps()
+    tensorflow = candidate("run-3", "gs://models/runs/3", framework="tensorflow",
+                           image=f"{REPOSITORY}/wine_quality:ch-1")
+    with pytest.raises(UserError, match=r"run-3 of wine_quality is a 'tensorflow' model, which "
+                                        r"mlops-bot has no serving image for"):
+        _registry(vertex).register(serving_candidate(_config(), builder, tensorflow))
+    assert builder.requests == [] and vertex.requests == []
+
+
+def test_a_run_without_a_pipeline_image_is_refused_before_building() -> None:
+    builder = CloudBuildSteps()
+    with pytest.raises(UserError, match=r"run-4 of wine_quality names no pipeline image"):
+        serving_candidate(_config(), builder, candidate("run-4", "gs://models/runs/4"))
+    assert builder.requests == []
