@@ -4,19 +4,22 @@ with deployment statuses, the sticky comment and the job summary saying how it w
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlops_bot.backends.local.endpoints import url_file
+from mlops_bot.github.run_checks import RunCheck
 from mlops_bot.serving.state import endpoint_state_path, read_state
 from tests.action.conftest import Pushed
 from tests.support.action import ActionRun, run_action
 from tests.support.comments import comment, sticky
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder
-from tests.support.run_checks import pushed_with_checks
+from tests.support.run_checks import push_event, pushed_with_checks, records, write_check
 
 pytestmark = pytest.mark.slow
 
@@ -148,3 +151,86 @@ def test_an_unexpected_failure_still_ends_the_deployment_with_error(workspace, t
     assert [s["state"] for s in deployment.statuses][-2:] == ["in_progress", "error"]
     assert "unexpected failure" in deployment.statuses[-1]["description"]
     assert "unexpected failure" in sticky(github)
+
+
+def head_record(github: FakeGitHub, sha: str) -> dict[str, Any]:
+    """The record of the push job's check run on `sha`."""
+    [check] = records(github, sha).values()
+    return json.loads(check["output"]["text"].split("```json\n")[1].split("\n```")[0])
+
+
+def test_a_docs_only_head_deploys_the_run_an_earlier_commit_produced(workspace, tmp_path, github):
+    repo, head = workspace
+    docs = repo.commit({"README.md": "how to use the model\n"})
+    pushed = push_event(repo.path, tmp_path, github, head, docs, branch="feature")
+    assert pushed.outputs["reason_code"] == "nothing_changed", pushed.stderr
+    job = approved_deploy(repo, tmp_path, github, docs)
+    assert job.returncode == 0, job.stderr
+    assert serving(repo) == [("wine_quality", 100)]
+    [deployment] = github.repo().deployments.values()
+    assert deployment.fields["ref"] == docs
+    report = sticky(github)
+    assert f"commit {docs[:12]} (the PR head) compiles wine_quality to the same registry " \
+           f"version as commit {head[:12]}" in report
+    assert f"commit {head[:12]}" in job.summary
+
+
+@pytest.mark.parametrize(("forged", "code", "why"), [
+    ({"run_id": "wine-quality-0000000000000000"}, "run_missing", "does not exist on the backend"),
+    ({"version": "v-ffffffffffffffff"}, "record_mismatch", "registry version v-ffffffffffffffff"),
+    ({"parameters": {"n_estimators": 1000}}, "record_mismatch", "parameters"),
+    ({"produced_by": "c" * 40}, "record_mismatch", "producing commit cccccccccccc"),
+    ({"run_id": "failed-run"}, "run_missing", "is failed on the backend"),
+])
+def test_the_deploy_job_refuses_a_run_the_backend_does_not_hold_as_claimed(
+        workspace, tmp_path, github, forged, code, why):
+    repo, head = workspace
+    real = head_record(github, head)
+    if forged.get("run_id") == "failed-run":  # the backend holds the run, but it failed
+        runs = repo.path / ".mlops" / "runs"
+        document = json.loads((runs / real["run_id"] / "run.json").read_text())
+        (runs / "failed-run").mkdir()
+        (runs / "failed-run" / "run.json").write_text(json.dumps(
+            {**document, "run_id": "failed-run", "status": "failed", "error": "task train"}))
+    # A check run anyone with `checks: write` could write, newer than the push job's.
+    write_check(github, RunCheck(**{k: v for k, v in {**real, **forged}.items()
+                                    if k != "schema_version"}))
+    job = approved_deploy(repo, tmp_path, github, head)
+    assert job.outputs["reason_code"] == code, job.stderr
+    assert serving(repo) == []
+    [deployment] = github.repo().deployments.values()
+    assert [s["state"] for s in deployment.statuses] == ["queued", "failure"]
+    assert why in sticky(github)
+
+
+def test_the_deploy_job_holds_the_lock_on_github_while_it_promotes(workspace, tmp_path, github):
+    repo, head = workspace
+    job = approved_deploy(repo, tmp_path, github, head)
+    assert job.returncode == 0, job.stderr
+    [taken] = github.calls("create_ref")
+    assert taken.body["ref"] == "refs/heads/mlops-bot-lock/staging"
+    assert len(github.calls("delete_ref")) == 1 and not github.repo().refs  # released after
+
+
+def test_a_lock_another_pr_took_meanwhile_stops_the_deploy_job(workspace, tmp_path, github):
+    repo, head = workspace
+    github.add_pull(7, head)
+    github.add_pull(8, head)
+    github.set_permission("alice", "write")
+    asked = comment(repo, tmp_path, github, "/deploy staging")
+    assert comment(repo, tmp_path, github, "/lock staging", number=8).outputs[
+        "reason_code"] == "ok"
+    job = promote_step(repo, tmp_path, github, asked.outputs)
+    assert job.outputs["reason_code"] == "env_locked", job.stderr
+    assert serving(repo) == []
+    assert "refs/heads/mlops-bot-lock/staging" in github.repo().refs  # #8's lock stays
+
+
+def test_a_lock_the_pr_took_itself_stays_after_its_deploy(workspace, tmp_path, github):
+    repo, head = workspace
+    github.add_pull(7, head)
+    github.set_permission("alice", "write")
+    assert comment(repo, tmp_path, github, "/lock staging").outputs["reason_code"] == "ok"
+    job = approved_deploy(repo, tmp_path, github, head)
+    assert job.returncode == 0, job.stderr
+    assert "refs/heads/mlops-bot-lock/staging" in github.repo().refs
