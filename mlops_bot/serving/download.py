@@ -16,17 +16,24 @@ from mlops_bot.serving.state import StateError
 if TYPE_CHECKING:
     from google.cloud.storage import Client
 
-__all__ = ["MAX_FILES", "download_model"]
+__all__ = ["DEADLINE_SECONDS", "MAX_FILES", "download_model"]
 
 # A model folder holds a model file and its metadata; far more objects means the URI names the
 # wrong prefix (a bucket root, a whole run), which should fail fast rather than copy it all.
 MAX_FILES = 200
+# How long each call keeps retrying a Cloud Storage that does not answer: then the container
+# exits with a sentence rather than a traceback (Vertex restarts it and reports the deploy).
+DEADLINE_SECONDS = 120.0
 
 
-def download_model(uri: str, into: Path, client: Client | None = None) -> Path:
+def download_model(uri: str, into: Path, client: Client | None = None,
+                   deadline: float = DEADLINE_SECONDS) -> Path:
     """Copy the object or folder at `uri` (gs://bucket/path) under `into`; returns the local path
     that stands for `uri` (a file, or the folder holding the copied objects)."""
     from google.api_core import exceptions as gexc
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    retry = DEFAULT_RETRY.with_timeout(deadline)
 
     bucket_name, _, prefix = uri.removeprefix("gs://").partition("/")
     if not uri.startswith("gs://") or not bucket_name:
@@ -36,13 +43,13 @@ def download_model(uri: str, into: Path, client: Client | None = None) -> Path:
     folder = prefix.rstrip("/")
     try:
         blobs = [b for b in storage.list_blobs(bucket, prefix=f"{folder}/" if folder else "",
-                                               max_results=MAX_FILES + 1)
+                                               max_results=MAX_FILES + 1, retry=retry)
                  if not b.name.endswith("/")]
         if not blobs and folder:  # the URI names one object, not a folder
             single = bucket.blob(folder)
-            if single.exists():
+            if single.exists(retry=retry):
                 target = into / PurePosixPath(folder).name
-                single.download_to_filename(str(target))
+                single.download_to_filename(str(target), retry=retry)
                 return target
         if not blobs:
             raise StateError(f"AIP_STORAGE_URI={uri}: no objects there; the model was not "
@@ -57,13 +64,17 @@ def download_model(uri: str, into: Path, client: Client | None = None) -> Path:
                                  "the model folder")
             target = into.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            blob.download_to_filename(str(target))
+            blob.download_to_filename(str(target), retry=retry)
     except gexc.Forbidden as error:
         raise StateError(f"AIP_STORAGE_URI={uri}: access denied ({error.message}); the serving "
                          "service account needs roles/storage.objectViewer on "
                          f"gs://{bucket_name}") from None
     except gexc.GoogleAPICallError as error:
         raise StateError(f"AIP_STORAGE_URI={uri}: cannot read it: {error}") from None
+    except gexc.RetryError as error:
+        raise StateError(f"AIP_STORAGE_URI={uri}: Cloud Storage did not answer within "
+                         f"{deadline:.0f} s ({error.cause or error}); check the serving "
+                         "container's network access to storage.googleapis.com") from None
     return into
 
 

@@ -312,8 +312,34 @@ def test_a_model_of_a_framework_nothing_serves_is_refused_before_upload(
     assert builder.requests == [] and vertex.requests == []
 
 
+def test_the_local_backend_serves_in_process_and_refuses_the_same_frameworks() -> None:
+    builder, local = CloudBuildSteps(), parse_config("backend: local\n", "mlops.yaml")
+    sklearn = candidate("run-5", "/models/5", image="mlops-local/wine_quality:ch-5")
+    assert serving_candidate(local, builder, sklearn) == sklearn  # `mlops-bot serve` serves it
+    with pytest.raises(UserError, match=r"is a 'xgboost' model, which mlops-bot has no serving"):
+        serving_candidate(local, builder, dataclasses.replace(sklearn, framework="xgboost"))
+    assert builder.requests == []
+
+
 def test_a_run_without_a_pipeline_image_is_refused_before_building() -> None:
     builder = CloudBuildSteps()
     with pytest.raises(UserError, match=r"run-4 of wine_quality names no pipeline image"):
         serving_candidate(_config(), builder, candidate("run-4", "gs://models/runs/4"))
     assert builder.requests == []
+
+
+def test_a_cloud_storage_that_does_not_answer_fails_the_copy_in_one_sentence(
+        tmp_path: Path) -> None:
+    from google.cloud import storage
+
+    from mlops_bot.serving.download import download_model
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    client = storage.Client(project="p", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": f"http://127.0.0.1:{port}"})
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"AIP_STORAGE_URI=gs://models/wine/3: Cloud Storage did "
+                                        r"not answer within 1 s"):
+        download_model("gs://models/wine/3", tmp_path, client, deadline=1.0)
+    assert time.monotonic() - started < 10
