@@ -15,14 +15,15 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/mlops-bot
-# The dependencies get their own layer (installed through a placeholder package), so a change to
-# the code reinstalls only mlops-bot itself. The sklearn extra: the deploy job loads and
-# smoke-tests scikit-learn models in this process.
-COPY pyproject.toml constraints.txt README.md ./
-RUN mkdir mlops_bot && touch mlops_bot/__init__.py \
+# The dependencies get their own layer (installed through a placeholder package and README), so
+# a change to the code or the README reinstalls only mlops-bot itself. The sklearn extra: the
+# deploy job loads and smoke-tests scikit-learn models in this process.
+COPY pyproject.toml constraints.txt ./
+RUN mkdir mlops_bot && touch mlops_bot/__init__.py README.md \
     && pip install --no-cache-dir --constraint constraints.txt ".[sklearn]" \
     && pip uninstall --yes mlops-bot \
-    && rm -rf build mlops_bot mlops_bot.egg-info
+    && rm -rf build mlops_bot mlops_bot.egg-info README.md
+COPY README.md ./
 COPY mlops_bot ./mlops_bot
 COPY action ./action
 RUN pip install --no-cache-dir --no-deps . \
