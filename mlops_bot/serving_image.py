@@ -13,13 +13,16 @@ training component; default scikit-learn):
 - anything else (TensorFlow SavedModels, XGBoost `.bst`, PyTorch, ...): no serving image; the
   promotion is refused before anything is registered (`check_framework`).
 
-The image is built by the backend's own ImageBuilder (Cloud Build on gcp) from a context this
-module writes: a two-stage Dockerfile (the server's dependencies are installed as root into
-`/opt/mlops-bot/lib` in a first stage and copied into the second, so the pipeline image's USER,
-WORKDIR and packages are kept as they are) and the few mlops_bot modules the server imports.
-The server's dependencies are pinned to the versions this mlops-bot runs with; numpy, joblib,
-scikit-learn and pandas are the pipeline image's own. Its content hash covers the base image
-reference, the Dockerfile and those modules, so the same run's model reuses the same image.
+When: at push, on backend gcp, right after the pipeline images (`serving_images`, called by
+the push flow), by the same ImageBuilder (Cloud Build), as the build identity; the ref goes into
+the registry version's manifest (`serving_image`), and `deploy` only reads it there
+(`serving_candidate`), so the deploy identity never builds. The context this module writes is a
+two-stage Dockerfile (the server's dependencies are installed as root into `/opt/mlops-bot/lib`
+in a first stage and copied into the second, so the pipeline image's USER, WORKDIR and packages
+are kept as they are) and the few mlops_bot modules the server imports. The server's
+dependencies are pinned to the versions this mlops-bot runs with; numpy, joblib, scikit-learn
+and pandas are the pipeline image's own. Its content hash covers the base image reference, the
+Dockerfile and those modules, so an unchanged pipeline image reuses its serving image.
 
 The container contract below is what the Vertex upload request carries (backends/gcp/models.py).
 """
@@ -30,21 +33,25 @@ import dataclasses
 import hashlib
 import re
 import tempfile
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_bot.backends.model_types import ModelCandidate
 from mlops_bot.backends.types import BuildRequest
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.repo.layout import Image, image_name
 
 if TYPE_CHECKING:
-    from mlops_bot.backends.types import ImageBuilder
+    from mlops_bot.backends.types import ImageBuilder, PipelineRegistry
     from mlops_bot.config import Config
+    from mlops_bot.repo.plan import Plan
 
 __all__ = [
     "HEALTH_ROUTE",
+    "MANIFEST_KEY",
     "PREDICT_ROUTE",
     "SERVED_FRAMEWORKS",
     "SERVING_ARGS",
@@ -54,6 +61,7 @@ __all__ = [
     "serving_candidate",
     "serving_dockerfile",
     "serving_image_request",
+    "serving_images",
 ]
 
 # `python3`: KFP runs every component with it, so every pipeline image has it.
@@ -73,6 +81,7 @@ _SERVER_FILES = ("__init__.py", "errors.py", "serving")
 _SERVER_REQUIREMENTS = ("starlette", "uvicorn", "google-cloud-storage")
 _IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,510}$")
 _HASH_SALT = "mlops-bot/serving-image/v1"
+MANIFEST_KEY = "serving_image"  # in a registry version's manifest: the image serving its models
 _CONTEXT = "serving-image"
 
 
@@ -87,34 +96,60 @@ def check_framework(candidate: ModelCandidate) -> None:
             "model, or set the Model artifact's metadata['framework'] to what it is")
 
 
-def serving_candidate(config: Config, builder: ImageBuilder,
+def serving_images(config: Config, builder: ImageBuilder, plan: Plan,
+                   refs: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """At push, on backend gcp: the serving image of each planned pipeline whose pipeline image
+    was built (`refs`: image name -> pinned ref), built or reused by content hash in one builder
+    call. Returns pipeline -> serving image ref, and a note per pipeline saying what happened; a
+    failed serving build is a note, not a failed push (its models just cannot be deployed)."""
+    if config.backend != "gcp":
+        return {}, []  # `mlops-bot serve` serves local models in-process
+    bases = {p.name: refs[i.image.name] for p in plan.pipelines for i in p.images
+             if i.image.kind == "pipeline" and i.image.name in refs}
+    if not bases:
+        return {}, []
+    progress(f"==> serving image(s) of {', '.join(sorted(bases))}")
+    with tempfile.TemporaryDirectory(prefix="mlops-bot-serving-") as root:
+        requests = {pipeline: serving_image_request(pipeline, base, plan.head,
+                                                    Path(root) / pipeline)
+                    for pipeline, base in bases.items()}
+        results = builder.build(list(requests.values()))
+    found, notes = {}, []
+    for pipeline, result in zip(requests, results, strict=True):
+        if result.ref and result.status != "failed":
+            found[pipeline] = result.ref
+            notes.append(f"{pipeline}: models are served by {result.ref} ({result.status})")
+        else:
+            notes.append(f"{pipeline}: no serving image, so its models cannot be deployed to "
+                         f"Vertex AI: {result.error}")
+    return found, notes
+
+
+def serving_candidate(config: Config, registry: PipelineRegistry,
                       candidate: ModelCandidate) -> ModelCandidate:
-    """The candidate with the image that will serve it: on backend gcp the serving image, built
-    (or reused by content hash) by `builder`; locally `mlops-bot serve` serves it in-process."""
+    """At deploy: the candidate with the image that serves it, the one the push of its registry
+    version recorded (`serving_image` in the manifest). Nothing is built here, so the deploy
+    identity needs no build rights. Locally `mlops-bot serve` serves it in-process."""
     check_framework(candidate)
     if config.backend != "gcp" or candidate.serving_image:
         return candidate
-    with tempfile.TemporaryDirectory(prefix="mlops-bot-serving-") as root:
-        request = serving_image_request(candidate, Path(root))
-        [result] = builder.build([request])
-    if result.status == "failed" or not result.ref:
-        raise UserError(f"the serving image of {candidate.model} could not be built, so run "
-                        f"{candidate.run_id} was not registered: {result.error}")
-    return dataclasses.replace(candidate, serving_image=result.ref)
+    version = candidate.registry_version
+    image = registry.resolve(candidate.model, f"@{version}").manifest.get(MANIFEST_KEY)
+    if not image:
+        raise UserError(f"registry version {version} of {candidate.model} has no serving image "
+                        f"(its push could not build one, or predates them; that push's notes "
+                        f"say why), so run {candidate.run_id} cannot be deployed to Vertex AI: "
+                        f"fix the pipeline image if needed and push a change to "
+                        f"pipelines/{candidate.model}, then deploy the new run")
+    return dataclasses.replace(candidate, serving_image=str(image))
 
 
-def serving_image_request(candidate: ModelCandidate, root: Path) -> BuildRequest:
+def serving_image_request(pipeline: str, base: str, git_sha: str, root: Path) -> BuildRequest:
     """Writes the serving image's build context under `root` and returns its BuildRequest."""
-    base = candidate.image
-    if not base:
-        raise UserError(f"run {candidate.run_id} of {candidate.model} names no pipeline image to "
-                        "build its serving image from (its registry manifest has no images): give "
-                        f"pipelines/{candidate.model} a Dockerfile and push again")
     if not _IMAGE_REF.match(base):
-        raise UserError(f"the pipeline image {base!r} of run {candidate.run_id} is not an image "
-                        "reference: push the pipeline again to record a valid one")
+        raise UserError(f"the pipeline image {base!r} of {pipeline} is not an image reference")
     context = root / _CONTEXT
-    files = {"Dockerfile": serving_dockerfile(base, candidate.model).encode()}
+    files = {"Dockerfile": serving_dockerfile(base, pipeline).encode()}
     package = Path(__file__).parent
     for name in _SERVER_FILES:
         found = [package / name] if (package / name).is_file() else sorted(
@@ -127,9 +162,9 @@ def serving_image_request(candidate: ModelCandidate, root: Path) -> BuildRequest
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         digest.update(f"{relative}\0{hashlib.sha256(data).hexdigest()}\n".encode())
-    image = Image(name=f"{image_name(candidate.model)}-serving", kind="serving", context=_CONTEXT,
+    image = Image(name=f"{image_name(pipeline)}-serving", kind="serving", context=_CONTEXT,
                   dockerfile=f"{_CONTEXT}/Dockerfile", content_hash=digest.hexdigest())
-    return BuildRequest(image, candidate.model, candidate.git_sha, root)
+    return BuildRequest(image, pipeline, git_sha, root)
 
 
 def serving_dockerfile(base: str, pipeline: str) -> str:

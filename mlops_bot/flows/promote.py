@@ -86,8 +86,8 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
                           + "; ".join(result.gate.reasons))
         return result
     instances, source = smoke_instances(config, env, pipeline, repo_root)
-    # The image that serves it (built on gcp; a framework nothing serves is refused here).
-    candidate = serving_candidate(config, backends.builder, candidate)
+    # The image that serves it (recorded by the push on gcp); a framework nothing serves stops here.
+    candidate = serving_candidate(config, backends.registry, candidate)
     version = backends.models.register(candidate)
     backends.models.set_aliases(pipeline, version.version, [f"sha-{version.short_sha}"])
     result.model_version = version.version

@@ -31,6 +31,7 @@ from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
 from mlops_bot.repo.plan import PipelinePlan, Plan
 from mlops_bot.repo.planner import ChangePlanner
+from mlops_bot.serving_image import MANIFEST_KEY, serving_images
 
 if TYPE_CHECKING:
     from mlops_bot.compile import CompiledPipeline
@@ -54,6 +55,7 @@ class PushFlow:
         self._backends = backends
         self._branch = branch
         self._trigger = trigger
+        self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
 
     def plan_only(self, base: str, head: str) -> PushResult:
         """What `run` would do, without building, publishing or running anything."""
@@ -76,6 +78,9 @@ class PushFlow:
                     result.notes.append(self._backends.builder_note)
                 result.builds = self._build(plan, tree)
             refs = {b.image: b.ref for b in result.builds if b.ref}
+            # On gcp, the image each pipeline's models will be served by (serving_image.py).
+            self._serving, notes = serving_images(self._config, self._backends.builder, plan, refs)
+            result.notes += notes
             for entry in plan.pipelines:
                 self._publish_and_run(entry, plan.head, tree, refs, cli_parameters, result)
         return result
@@ -136,6 +141,8 @@ class PushFlow:
             "mlops_bot_version": __version__,
             "compiled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        if entry.name in self._serving:
+            manifest[MANIFEST_KEY] = self._serving[entry.name]
         try:
             published = registry.publish(entry.name, compiled.spec, manifest)
             tags = [DEFAULT_TAG] + ([tag_for_branch(self._branch)] if self._branch else [])

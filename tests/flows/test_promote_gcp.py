@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,9 @@ from mlops_bot.backends.factory import Backends
 from mlops_bot.backends.gcp.clients import GcpClients
 from mlops_bot.backends.gcp.endpoints import VertexEndpoints
 from mlops_bot.backends.gcp.models import VertexModelRegistry
+from mlops_bot.backends.local.builder import VenvBuilder
 from mlops_bot.backends.local.locks import FileLockStore
-from mlops_bot.backends.types import (
-    BuildRequest,
-    BuildResult,
-    PublishResult,
-    RunRecord,
-    RunRequest,
-    VersionRecord,
-)
+from mlops_bot.backends.types import PublishResult, RunRecord, RunRequest, VersionRecord
 from mlops_bot.config import ApiEndpoints, Config, GcpConfig, parse_config
 from mlops_bot.errors import UserError
 from mlops_bot.flows.promote import promote, rollback
@@ -39,7 +33,7 @@ from tests.support.models import train_wine_model, wine_features
 
 PROJECT, REGION = "test-project", "europe-west4"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/images/wine_quality@sha256:{'b' * 64}"
-SERVING_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/images/wine_quality-serving"
+SERVING_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/images/wine_quality-serving@sha256:{'c' * 64}"
 SAMPLE = [[14.23, 1.71, 2.43, 15.6, 127.0, 2.8, 3.06, 0.28, 2.29, 5.64, 1.04, 3.92, 1065.0],
           [12.93, 2.81, 2.7, 21.0, 96.0, 1.54, 0.5, 0.53, 0.75, 4.6, 0.77, 2.31, 600.0]]
 MLOPS_YAML = """\
@@ -103,19 +97,6 @@ class Vertex(FakeVertexModels):
                     if op.result and "deployedModel" in op.result]
 
 
-class CloudBuild:
-    """The image builder (ImageBuilder Protocol) standing in for Cloud Build: each serving image
-    is "built" as its Artifact Registry URI with a digest; the requests are kept."""
-
-    def __init__(self) -> None:
-        self.requests: list[BuildRequest] = []
-
-    def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
-        self.requests += requests
-        return [BuildResult(r.image.name, r.image.content_hash, "built",
-                            f"{SERVING_IMAGE}@sha256:{r.image.content_hash}") for r in requests]
-
-
 class Runs:
     """The runs the flow promotes from (the PipelineRunner Protocol): succeeded records."""
 
@@ -134,7 +115,8 @@ class Runs:
 
 
 class Registry:
-    """The pipeline registry (PipelineRegistry Protocol): each version's manifest pins IMAGE."""
+    """The pipeline registry (PipelineRegistry Protocol): each version's manifest pins IMAGE, and
+    SERVING_IMAGE, which its push built to serve its models."""
 
     def publish(self, pipeline: str, spec: bytes, manifest: dict[str, Any]) -> PublishResult:
         raise AssertionError("promote never publishes")
@@ -144,7 +126,7 @@ class Registry:
 
     def resolve(self, pipeline: str, ref: str | None = None) -> VersionRecord:
         return VersionRecord(pipeline, (ref or "latest").lstrip("@"),
-                             {"images": {pipeline: IMAGE}})
+                             {"images": {pipeline: IMAGE}, "serving_image": SERVING_IMAGE})
 
     def spec(self, pipeline: str, version: str) -> bytes:
         raise UserError("no specs here")
@@ -194,7 +176,7 @@ def clients(vertex: Vertex) -> GcpClients:
 @pytest.fixture
 def backends(clients: GcpClients, tmp_path: Path) -> Backends:
     return Backends(
-        builder=CloudBuild(), registry=Registry(),
+        builder=VenvBuilder(tmp_path / "envs"), registry=Registry(),
         runner=Runs([run_record(r) for r in RUNS]), locks=FileLockStore(tmp_path / "locks"),
         models=VertexModelRegistry(clients, request_timeout=1.0, poll_seconds=0.02,
                                    settle_seconds=0.5),
@@ -257,9 +239,8 @@ def test_a_first_promotion_creates_the_endpoint_and_serves_all_traffic(
     assert aliases(vertex) == {"1": ["default", "sha-1111111", "staging"]}
     [version] = vertex.versions("wine_quality")
     assert version["artifactUri"] == "gs://models/runs/run-1"
-    # Served by the image built FROM the run's pipeline image, with the server in it.
-    assert version["containerSpec"]["imageUri"].startswith(f"{SERVING_IMAGE}@sha256:")
-    assert result.image == IMAGE
+    # Served by the image its push built FROM the pipeline image, with the server in it.
+    assert (version["containerSpec"]["imageUri"], result.image) == (SERVING_IMAGE, IMAGE)
     assert [s.action for s in result.steps] == ["create", "deploy"]
     assert result.smoke is not None and result.smoke["predictions"] == len(SAMPLE)
     assert (result.previous, result.traffic_before, result.url) == (None, {}, url)

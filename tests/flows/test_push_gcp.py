@@ -74,7 +74,10 @@ def test_push_builds_publishes_and_runs_on_google_cloud_once(cloud: Cloud,
 
     # One build of the one changed image, tagged with the SHA and the content hash.
     [build] = document["builds"]
-    [(build_id, sent)] = [(i, b.request) for i, b in cloud.gcp.builds.items()]
+    sent_by_image = {b.request["images"][0].split(":")[0]: (i, b.request)
+                     for i, b in cloud.gcp.builds.items()}
+    (build_id, sent), (serving_id, _) = (sent_by_image[f"{REGISTRY}/alpha"],
+                                         sent_by_image[f"{REGISTRY}/alpha-serving"])
     digest = FakeGcp.digest(build_id)
     assert (build["image"], build["status"]) == ("alpha", "built")
     assert build["ref"] == f"{REGISTRY}/alpha@{digest}"
@@ -93,6 +96,8 @@ def test_push_builds_publishes_and_runs_on_google_cloud_once(cloud: Cloud,
     assert objects["pipelines/alpha/tags/main"] == v.encode()
     manifest = json.loads(objects[f"pipelines/alpha/versions/{v}/manifest.json"])
     assert (manifest["git_sha"], manifest["images"]) == (head, {"alpha": build["ref"]})
+    # The image its models will be served by, built from it right after (serving_image.py).
+    assert manifest["serving_image"] == f"{REGISTRY}/alpha-serving@{FakeGcp.digest(serving_id)}"
 
     # One PipelineJob, running exactly that spec.
     [run] = document["runs"]
@@ -113,7 +118,7 @@ def test_push_builds_publishes_and_runs_on_google_cloud_once(cloud: Cloud,
     assert [b["status"] for b in again["builds"]] == ["reused"]
     assert [v["status"] for v in again["versions"]] == ["unchanged"]
     assert [(r["status"], r["run_id"]) for r in again["runs"]] == [("existing", job_id)]
-    assert len(cloud.gcp.builds) == 1 and cloud.gcp.calls("create_build") == 1
+    assert len(cloud.gcp.builds) == 2 and cloud.gcp.calls("create_build") == 2
     assert len(cloud.vertex.jobs) == 1 and cloud.vertex.calls("create_pipeline_job") == 1
     assert _registry_objects(cloud.gcs) == objects
 

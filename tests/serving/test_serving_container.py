@@ -1,24 +1,25 @@
-"""The serving container for real: the serving image built as `mlops-bot deploy` builds it on
-backend gcp, then run as Vertex AI runs the model it registered.
+"""The serving container for real: the serving image built as `mlops-bot push` builds it on
+backend gcp, then run as Vertex AI runs the model `mlops-bot deploy` registers.
 
-- The pipeline image is built from pipelines/wine_quality/Dockerfile, and the model is trained in
-  it with the pipeline's own src code (what its train component does), so the model is pickled by
-  the scikit-learn the image has.
-- The serving image is built by `serving_candidate` (what the promote flow calls) through an
-  ImageBuilder that does what Cloud Build does with the request: `build_source`'s context and
-  Dockerfile, `docker build -t <uri>:<sha> -t <uri>:ch-<hash> -f <Dockerfile> .`.
-- The model is registered with the real VertexModelRegistry against the fake Vertex; the
-  container is then started from the stored upload request (`serving_container`: image, command,
-  args, port, env, plus the AIP_* variables Vertex sets), with AIP_STORAGE_URI the gs:// model
-  folder, which the server copies from a fake Cloud Storage on this machine (reached from the
-  container's bridge network through a small relay, with STORAGE_EMULATOR_HOST).
+- A git repository holds pipelines/wine_quality as it is here; the real planner plans it, and
+  each image is built from its BuildRequest by an ImageBuilder doing what Cloud Build does with
+  it (`build_source`'s context and Dockerfile, `docker build -t <uri>:<sha> -t <uri>:ch-<hash>
+  -f <Dockerfile> .`): the pipeline image, then its serving image (`serving_images`, what the
+  push flow calls), whose ref goes into the registry version's manifest.
+- A model is trained in the pipeline image with the pipeline's own src code (what its train
+  component does), so it is pickled by the scikit-learn the image has.
+- `serving_candidate` (what deploy calls) reads the serving image from the manifest, the real
+  VertexModelRegistry registers the model with the fake Vertex, and the container is started
+  from the stored upload request (`serving_container`: image, command, args, port, env, plus the
+  AIP_* variables Vertex sets), with AIP_STORAGE_URI the gs:// model folder, which the server
+  copies from a fake Cloud Storage on this machine (reached from the container's bridge network
+  through a small relay, named by STORAGE_EMULATOR_HOST).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import ipaddress
 import json
 import socket
@@ -37,15 +38,19 @@ from google.auth.credentials import AnonymousCredentials
 from mlops_bot.backends.gcp.build_source import build_source
 from mlops_bot.backends.gcp.clients import GcpClients
 from mlops_bot.backends.gcp.models import VertexModelRegistry
+from mlops_bot.backends.local.registry import DirectoryRegistry
 from mlops_bot.backends.model_types import ModelCandidate
 from mlops_bot.backends.types import BuildRequest, BuildResult
 from mlops_bot.config import ApiEndpoints, Config, GcpConfig, parse_config
 from mlops_bot.errors import UserError
-from mlops_bot.repo.layout import Image
-from mlops_bot.serving_image import serving_candidate
+from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.plan import Plan
+from mlops_bot.repo.planner import ChangePlanner
+from mlops_bot.serving_image import MANIFEST_KEY, serving_candidate, serving_images
 from tests.support.docker import docker, require_docker
 from tests.support.fake_gcs import FakeGcs
 from tests.support.fake_vertex_models import FakeVertexModels, serving_container
+from tests.support.gitrepo import GitRepoBuilder
 from tests.support.models import candidate
 
 PROJECT, REGION = "test-project", "europe-west4"
@@ -140,8 +145,10 @@ class BridgedGcs(FakeGcs):
 
 @dataclass(frozen=True)
 class Served:
+    plan: Plan
     pipeline_image: str
-    candidate: ModelCandidate  # with its serving image
+    serving_image: str
+    notes: list[str]
     builder: CloudBuildSteps
     features: list[str]
     model: bytes = dataclasses.field(repr=False)
@@ -149,19 +156,26 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
-    """The pipeline image, a model trained in it, and the serving image built once."""
+    """What a push of pipelines/wine_quality builds, and a model trained in its image; once."""
     require_docker()
+    repo = GitRepoBuilder(tmp_path_factory.mktemp("repo") / "repo")
+    base = repo.commit({"README.md": "models\n"})
+    head = repo.commit({f"pipelines/wine_quality/{p.relative_to(PIPELINE).as_posix()}":
+                        p.read_text() for p in sorted(PIPELINE.rglob("*"))
+                        if p.is_file() and "__pycache__" not in p.parts})
+    plan = ChangePlanner(GitRepo(repo.path)).plan(base, head)
     builder = CloudBuildSteps()
-    [pipeline] = builder.build([_pipeline_request()])
-    assert pipeline.ref, pipeline.error
+    builds = builder.build([BuildRequest(i.image, p.name, head, repo.path)
+                            for p in plan.pipelines for i in p.images])
+    refs = {b.image: b.ref for b in builds if b.ref}
+    assert set(refs) == {"wine_quality"}, builds
+    serving, notes = serving_images(_config(), builder, plan, refs)
     out = tmp_path_factory.mktemp("model")
     out.chmod(0o777)  # the pipeline image runs as its own non-root user
-    trained = docker("run", "--rm", "-v", f"{out}:/out", pipeline.ref, "python3", "-c", TRAIN)
-    features = trained.stdout.strip().splitlines()[-1].split(",")
-    model = candidate("wine-quality-1", f"gs://models/{ARTIFACT.rsplit('/', 1)[0]}",
-                      image=pipeline.ref, git_sha="1" * 40, feature_names=tuple(features),
-                      classes=(0, 1, 2))
-    return Served(pipeline.ref, serving_candidate(_config(), builder, model), builder, features,
+    trained = docker("run", "--rm", "-v", f"{out}:/out", refs["wine_quality"], "python3", "-c",
+                     TRAIN)
+    return Served(plan, refs["wine_quality"], serving.get("wine_quality", ""), notes, builder,
+                  trained.stdout.strip().splitlines()[-1].split(","),
                   (out / "model").read_bytes())
 
 
@@ -175,15 +189,16 @@ def _config() -> Config:
     return parse_config(CONFIG, "mlops.yaml")
 
 
-def _pipeline_request() -> BuildRequest:
-    root = PIPELINE.parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(p for p in PIPELINE.rglob("*") if p.is_file() and "__pycache__" not in
-                       p.parts):
-        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
-    image = Image("wine_quality", "pipeline", "pipelines/wine_quality",
-                  "pipelines/wine_quality/Dockerfile", digest.hexdigest())
-    return BuildRequest(image, "wine_quality", "1" * 40, root)
+def _published(tmp_path: Path, manifest: dict[str, Any]) -> tuple[DirectoryRegistry, str]:
+    """A registry holding one version of wine_quality with `manifest`, as the push wrote it."""
+    registry = DirectoryRegistry(tmp_path / "registry")
+    return registry, registry.publish("wine_quality", b"spec", manifest).version
+
+
+def _candidate(version: str, **extra: Any) -> ModelCandidate:
+    """What deploy makes of a run's Model artifact (promote_inputs.model_candidate)."""
+    return candidate("wine-quality-1", f"gs://models/{ARTIFACT.rsplit('/', 1)[0]}",
+                     registry_version=version, git_sha="1" * 40, classes=(0, 1, 2), **extra)
 
 
 def _registry(vertex: FakeVertexModels) -> VertexModelRegistry:
@@ -241,29 +256,35 @@ def _request(url: str, body: dict[str, Any] | None = None,
 # -- the serving image ---------------------------------------------------------------------
 
 @pytest.mark.docker
-def test_the_serving_image_is_built_from_the_runs_pipeline_image(served: Served) -> None:
+def test_a_push_builds_the_serving_image_from_the_pipeline_image(served: Served) -> None:
     request = served.builder.requests[-1]
-    dockerfile = (request.image.dockerfile or "")
-    assert request.image.name == "wine_quality-serving" and dockerfile.endswith("Dockerfile")
-    image = served.candidate.serving_image or ""
-    assert image.startswith(f"{REPOSITORY}/wine_quality-serving:ch-")
-    # Same user and working directory as the pipeline image; the server is importable.
+    assert (request.image.name, request.image.kind) == ("wine_quality-serving", "serving")
+    assert served.serving_image.startswith(f"{REPOSITORY}/wine_quality-serving:ch-")
+    assert served.notes == [f"wine_quality: models are served by {served.serving_image} (built)"]
+    dockerfile = (request.source_root / (request.image.dockerfile or "")).exists()
+    assert not dockerfile  # the context was a temporary folder, gone after the build
+    # The pipeline image's user and working directory are kept; the server is in it.
     config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}",
-                               image).stdout)
+                               served.serving_image).stdout)
     assert (config["User"], config["WorkingDir"]) == ("pipeline", "/opt/wine_quality")
-    again = serving_candidate(_config(), served.builder,
-                              dataclasses.replace(served.candidate, serving_image=None))
-    assert again.serving_image == image  # the same content hash: the same image
+    # The same pipeline image again: the same content hash, so the same serving image.
+    again, _ = serving_images(_config(), served.builder, served.plan,
+                              {"wine_quality": served.pipeline_image})
+    assert again == {"wine_quality": served.serving_image}
 
 
 @pytest.mark.docker
-def test_the_registered_model_serves_the_sample_instances_as_vertex_runs_it(
-        served: Served, vertex: FakeVertexModels) -> None:
-    version = _registry(vertex).register(served.candidate)
+def test_the_deployed_model_serves_the_sample_instances_as_vertex_runs_it(
+        served: Served, vertex: FakeVertexModels, tmp_path: Path) -> None:
+    registry, version = _published(tmp_path, {"images": {"wine_quality": served.pipeline_image},
+                                              MANIFEST_KEY: served.serving_image})
+    model = serving_candidate(_config(), registry, _candidate(
+        version, image=served.pipeline_image, feature_names=tuple(served.features)))
+    registered = _registry(vertex).register(model)
     [stored] = vertex.versions("wine_quality")
     spec = serving_container(stored, storage_uri=stored["artifactUri"],
                              deployed_model_id="7001", endpoint_id="4001")
-    assert spec.image == served.candidate.serving_image == version.serving_image
+    assert spec.image == served.serving_image == registered.serving_image
 
     with BridgedGcs(buckets=["models"]) as gcs:
         gcs.put("models", ARTIFACT, served.model)
@@ -291,40 +312,48 @@ def test_the_registered_model_serves_the_sample_instances_as_vertex_runs_it(
 
 
 @pytest.mark.docker
-def test_a_pipeline_image_that_cannot_load_models_gives_no_serving_image(
+def test_a_pipeline_image_that_cannot_load_models_gets_no_serving_image(
         served: Served) -> None:
-    bare = candidate("run-2", "gs://models/runs/2", image="python:3.11-slim", git_sha="2" * 40)
-    with pytest.raises(UserError, match=r"(?s)the serving image of wine_quality could not be built.*"
-                                        r"cannot import joblib and numpy"):
-        serving_candidate(_config(), served.builder, bare)
+    found, [note] = serving_images(_config(), served.builder, served.plan,
+                                   {"wine_quality": "python:3.11-slim"})
+    assert found == {}
+    assert note.startswith("wine_quality: no serving image, so its models cannot be deployed "
+                           "to Vertex AI: docker build failed")
+    assert "the pipeline image cannot import joblib and numpy" in note
 
 
-# -- refused before anything is built or uploaded -----------------------------------------
+# -- refused before anything is uploaded -----------------------------------------------------
 
 def test_a_model_of_a_framework_nothing_serves_is_refused_before_upload(
-        vertex: FakeVertexModels) -> None:
-    builder = CloudBuildSteps()
-    tensorflow = candidate("run-3", "gs://models/runs/3", framework="tensorflow",
-                           image=f"{REPOSITORY}/wine_quality:ch-1")
-    with pytest.raises(UserError, match=r"run-3 of wine_quality is a 'tensorflow' model, which "
-                                        r"mlops-bot has no serving image for"):
-        _registry(vertex).register(serving_candidate(_config(), builder, tensorflow))
-    assert builder.requests == [] and vertex.requests == []
+        vertex: FakeVertexModels, tmp_path: Path) -> None:
+    registry, version = _published(tmp_path, {MANIFEST_KEY: f"{REPOSITORY}/w-serving:ch-1"})
+    with pytest.raises(UserError, match=r"run wine-quality-1 of wine_quality is a 'tensorflow' "
+                                        r"model, which mlops-bot has no serving image for"):
+        _registry(vertex).register(serving_candidate(
+            _config(), registry, _candidate(version, framework="tensorflow")))
+    assert vertex.requests == []
 
 
-def test_the_local_backend_serves_in_process_and_refuses_the_same_frameworks() -> None:
-    builder, local = CloudBuildSteps(), parse_config("backend: local\n", "mlops.yaml")
-    sklearn = candidate("run-5", "/models/5", image="mlops-local/wine_quality:ch-5")
-    assert serving_candidate(local, builder, sklearn) == sklearn  # `mlops-bot serve` serves it
+def test_a_version_whose_push_built_no_serving_image_is_refused_before_upload(
+        vertex: FakeVertexModels, tmp_path: Path) -> None:
+    registry, version = _published(tmp_path, {"images": {"wine_quality": "x"}})
+    with pytest.raises(UserError, match=rf"registry version {version} of wine_quality has no "
+                                        r"serving image .* push a change to "
+                                        r"pipelines/wine_quality"):
+        serving_candidate(_config(), registry, _candidate(version))
+    assert vertex.requests == []
+
+
+def test_the_local_backend_builds_no_serving_image_and_refuses_the_same_frameworks(
+        tmp_path: Path) -> None:
+    local, builder = parse_config("backend: local\n", "mlops.yaml"), CloudBuildSteps()
+    plan = Plan("a" * 40, "b" * 40, None)
+    assert serving_images(local, builder, plan, {"wine_quality": "x"}) == ({}, [])
+    registry, version = _published(tmp_path, {})
+    sklearn = _candidate(version)
+    assert serving_candidate(local, registry, sklearn) == sklearn  # `mlops-bot serve` serves it
     with pytest.raises(UserError, match=r"is a 'xgboost' model, which mlops-bot has no serving"):
-        serving_candidate(local, builder, dataclasses.replace(sklearn, framework="xgboost"))
-    assert builder.requests == []
-
-
-def test_a_run_without_a_pipeline_image_is_refused_before_building() -> None:
-    builder = CloudBuildSteps()
-    with pytest.raises(UserError, match=r"run-4 of wine_quality names no pipeline image"):
-        serving_candidate(_config(), builder, candidate("run-4", "gs://models/runs/4"))
+        serving_candidate(local, registry, dataclasses.replace(sklearn, framework="xgboost"))
     assert builder.requests == []
 
 
