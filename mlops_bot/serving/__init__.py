@@ -3,7 +3,9 @@
 Two ways in, one app (`mlops_bot.serving.app`):
 - `mlops-bot serve <env>` serves what `<state_dir>/endpoints/<env>.json` deploys, with its
   traffic split, and swaps to each new revision the promotion flow writes (`mlops_bot.flows.serve`).
-- `python -m mlops_bot.serving` is what a pipeline image runs as its Vertex AI serving container:
+- `python3 -m mlops_bot.serving` is what a pipeline's serving image runs as its Vertex AI
+  serving container (the pipeline image with this server added, which the push builds on
+  backend gcp: mlops_bot/serving_image.py; the pipeline image alone does not contain it):
   ONE model, 100% of the traffic, from `AIP_STORAGE_URI` (a model file or a folder holding
   model.joblib, model.pkl or model), with metadata from `model_metadata.json` beside it. It honours
   AIP_HTTP_PORT, AIP_HEALTH_ROUTE, AIP_PREDICT_ROUTE and AIP_DEPLOYED_MODEL_ID. In a container,
@@ -12,7 +14,8 @@ Two ways in, one app (`mlops_bot.serving.app`):
   listens (`mlops_bot.serving.download`).
 
 The submodules import starlette, numpy and joblib; this one imports nothing heavy, so the CLI can
-import it cheaply.
+import it cheaply. In the serving image only this package, mlops_bot/__init__.py and
+mlops_bot/errors.py are present: the server must import nothing else of mlops_bot.
 """
 
 from __future__ import annotations

@@ -372,3 +372,18 @@ def test_a_cloud_storage_that_does_not_answer_fails_the_copy_in_one_sentence(
                                         r"not answer within 1 s"):
         download_model("gs://models/wine/3", tmp_path, client, deadline=1.0)
     assert time.monotonic() - started < 10
+
+
+def test_the_server_imports_only_what_the_serving_image_holds() -> None:
+    import subprocess
+    import sys
+
+    import mlops_bot.serving_image as serving_image
+
+    code = ("import sys, mlops_bot.serving, mlops_bot.serving.app, mlops_bot.serving.download; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('mlops_bot'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    held = {"mlops_bot", *(f"mlops_bot.{n.removesuffix('.py')}"
+                           for n in serving_image._SERVER_FILES)}
+    assert {m for m in loaded if m not in held and not m.startswith("mlops_bot.serving.")} == set()
