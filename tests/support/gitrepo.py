@@ -23,6 +23,13 @@ class GitRepoBuilder:
             return  # an existing repository (a copy): keep its history
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", branch)
+        # As any Python project's .gitignore does: bytecode that an import wrote (Python writes it
+        # unless PYTHONDONTWRITEBYTECODE is set, as on GitHub's runners) or that a copied folder
+        # brought along is never committed by `commit`'s `add -A`. That mlops-bot itself writes
+        # none into a repository is tested in tests/test_compile_writes_no_bytecode.py.
+        (path / ".git" / "info").mkdir(exist_ok=True)
+        with open(path / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write("__pycache__/\n*.py[cod]\n")
 
     def git(self, *args: str) -> str:
         result = subprocess.run(
