@@ -149,7 +149,8 @@ def serving_image_request(pipeline: str, base: str, git_sha: str, root: Path) ->
     if not _IMAGE_REF.match(base):
         raise UserError(f"the pipeline image {base!r} of {pipeline} is not an image reference")
     context = root / _CONTEXT
-    files = {"Dockerfile": serving_dockerfile(base, pipeline).encode()}
+    # The folder name only ever reaches the Dockerfile as an image name: no line breaks in it.
+    files = {"Dockerfile": serving_dockerfile(base, image_name(pipeline)).encode()}
     package = Path(__file__).parent
     for name in _SERVER_FILES:
         found = [package / name] if (package / name).is_file() else sorted(

