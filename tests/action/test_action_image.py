@@ -22,6 +22,7 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "pipelines" / "wine_quality"
 PUSH = {"ref": "refs/heads/main"}
+STAGING = "environments:\n  staging:\n    endpoint: wine-staging\n"
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +58,10 @@ def test_a_dry_run_push_writes_outputs_and_the_job_summary(docker_engine, image,
     assert not (repo.path / ".mlops").exists()
 
 
-def test_a_real_local_push_of_the_example_builds_publishes_and_runs(docker_engine, image,
+def test_a_real_local_push_of_the_example_then_a_deploy_of_its_model(docker_engine, image,
                                                                       tmp_path):
     repo = GitRepoBuilder(tmp_path / "repo")
-    base = repo.commit({".gitignore": ".mlops/\n", "README.md": "models\n"})
+    base = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": STAGING})
     shutil.copytree(EXAMPLE, repo.path / "pipelines" / "wine_quality")
     head = repo.commit()
     hand_to(repo.path, RUNNER_UID)
@@ -79,6 +80,13 @@ def test_a_real_local_push_of_the_example_builds_publishes_and_runs(docker_engin
     assert (state / "registry" / "pipelines" / "wine_quality").is_dir()
     assert json.loads((state / "runs" / pipeline_run["run_id"] / "run.json").read_text())
     assert (state / "runs").stat().st_uid == RUNNER_UID
+    # What the deploy job does next, in the same image: load the model and smoke-test it.
+    deployed = docker("run", "--rm", "-v", f"{repo.path}:/github/workspace", "--workdir",
+                      "/github/workspace", "--entrypoint", "mlops-bot", image, "deploy",
+                      "staging", "--pipeline", "wine_quality", "--json", check=False)
+    assert deployed.returncode == 0, deployed.stderr
+    result = json.loads(deployed.stdout)
+    assert result["ok"] and result["smoke"]["instances"] > 0, result
 
 
 def test_comment_commands_reach_github_from_the_container(docker_engine, image, tmp_path,
