@@ -23,7 +23,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.metadata
+import itertools
 import json
+import shlex
 import shutil
 import site
 import subprocess
@@ -44,6 +46,10 @@ _COMPLETE = ".mlops-bot-complete"
 _TAIL_LINES = 25
 # What kfp's compiler puts between a lightweight component's install script and its program.
 _PROGRAM = '&& "$0" "$@"'
+# The words of kfp's `pip install` lines that are not requirements.
+_FLAGS = {"--quiet", "--no-warn-script-location", "--no-deps"}
+_OPTIONS = {"--index-url", "--extra-index-url", "--trusted-host", "-i"}
+_SEPARATORS = {"&&", "||", ";", "|"}
 
 
 def local_ref(image: str, content_hash: str) -> str:
@@ -110,9 +116,9 @@ def run_environment(envs: Path, spec: bytes, base: Path | None = None) -> Path:
 
     A virtualenv over `base` (the pipeline image's environment) or, for a pipeline without an
     image, over the bot's packages alone, keyed by every install script of the spec's components
-    and the kfp release they run with. The scripts run here, as kfp.local would run them, so the
-    components' own `pip install` finds everything satisfied. Raises UserError naming the
-    components when an install fails.
+    and the kfp release they run with. The scripts that need anything the layers lack run here,
+    as kfp.local would run them, so the components' own `pip install` finds everything
+    satisfied. Raises UserError naming the components when an install fails.
     """
     import yaml
 
@@ -123,7 +129,7 @@ def run_environment(envs: Path, spec: bytes, base: Path | None = None) -> Path:
     target = envs / f"run-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
     _, error = _once(target, "the run's environment",
                      lambda: _layered_venv(sys.executable, target, layers)
-                     or _install(target / "bin" / "python", installs))
+                     or _install(target / "bin" / "python", installs, layers))
     if error:
         raise UserError(error)
     return target / "bin" / "python"
@@ -142,8 +148,10 @@ def _install_scripts(document: dict[str, Any]) -> dict[str, list[str]]:
     return scripts
 
 
-def _install(python: Path, installs: dict[str, list[str]]) -> str | None:
+def _install(python: Path, installs: dict[str, list[str]], layers: list[str]) -> str | None:
     for script, components in installs.items():
+        if _satisfied(script, layers):
+            continue  # pip would find everything installed: spare its start-up (a second or so)
         # kfp.local replaces `python3` with the runner's interpreter the same way.
         error = _run(["sh", "-c", script.replace("python3", str(python))], "pip install")
         if error:
@@ -151,6 +159,36 @@ def _install(python: Path, installs: dict[str, list[str]]) -> str | None:
                     "installed in the run's environment; fix the package names or versions in "
                     f"its @dsl.component\n{error}")
     return None
+
+
+def _satisfied(script: str, layers: list[str]) -> bool:
+    """Whether every requirement the script's `pip install`s name is installed in `layers`; False
+    for anything this does not understand (then pip runs and decides)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    words = shlex.split(script)
+    starts = [i + 2 for i in range(len(words) - 1) if words[i:i + 2] == ["pip", "install"]]
+    for start in starts:
+        skip = False
+        for word in itertools.takewhile(lambda w: w not in _SEPARATORS, words[start:]):
+            if skip or word in _FLAGS:
+                skip = False
+                continue
+            if word in _OPTIONS:
+                skip = True  # its value follows
+                continue
+            try:
+                requirement = Requirement(word)
+            except InvalidRequirement:
+                return False  # another option, a URL or a path
+            if requirement.marker is not None and not requirement.marker.evaluate():
+                continue
+            installed = next(iter(importlib.metadata.distributions(name=requirement.name,
+                                                                   path=layers)), None)
+            if (requirement.extras or installed is None or not requirement.specifier.contains(
+                    installed.version, prereleases=True)):
+                return False
+    return bool(starts)
 
 
 def _once(target: Path, what: str, create: Callable[[], str | None]) -> tuple[bool, str | None]:
