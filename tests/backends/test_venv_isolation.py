@@ -2,7 +2,8 @@
 
 A pipeline's `packages_to_install` lands in its run's environment only: not in the bot's (checked
 with `importlib.metadata` in a fresh interpreter of the bot's environment), not in another
-pipeline's, not in the pipeline image's environment. One state folder serves the whole module, as
+pipeline's, not in the pipeline image's environment; an image's `requirements.txt` at a version other
+than the bot's goes into the image's environment only. One state folder serves the whole module, as
 one repository's `.mlops/envs` serves its pushes, so environments keyed alike are made once.
 """
 
@@ -27,6 +28,8 @@ ABSENT = "colorama"
 ABSENT_VERSION = "0.4.6"
 SHARED = "six"
 SHARED_VERSION = "1.16.0"
+REQUIRED = "idna"  # in the image's requirements.txt, at a version other than mlops-bot's
+REQUIRED_VERSION = "3.10"
 
 
 def bot_version(distribution: str) -> str | None:
@@ -92,17 +95,20 @@ def test_a_pipeline_without_image_installs_its_packages_apart_from_the_bot_and_o
     assert len(list((state / "envs").glob("run-*/bin/python"))) == 2
 
 
-def test_a_package_the_bot_has_at_another_version_installs_into_the_run_only(state, tmp_path):
-    bot_six = bot_version(SHARED)
-    assert bot_six not in (None, SHARED_VERSION), f"pick a package mlops-bot has, not {SHARED}"
+def test_versions_other_than_the_bots_install_into_the_image_and_the_run_only(state, tmp_path):
+    before = {name: bot_version(name) for name in (SHARED, REQUIRED)}
+    assert before[SHARED] not in (None, SHARED_VERSION), f"pick one mlops-bot has, not {SHARED}"
+    assert before[REQUIRED] not in (None, REQUIRED_VERSION), f"pick another, not {REQUIRED}"
     files = {
         "definition.py": definition(
             "pinned", f"import {SHARED}, src\nassert {SHARED}.__version__ == {SHARED_VERSION!r}"
-            f", {SHARED}.__file__\nassert {SHARED}.__file__.startswith(sys.prefix)",
+            f", {SHARED}.__file__\nassert {SHARED}.__file__.startswith(sys.prefix)\n"
+            f"assert importlib.metadata.version({REQUIRED!r}) == {REQUIRED_VERSION!r}",
             [f"{SHARED}=={SHARED_VERSION}"], base_image="pinned"),
         "pyproject.toml": "[project]\nname = 'pinned'\nversion = '0.1.0'\n\n"
                           "[tool.setuptools]\npackages = ['src']\n",
         "src/__init__.py": "",
+        "requirements.txt": f"{REQUIRED}=={REQUIRED_VERSION}\n",
     }
     image = Image("pinned", "pipeline", "pipelines/pinned", "pipelines/pinned/Dockerfile",
                   "c0ffee" * 8)
@@ -115,8 +121,9 @@ def test_a_package_the_bot_has_at_another_version_installs_into_the_run_only(sta
 
     record = run(state, tmp_path, "pinned", files, images={"pinned": build.ref})
     assert record.status == "succeeded", record.error
-    assert bot_version(SHARED) == bot_six
+    assert {name: bot_version(name) for name in (SHARED, REQUIRED)} == before
     image_env = state / "envs" / f"pinned-{image.content_hash[:24]}"
+    assert list(image_env.glob(f"lib/python*/site-packages/{REQUIRED}-{REQUIRED_VERSION}.dist-info"))
     assert not list(image_env.glob(f"lib/python*/site-packages/{SHARED}-*.dist-info"))
 
 
