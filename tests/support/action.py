@@ -96,7 +96,8 @@ def run_in_image(image: str, workspace: Path, tmp: Path, event_name: str, event:
     /github/workspace (also the working directory), the event at /github/workflow/event.json,
     GITHUB_OUTPUT and GITHUB_STEP_SUMMARY in /github/file_commands, HOME at /github/home (the
     runner's folders owned by its uid), GITHUB_* and INPUT_* in the environment, the image's own
-    USER. The host network, so the container reaches fakes listening on 127.0.0.1."""
+    USER, the engine's socket mounted as GitHub mounts it. The host network, so the container
+    reaches fakes listening on 127.0.0.1."""
     from tests.support.docker import docker
 
     runner = tmp / "runner"
@@ -123,6 +124,7 @@ def run_in_image(image: str, workspace: Path, tmp: Path, event_name: str, event:
         **action_inputs(inputs or {}), **(env or {}),
     }
     args = ["run", "--rm", "--network", "host", "--workdir", "/github/workspace",
+            "-v", "/var/run/docker.sock:/var/run/docker.sock",
             "-v", f"{workspace}:/github/workspace",
             "-v", f"{folders['_github_home']}:/github/home",
             "-v", f"{folders['_github_workflow']}:/github/workflow",
