@@ -166,7 +166,10 @@ def _satisfied(script: str, layers: list[str]) -> bool:
     for anything this does not understand (then pip runs and decides)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    words = shlex.split(script)
+    try:
+        words = shlex.split(script)
+    except ValueError:  # unbalanced quotes: not kfp's template
+        return False
     starts = [i + 2 for i in range(len(words) - 1) if words[i:i + 2] == ["pip", "install"]]
     for start in starts:
         skip = False
