@@ -131,7 +131,8 @@ def test_a_sha_tag_that_cannot_be_added_is_a_warning(gcp: FakeGcp, make_builder:
     result = _only(make_builder().build([_request(tmp_path)]))
 
     assert result.status == "reused"
-    assert any("warning: could not tag" in line and "roles/artifactregistry.writer" in line
+    assert any("warning: permission denied to tag" in line
+               and "artifactregistry.tags.create is held by the build identity" in line
                for line in said)
 
 
@@ -318,13 +319,18 @@ def test_a_build_past_the_deadline_fails(gcp: FakeGcp, make_builder: Any,
 
 @pytest.mark.parametrize(("route", "expected"), [
     ("create_build", f"in Cloud Build, project {PROJECT} (injected fault (403) on create_build): "
-                     f"grant the identity mlops-bot runs as roles/cloudbuild.builds.editor on "
-                     f"project {PROJECT}"),
-    ("get_tag", f"grant the identity mlops-bot runs as roles/artifactregistry.writer on "
-                f"Artifact Registry repository {REPO} ({REGION}, project {PROJECT})"),
-    ("storage", f"roles/storage.objectAdmin on the Cloud Build staging bucket gs://{BUCKET}"),
+                     f"cloudbuild.builds.create is held by the build identity "
+                     f"(mlops-bot-build@{PROJECT}.iam.gserviceaccount.com, custom role "
+                     f"mlopsBotBuild on project {PROJECT})"),
+    ("get_tag", f"in Artifact Registry repository {REPO} ({REGION}, project {PROJECT}) "
+                f"(injected fault (403) on get_tag): artifactregistry.tags.get is held by the "
+                f"build identity (mlops-bot-build@{PROJECT}.iam.gserviceaccount.com, custom role "
+                f"mlopsBotImages on the Artifact Registry repository {REPO})"),
+    ("storage", "storage.objects.create is held by the build identity (mlops-bot-build@"
+                f"{PROJECT}.iam.gserviceaccount.com, custom role mlopsBotCreateObjects on the "
+                f"staging bucket gs://{BUCKET}, objects under mlops-bot/sources/)"),
 ])
-def test_permission_denied_names_the_project_and_role(
+def test_permission_denied_names_the_permission_and_the_identity_that_holds_it(
         gcp: FakeGcp, gcs: FakeGcs, make_builder: Any, tmp_path: Path, route: str,
         expected: str) -> None:
     if route == "storage":
@@ -336,6 +342,8 @@ def test_permission_denied_names_the_project_and_role(
 
     assert result.status == "failed" and not gcp.builds
     assert "permission denied" in (result.error or "") and expected in (result.error or "")
+    assert "`mlops-bot bootstrap` prints them" in (result.error or "")
+    assert "roles/" not in (result.error or "")
 
 
 def test_an_image_without_a_dockerfile_fails_with_the_fix(make_builder: Any,

@@ -294,19 +294,22 @@ def test_listing_follows_pages(gcs, registry):
     lambda r: r.versions(),
     lambda r: r.spec("p", version_of(SPEC)),
 ], ids=["publish", "resolve", "versions", "spec"])
-def test_permission_denied_names_the_bucket_and_the_role(gcs, registry, call):
+def test_permission_denied_names_the_bucket_the_permission_and_who_holds_it(gcs, registry, call):
     gcs.deny(BUCKET)
     with pytest.raises(UserError, match=r"permission denied to \w+ gs://registry/.*does not have "
-                       r"storage\.objects\.\w+ access.*: grant the identity mlops-bot runs as "
-                       r"roles/storage\.objectAdmin on the registry bucket gs://registry$"):
+                       r"(storage\.objects\.\w+) access.*\): \1 is held by the build (and "
+                       r"deploy identities )?.*custom role mlopsBot\w+ on the registry bucket "
+                       r"gs://registry.*`mlops-bot bootstrap` prints them") as raised:
         call(registry)
+    assert "roles/storage" not in str(raised.value)
 
 
 def test_permission_denied_on_a_tag_move(gcs, registry):
     version = registry.publish("p", SPEC, {}).version
     gcs.deny(BUCKET)
-    with pytest.raises(UserError, match=r"roles/storage\.objectAdmin"):
+    with pytest.raises(UserError, match=r"storage\.objects\.\w+ is held by the build") as raised:
         registry.tag("p", "latest", version)
+    assert "roles/storage" not in str(raised.value)
 
 
 @pytest.mark.parametrize("call", [
@@ -373,12 +376,15 @@ def test_an_upload_already_in_the_kfp_repository_counts_as_done(gcs, kfp_repo):
     assert len(kfp_repo.uploads) == 1
 
 
-def test_kfp_repository_permission_denied_names_the_role(gcs, kfp_repo):
+def test_kfp_repository_permission_denied_names_the_permission_and_the_build_identity(
+        gcs, kfp_repo):
     registry = GcsRegistry(_clients(gcs.endpoint),
                            kfp_repository=KfpRepository(kfp_repo.host, auth=ApiAuth("wrong")))
-    with pytest.raises(UserError, match=r"permission denied uploading p@v-\w+ to the KFP "
-                       r"repository http://.*/test-project/pipelines \(HTTP 403\): grant .* "
-                       r"roles/artifactregistry\.writer"):
+    with pytest.raises(UserError, match=r"permission denied to upload p@v-\w+ to the KFP "
+                       r"repository http://.*/test-project/pipelines \(403 .*\): "
+                       r"artifactregistry\.repositories\.uploadArtifacts is held by the build "
+                       r"identity \(custom role mlopsBotImages on the KFP repository http://.*"
+                       r"remove gcp\.kfp_repository from mlops\.yaml$"):
         registry.publish("p", SPEC, {})
 
 

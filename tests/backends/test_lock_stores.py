@@ -76,8 +76,11 @@ def test_an_unreadable_gcs_lock_denies_with_a_clear_error():
             gcs_store(gcs).get("staging")
 
 
-def test_gcs_permission_denied_names_the_bucket_and_role():
+def test_gcs_permission_denied_says_no_workflow_identity_writes_locks():
     with FakeGcs() as gcs:
         gcs.deny("registry")
-        with pytest.raises(UserError, match=r"roles/storage\.objectAdmin on the registry bucket gs://registry"):
+        with pytest.raises(UserError, match=r"permission denied to write gs://registry/locks/"
+                           r"staging\.json \(.*storage\.objects\.create.*\): no workflow "
+                           r"identity may write the bucket's locks/ .*`mlops-bot deploy` takes "
+                           r"them with a maintainer's credentials$"):
             gcs_store(gcs).acquire(lock("#1"))

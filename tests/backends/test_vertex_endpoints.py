@@ -284,11 +284,11 @@ def test_a_deployment_that_outlives_its_deadline_says_so(
         endpoints.deploy(record, versions["1"], {NEW_DEPLOYMENT: 100})
 
 
-def test_permission_denied_names_the_role_to_grant(vertex: FakeVertexModels,
+def test_permission_denied_points_to_the_roles_bootstrap_prints(vertex: FakeVertexModels,
                                                    endpoints: VertexEndpoints) -> None:
     vertex.fail("list_endpoints", 403, times=None)
-    with pytest.raises(UserError, match=r"grant the identity mlops-bot runs as "
-                                        r"roles/aiplatform.user on project test-project"):
+    with pytest.raises(UserError, match=r"grant the identity this job runs as the roles "
+                                        r"`mlops-bot bootstrap` prints$"):
         endpoints.ensure("staging", "wine-staging")
 
 

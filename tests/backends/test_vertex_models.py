@@ -246,12 +246,12 @@ def test_two_first_registrations_racing_share_one_parent(
     assert {v["labels"]["run_id"] for v in vertex.versions("wine_quality")} == {"run-1", "run-2"}
 
 
-def test_permission_denied_names_the_role_to_grant(
+def test_permission_denied_points_to_the_roles_bootstrap_prints(
         vertex: FakeVertexModels, registry: VertexModelRegistry) -> None:
     vertex.fail("list_model_versions", 403, times=None)
     with pytest.raises(UserError, match=r"permission denied to list the versions of .*grant the "
-                                        r"identity mlops-bot runs as roles/aiplatform.user on "
-                                        r"project test-project"):
+                                        r"identity this job runs as the roles `mlops-bot "
+                                        r"bootstrap` prints$"):
         registry.register(run(1))
 
 

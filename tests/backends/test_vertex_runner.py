@@ -206,16 +206,18 @@ def test_create_failing_every_time_is_a_failed_run_naming_the_job(
     assert vertex.calls("create_pipeline_job") == 3
 
 
-def test_permission_denied_names_the_role(vertex: FakeVertexPipelines, make_runner: Any,
-                                          spec: bytes) -> None:
+def test_permission_denied_names_the_permission_and_the_build_identity(
+        vertex: FakeVertexPipelines, make_runner: Any, spec: bytes) -> None:
     vertex.fail("create_pipeline_job", 403)
 
     record = make_runner(service_account="runner@p.iam.gserviceaccount.com").run(request(spec))
 
     assert record.status == "failed"
-    assert "roles/aiplatform.user on project test-project" in (record.error or "")
-    assert "roles/iam.serviceAccountUser on runner@p.iam.gserviceaccount.com" in (
-        record.error or "")
+    assert ("aiplatform.pipelineJobs.create is held by the build identity (mlops-bot-build@"
+            "test-project.iam.gserviceaccount.com, custom role mlopsBotBuild on project "
+            "test-project)") in (record.error or "")
+    assert "`mlops-bot bootstrap` prints them" in (record.error or "")
+    assert "roles/aiplatform.user" not in (record.error or "")
 
 
 # -- failures and deadlines ------------------------------------------------------------------

@@ -206,7 +206,9 @@ def test_a_refused_change_is_a_sentence_naming_the_schedule(project, vertex):
     from mlops_bot.errors import UserError
 
     with pytest.raises(UserError, match=r"permission denied to create schedule weekly in Vertex "
-                                        r"AI.*roles/aiplatform\.user"):
+                                        r"AI.*: no workflow identity holds aiplatform\.schedules"
+                                        r"\.\*, so `mlops-bot schedules sync` needs a "
+                                        r"maintainer's credentials"):
         sync(project, vertex, WEEKLY)
     assert vertex.schedules == {}
 

@@ -30,7 +30,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
 from mlops_bot.backends.gcp.api_errors import TRANSIENT as _TRANSIENT
-from mlops_bot.backends.gcp.api_errors import message_of
+from mlops_bot.backends.gcp.api_errors import Refusal, denied_sentence, message_of
 from mlops_bot.backends.gcp.build_source import BuildSource, SourceError, build_source, pack
 from mlops_bot.backends.gcp.objects import BucketObjects
 from mlops_bot.backends.types import BuildRequest, BuildResult
@@ -42,10 +42,8 @@ if TYPE_CHECKING:
 
     from mlops_bot.backends.gcp.clients import GcpClients
 
-__all__ = ["BUILD_ROLE", "REGISTRY_ROLE", "CloudBuildBuilder"]
+__all__ = ["CloudBuildBuilder"]
 
-BUILD_ROLE = "roles/cloudbuild.builds.editor"
-REGISTRY_ROLE = "roles/artifactregistry.writer"
 _DOCKER = "gcr.io/cloud-builders/docker"
 _PARALLEL = 4
 _ATTEMPTS = 3
@@ -143,7 +141,8 @@ class CloudBuildBuilder:
     def _reuse(self, target: _Target) -> str | None:
         """The digest reference of the image already pushed for this content hash, if any."""
         registry = self._clients.artifact_registry
-        with self._translated(f"look up {target.uri}:{target.hash_tag}", registry=True):
+        with self._translated(f"look up {target.uri}:{target.hash_tag}", registry=True,
+                              needs="artifactregistry.tags.get"):
             try:
                 tag = registry.get_tag(name=f"{target.package}/tags/{target.hash_tag}",
                                        retry=self._retry, timeout=self._timeout)
@@ -168,8 +167,10 @@ class CloudBuildBuilder:
             pass  # already tagged (a re-run of this commit); REST turns every 409 into Conflict
         except (gexc.GoogleAPICallError, *_TRANSIENT) as error:
             # The digest is what runs use; the SHA tag is lineage for people: warn, go on.
-            role = f" (needs {REGISTRY_ROLE})" if isinstance(error, gexc.Forbidden) else ""
-            self._say(target, f"warning: could not tag {target.uri} as {sha}{role}: {error}")
+            doing = f"tag {target.uri} as {sha}"
+            self._say(target, "warning: " + (self._denied(
+                doing, error, True, "artifactregistry.tags.create") if isinstance(
+                    error, gexc.Forbidden) else f"could not {doing}: {error}"))
 
     # -- starting a build, exactly once ----------------------------------------------------
     def _start(self, target: _Target, source: BuildSource) -> Build:
@@ -204,7 +205,8 @@ class CloudBuildBuilder:
 
         # parent without project_id: with both, the client picks the global route.
         request = CreateBuildRequest(parent=self._parent, build=spec)
-        with self._translated("start a build", transient_ok=True):
+        with self._translated("start a build", transient_ok=True,
+                              needs="cloudbuild.builds.create"):
             operation = self._clients.cloud_build.create_build(request=request,
                                                                timeout=self._timeout)
         build: Build = operation.metadata.build
@@ -217,7 +219,7 @@ class CloudBuildBuilder:
 
         request = ListBuildsRequest(parent=self._parent, filter=f'tags="{target.hash_tag}"',
                                     page_size=20)
-        with self._translated("list builds", transient_ok=True):
+        with self._translated("list builds", transient_ok=True, needs="cloudbuild.builds.list"):
             builds = self._clients.cloud_build.list_builds(request=request, retry=self._retry,
                                                            timeout=self._timeout)
             for build in itertools.islice(builds, 20):  # newest first
@@ -278,8 +280,8 @@ class CloudBuildBuilder:
                 raise _Failed(f"build {build.id} did not finish within {self._deadline:g} s; "
                               f"see {self._log_url(build)}")
             time.sleep(self._poll)
-            with contextlib.suppress(*_TRANSIENT), self._translated("read the build",
-                                                                    transient_ok=True):
+            with contextlib.suppress(*_TRANSIENT), self._translated(
+                    "read the build", transient_ok=True, needs="cloudbuild.builds.get"):
                 # No retry here: the next poll is the retry, and the deadline bounds them all.
                 build = self._clients.cloud_build.get_build(name=name, retry=None,
                                                             timeout=self._timeout)
@@ -330,9 +332,10 @@ class CloudBuildBuilder:
 
     # -- errors ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _translated(self, doing: str, registry: bool = False,
-                    transient_ok: bool = False) -> Iterator[None]:
-        """Google API errors as _Failed sentences; transient ones pass when the caller retries."""
+    def _translated(self, doing: str, registry: bool = False, transient_ok: bool = False,
+                    needs: str | None = None) -> Iterator[None]:
+        """Google API errors as _Failed sentences; transient ones pass when the caller retries.
+        `needs`: the permission the call needs, for a 403 that does not name it."""
         try:
             yield
         except _TRANSIENT as error:
@@ -340,7 +343,7 @@ class CloudBuildBuilder:
                 raise
             raise _Failed(f"could not {doing}: {error}") from error
         except gexc.Forbidden as error:
-            raise _Failed(self._denied(doing, error, registry)) from error
+            raise _Failed(self._denied(doing, error, registry, needs)) from error
         except gexc.Unauthenticated as error:
             raise _Failed(f"could not {doing}: not authenticated ({message_of(error)}); on GitHub "
                           "run google-github-actions/auth first, locally run `gcloud auth "
@@ -348,16 +351,12 @@ class CloudBuildBuilder:
         except gexc.GoogleAPICallError as error:
             raise _Failed(f"could not {doing}: {error}") from error
 
-    def _denied(self, doing: str, error: gexc.GoogleAPICallError, registry: bool) -> str:
+    def _denied(self, doing: str, error: gexc.GoogleAPICallError, registry: bool,
+                needs: str | None) -> str:
         c = self._config
-        if registry:
-            where = (f"Artifact Registry repository {c.artifact_repository} "
-                     f"({c.region}, project {c.project})")
-            return (f"permission denied to {doing} ({message_of(error)}): grant the identity "
-                    f"mlops-bot runs as {REGISTRY_ROLE} on {where}")
-        return (f"permission denied to {doing} in Cloud Build, project {c.project} "
-                f"({message_of(error)}): grant the identity mlops-bot runs as {BUILD_ROLE} on "
-                f"project {c.project}")
+        where = (f" in Artifact Registry repository {c.artifact_repository} ({c.region}, "
+                 f"project {c.project})" if registry else f" in Cloud Build, project {c.project}")
+        return denied_sentence(doing, error, c, where, Refusal(needs))
 
 
 def _build_tag(pipeline: str) -> str:

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.backends.gcp.api_errors import Refusal, denied_sentence
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -19,13 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["KfpRepository"]
 
-_WRITER_ROLE = "roles/artifactregistry.writer"
-
 
 class KfpRepository:
-    def __init__(self, host: str, auth: Any = None) -> None:
+    def __init__(self, host: str, auth: Any = None, config: GcpConfig | None = None) -> None:
         self.host = host.rstrip("/")
         self._auth = auth  # None: RegistryClient's own choice (ADC for a kfp.pkg.dev host)
+        self._config = config  # for messages: the project and identities
 
     @classmethod
     def for_config(cls, config: GcpConfig) -> KfpRepository | None:
@@ -33,7 +33,7 @@ class KfpRepository:
         if not config.kfp_repository:
             return None
         return cls(f"https://{config.region}-kfp.pkg.dev/{config.project}/"
-                   f"{config.kfp_repository}")
+                   f"{config.kfp_repository}", config=config)
 
     def upload(self, pipeline: str, version: str, spec: bytes) -> None:
         """Upload `spec` tagged with its registry version; already there counts as done.
@@ -55,12 +55,13 @@ class KfpRepository:
                 if status == 409:
                     return
                 if status in (401, 403):
-                    raise UserError(
-                        f"permission denied uploading {pipeline}@{version} to the KFP "
-                        f"repository {self.host} (HTTP {status}): grant the identity mlops-bot "
-                        f"runs as {_WRITER_ROLE} on that repository, or remove "
-                        "gcp.kfp_repository from mlops.yaml"
-                    ) from error
+                    raise UserError(denied_sentence(
+                        f"upload {pipeline}@{version} to the KFP repository {self.host}", error,
+                        self._config, refusal=Refusal(
+                            needs="artifactregistry.repositories.uploadArtifacts",
+                            resource=f"the KFP repository {self.host}",
+                            note="without that repository, remove gcp.kfp_repository from "
+                                 "mlops.yaml"))) from error
                 if status == 404:
                     raise UserError(
                         f"the KFP repository {self.host} does not exist: create it (format "

@@ -25,8 +25,12 @@ _ATTEMPTS = 5
 
 class GcsLockStore:
     def __init__(self, clients: GcpClients, bucket: str | None = None) -> None:
-        self._objects = BucketObjects(clients, bucket or clients.config.registry_bucket,
-                                      "the registry bucket", "gcp.registry_bucket")
+        # No workflow identity may write locks/ (identities.py): the workflows lock on GitHub.
+        self._objects = BucketObjects(
+            clients, bucket or clients.config.registry_bucket, "the registry bucket",
+            "gcp.registry_bucket", note="no workflow identity may write the bucket's locks/ "
+            "(the workflows keep their locks on GitHub): `mlops-bot deploy` takes them with a "
+            "maintainer's credentials")
 
     def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
         data = json.dumps(dataclasses.asdict(lock)).encode()

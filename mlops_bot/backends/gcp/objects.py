@@ -2,7 +2,8 @@
 
 The registry and the lock store both need create-only writes (`if_generation_match=0`),
 compare-and-swap (`if_generation_match=<generation>`) and reads that return the generation, and
-both must turn Google API errors into sentences naming the bucket, the role and the setting.
+both must turn Google API errors into sentences naming the bucket, the setting, and for a 403
+the permission and which of mlops-bot's identities holds it there (api_errors.denied_sentence).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
 
-from mlops_bot.backends.gcp.api_errors import message_of
+from mlops_bot.backends.gcp.api_errors import Refusal, denied_sentence, message_of
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -22,17 +23,21 @@ if TYPE_CHECKING:
 
     from mlops_bot.backends.gcp.clients import GcpClients
 
-__all__ = ["ROLE", "BucketObjects"]
+__all__ = ["BucketObjects"]
 
-ROLE = "roles/storage.objectAdmin"
+# The permission each kind of call needs, for a 403 that does not name it.
+_NEEDS = {"read": "storage.objects.get", "write": "storage.objects.create",
+          "delete": "storage.objects.delete", "list": "storage.objects.list"}
 
 
 class BucketObjects:
-    def __init__(self, clients: GcpClients, bucket_name: str, purpose: str, setting: str) -> None:
+    def __init__(self, clients: GcpClients, bucket_name: str, purpose: str, setting: str,
+                 note: str = "") -> None:
         self._clients = clients
         self.bucket_name = bucket_name
         self.purpose = purpose  # "the registry bucket", for messages
         self.setting = setting  # the mlops.yaml key naming the bucket, for messages
+        self.note = note  # what else a 403 should say here
 
     @cached_property
     def bucket(self) -> Bucket:
@@ -96,10 +101,16 @@ class BucketObjects:
         try:
             yield
         except gexc.Forbidden as error:
-            raise UserError(
-                f"permission denied to {doing} {self.url(name)} ({message_of(error)}): "
-                f"grant the identity mlops-bot runs as {ROLE} on {self.purpose} "
-                f"gs://{self.bucket_name}"
+            c = self._clients.config
+            # Which grants apply: the staging bucket is the registry bucket when unset.
+            buckets = tuple(kind for kind, named in (
+                ("registry_bucket", c.registry_bucket),
+                ("staging_bucket", c.staging_bucket or c.registry_bucket))
+                if named == self.bucket_name)
+            raise UserError(denied_sentence(
+                f"{doing} {self.url(name)}", error, c, refusal=Refusal(
+                    needs=_NEEDS.get(doing), buckets=buckets or ("other",),
+                    object_name=name if doing != "list" else None, note=self.note))
             ) from error
         except gexc.NotFound as error:
             # Reads turn a missing object into None before this; what is left is the bucket.

@@ -29,7 +29,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
 from mlops_bot.backends.gcp.api_errors import TRANSIENT as _TRANSIENT
-from mlops_bot.backends.gcp.api_errors import label_value, message_of
+from mlops_bot.backends.gcp.api_errors import Refusal, denied_sentence, label_value, message_of
 from mlops_bot.backends.types import RunRecord, RunRequest, metrics_of
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
@@ -39,9 +39,8 @@ if TYPE_CHECKING:
 
     from mlops_bot.backends.gcp.clients import GcpClients
 
-__all__ = ["RUNNER_ROLE", "VertexRunner", "job_id_for"]
+__all__ = ["VertexRunner", "job_id_for"]
 
-RUNNER_ROLE = "roles/aiplatform.user"
 _MARKER = "mlops_bot"
 _MAX_ATTEMPTS = 10  # runs of one run id (each after the previous one failed)
 _CREATE_TRIES = 3
@@ -135,7 +134,7 @@ class VertexRunner:
         request = ListPipelineJobsRequest(parent=self._parent, filter=" AND ".join(terms),
                                           order_by="create_time desc", page_size=100)
         records = []
-        with self._translated("list pipeline jobs"):
+        with self._translated("list pipeline jobs", needs="aiplatform.pipelineJobs.list"):
             pages = self._clients.pipelines.list_pipeline_jobs(
                 request=request, retry=self._retry, timeout=self._timeout)
             for index, job in enumerate(pages):
@@ -188,7 +187,8 @@ class VertexRunner:
                     return found, True
             try:
                 with self._translated(f"start pipeline job {job_id}", transient_ok=True,
-                                      expected=gexc.Conflict):
+                                      expected=gexc.Conflict,
+                                      needs="aiplatform.pipelineJobs.create"):
                     job = self._clients.pipelines.create_pipeline_job(
                         parent=self._parent, pipeline_job=spec, pipeline_job_id=job_id,
                         timeout=self._timeout)
@@ -264,7 +264,7 @@ class VertexRunner:
     def _get(self, job_id: str, retry: bool = True) -> PipelineJob | None:
         name = f"{self._parent}/pipelineJobs/{job_id}"
         with self._translated(f"read pipeline job {job_id}", transient_ok=not retry,
-                              expected=gexc.NotFound):
+                              expected=gexc.NotFound, needs="aiplatform.pipelineJobs.get"):
             try:
                 job: PipelineJob = self._clients.pipelines.get_pipeline_job(
                     name=name, retry=self._retry if retry else None, timeout=self._timeout)
@@ -295,11 +295,13 @@ class VertexRunner:
 
     @contextlib.contextmanager
     def _translated(self, doing: str, transient_ok: bool = False,
-                    expected: type[Exception] | None = None) -> Iterator[None]:
+                    expected: type[Exception] | None = None,
+                    needs: str | None = None) -> Iterator[None]:
         """Google API errors as UserError sentences naming the job and the fix.
 
         `expected` (NotFound for a get, Conflict for a create) passes through to the caller,
-        as do transient errors when `transient_ok` (the caller retries them).
+        as do transient errors when `transient_ok` (the caller retries them). `needs`: the
+        permission the call needs, for a 403 that does not name it.
         """
         try:
             yield
@@ -308,20 +310,17 @@ class VertexRunner:
                 raise
             if isinstance(error, _TRANSIENT) and transient_ok:
                 raise
-            sentence = self._sentence(doing, error)
+            sentence = self._sentence(doing, error, needs)
             if sentence is None:
                 raise
             raise UserError(sentence) from error
 
-    def _sentence(self, doing: str, error: Exception) -> str | None:
-        c = self._config
+    def _sentence(self, doing: str, error: Exception, needs: str | None = None) -> str | None:
         if isinstance(error, _TRANSIENT):
             return f"could not {doing} in Vertex AI ({self._parent}): {error}; try again"
         if isinstance(error, gexc.Forbidden):
-            who = (f", and roles/iam.serviceAccountUser on {c.service_account}"
-                   if c.service_account else "")
-            return (f"permission denied to {doing} in Vertex AI ({message_of(error)}): grant the "
-                    f"identity mlops-bot runs as {RUNNER_ROLE} on project {c.project}{who}")
+            # Starting a run as gcp.service_account also needs actAs on it: Vertex names it.
+            return denied_sentence(doing, error, self._config, " in Vertex AI", Refusal(needs))
         if isinstance(error, gexc.Unauthenticated):
             return (f"could not {doing}: not authenticated ({message_of(error)}); on GitHub run "
                     "google-github-actions/auth first, locally run `gcloud auth "

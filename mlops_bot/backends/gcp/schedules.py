@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from google.api_core import exceptions as gexc
 
-from mlops_bot.backends.gcp.api_errors import label_value, message_of
+from mlops_bot.backends.gcp.api_errors import Refusal, denied_sentence, label_value, message_of
 from mlops_bot.backends.schedule_types import (
     RemoteSchedule,
     ScheduleListing,
@@ -40,7 +40,6 @@ __all__ = ["DISPLAY_PREFIX", "SCHEDULE_LABEL", "VertexSchedules"]
 
 DISPLAY_PREFIX = "mlops-bot-"
 SCHEDULE_LABEL = "mlops_bot_schedule"
-_ROLE = "roles/aiplatform.user"
 _TZ = re.compile(r"^(?:CRON_TZ|TZ)=(?P<zone>\S+)\s+(?P<cron>.+)$")
 _UPDATED_FIELDS = ["cron", "create_pipeline_job_request"]
 _NAME = re.compile(r"^projects/[^/]+/locations/(?P<region>[^/]+)/schedules/[^/]+$")
@@ -63,7 +62,7 @@ class VertexSchedules:
 
     def listing(self) -> ScheduleListing:
         owned, foreign = [], []
-        with self._translated("list schedules"):
+        with self._translated("list schedules", "list"):
             for schedule in self._clients.schedules.list_schedules(parent=self._parent,
                                                                    timeout=self._timeout):
                 remote = _remote(schedule)
@@ -76,7 +75,7 @@ class VertexSchedules:
     def create(self, desired: ScheduleSpec) -> RemoteSchedule:
         # Not retried: Vertex names the schedule itself, so a retry of a create whose answer
         # was lost would make a second one; the next sync sees the first and updates it.
-        with self._translated(f"create schedule {desired.name}"):
+        with self._translated(f"create schedule {desired.name}", "create"):
             created = self._clients.schedules.create_schedule(
                 parent=self._parent, schedule=self._schedule(desired), timeout=self._timeout)
         remote = _remote(created)
@@ -93,7 +92,7 @@ class VertexSchedules:
         self._check_owned(current)
         schedule = self._schedule(desired)
         schedule.name = current.resource_name
-        with self._translated(f"update schedule {current.name}"):
+        with self._translated(f"update schedule {current.name}", "update"):
             updated = self._clients.schedules.update_schedule(
                 schedule=schedule, update_mask=field_mask_pb2.FieldMask(paths=_UPDATED_FIELDS),
                 timeout=self._timeout)
@@ -103,12 +102,13 @@ class VertexSchedules:
         self._check_owned(current)
         client = self._clients.schedules
         change = client.pause_schedule if paused else client.resume_schedule
-        with self._translated(f"{'pause' if paused else 'resume'} schedule {current.name}"):
+        verb = "pause" if paused else "resume"
+        with self._translated(f"{verb} schedule {current.name}", verb):
             change(name=current.resource_name, timeout=self._timeout)
 
     def delete(self, current: RemoteSchedule) -> None:
         self._check_owned(current)
-        with self._translated(f"delete schedule {current.name}"):
+        with self._translated(f"delete schedule {current.name}", "delete"):
             try:
                 operation: Any = self._clients.schedules.delete_schedule(
                     name=current.resource_name, timeout=self._timeout)
@@ -153,13 +153,18 @@ class VertexSchedules:
             raise ValueError(f"{current.resource_name} is not a schedule of {self._parent}")
 
     @contextlib.contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
+    def _translated(self, doing: str, verb: str) -> Iterator[None]:
+        """`verb`: the aiplatform.schedules permission the call needs (list, create...)."""
         try:
             yield
         except gexc.Forbidden as error:
-            raise UserError(f"permission denied to {doing} in Vertex AI ({message_of(error)}): "
-                            f"grant the identity mlops-bot runs as {_ROLE} on project "
-                            f"{self._config.project}") from error
+            # By design no workflow identity manages schedules (identities.py): say who may.
+            note = ("no workflow identity holds aiplatform.schedules.*, so `mlops-bot "
+                    "schedules sync` needs a maintainer's credentials: run it locally after "
+                    "`gcloud auth application-default login`, as someone who holds "
+                    f"aiplatform.schedules.* on project {self._config.project}")
+            raise UserError(denied_sentence(doing, error, self._config, " in Vertex AI", Refusal(
+                needs=f"aiplatform.schedules.{verb}", note=note))) from error
         except gexc.Unauthenticated as error:
             raise UserError(f"could not {doing}: not authenticated ({message_of(error)}); on "
                             "GitHub run google-github-actions/auth first, locally run `gcloud "

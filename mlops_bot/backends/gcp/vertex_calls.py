@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.api_core import exceptions as gexc
 
-from mlops_bot.backends.gcp.api_errors import TRANSIENT, label_value, message_of
+from mlops_bot.backends.gcp.api_errors import TRANSIENT, denied_sentence, label_value, message_of
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
     from mlops_bot.config import GcpConfig
 
-__all__ = ["VERTEX_ROLE", "OperationFailed", "OperationTimedOut", "Unsure", "VertexCalls",
-           "label_value", "message_of"]
+__all__ = ["OperationFailed", "OperationTimedOut", "Unsure", "VertexCalls", "label_value",
+           "message_of"]
 
-VERTEX_ROLE = "roles/aiplatform.user"
 _T = TypeVar("_T")
 
 
@@ -129,10 +128,8 @@ class VertexCalls:
             raise UserError(self.sentence(doing, error)) from error
 
     def sentence(self, doing: str, error: Exception) -> str:
-        project = self.config.project
         if isinstance(error, gexc.Forbidden):
-            return (f"permission denied to {doing} in Vertex AI ({message_of(error)}): grant the "
-                    f"identity mlops-bot runs as {VERTEX_ROLE} on project {project}")
+            return denied_sentence(doing, error, self.config, " in Vertex AI")
         if isinstance(error, gexc.Unauthenticated):
             return (f"could not {doing}: not authenticated ({message_of(error)}); on GitHub run "
                     "google-github-actions/auth first, locally run `gcloud auth "
