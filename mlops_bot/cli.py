@@ -412,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create, update (cron, pinned version, parameters), pause, resume and "
         "delete the Vertex AI PipelineJobSchedules mlops-bot created, so they match "
         "schedules: in mlops.yaml; each tag is pinned to the version it points at now. "
-        "Schedules mlops-bot did not create are left alone. backend: local has nothing to sync.",
+        "Schedules mlops-bot did not create are left alone. backend: local has nothing to sync. "
+        "Run it with a maintainer's credentials: no workflow identity may change schedules.",
     )
     schedules_sync.add_argument("--dry-run", action="store_true",
                                 help="print the plan, change nothing")
