@@ -92,8 +92,9 @@ def check_framework(candidate: ModelCandidate) -> None:
         raise UserError(
             f"the model of run {candidate.run_id} of {candidate.model} is a "
             f"{candidate.framework!r} model, which mlops-bot has no serving image for (it serves "
-            f"{', '.join(SERVED_FRAMEWORKS)} models saved with joblib): save a scikit-learn "
-            "model, or set the Model artifact's metadata['framework'] to what it is")
+            f"{', '.join(SERVED_FRAMEWORKS)} models saved with joblib): deploy a scikit-learn "
+            "model (metadata['framework'] = 'scikit-learn' on the Model artifact), or serve "
+            "this one with its framework's own server outside mlops-bot")
 
 
 def serving_images(config: Config, builder: ImageBuilder, plan: Plan,
