@@ -256,7 +256,8 @@ def _request(url: str, body: dict[str, Any] | None = None,
 # -- the serving image ---------------------------------------------------------------------
 
 @pytest.mark.docker
-def test_a_push_builds_the_serving_image_from_the_pipeline_image(served: Served) -> None:
+def test_a_push_builds_the_serving_image_from_the_pipeline_image(docker_engine: None,
+                                                                 served: Served) -> None:
     request = served.builder.requests[-1]
     assert (request.image.name, request.image.kind) == ("wine_quality-serving", "serving")
     assert served.serving_image.startswith(f"{REPOSITORY}/wine_quality-serving:ch-")
@@ -275,7 +276,7 @@ def test_a_push_builds_the_serving_image_from_the_pipeline_image(served: Served)
 
 @pytest.mark.docker
 def test_the_deployed_model_serves_the_sample_instances_as_vertex_runs_it(
-        served: Served, vertex: FakeVertexModels, tmp_path: Path) -> None:
+        docker_engine: None, served: Served, vertex: FakeVertexModels, tmp_path: Path) -> None:
     registry, version = _published(tmp_path, {"images": {"wine_quality": served.pipeline_image},
                                               MANIFEST_KEY: served.serving_image})
     model = serving_candidate(_config(), registry, _candidate(
@@ -313,7 +314,7 @@ def test_the_deployed_model_serves_the_sample_instances_as_vertex_runs_it(
 
 @pytest.mark.docker
 def test_a_pipeline_image_that_cannot_load_models_gets_no_serving_image(
-        served: Served) -> None:
+        docker_engine: None, served: Served) -> None:
     found, [note] = serving_images(_config(), served.builder, served.plan,
                                    {"wine_quality": "python:3.11-slim"})
     assert found == {}
