@@ -89,7 +89,11 @@ class AccessPlan:
                 "grants": [{"role": self._role_name(g), "on": self._resource(g.on),
                             "condition": (g.condition.expression(self._bucket(g.on))
                                           if g.condition else None),
-                            "permissions": dict(g.permissions)} for g in identity.grants]}
+                            "permissions": dict(g.permissions)} for g in self._grants(identity)]}
+
+    def _grants(self, identity: Identity) -> list[Grant]:
+        """The identity's grants on what this configuration has (no KFP repository, no grant)."""
+        return [g for g in identity.grants if g.on != "kfp_repository" or self.gcp.kfp_repository]
 
     def variables(self) -> dict[str, Any]:
         from mlops_bot.backends.gcp.identities import BUILD, DEPLOY
@@ -123,7 +127,7 @@ class AccessPlan:
         lines = [f"# {identity.name} identity: {email}", f"#   obtained by {identity.jobs}",
                  _command("gcloud", "iam", "service-accounts", "create", identity.account_id,
                           f"--project={project}", f"--display-name=mlops-bot {identity.name}")]
-        for grant in identity.grants:
+        for grant in self._grants(identity):
             role = grant.role
             if not role.predefined and role.id not in self._roles_printed:
                 self._roles_printed.add(role.id)  # a role shared by both is created once
@@ -151,9 +155,9 @@ class AccessPlan:
         if on in ("registry_bucket", "staging_bucket"):
             return _command("gcloud", "storage", "buckets", "add-iam-policy-binding",
                             f"gs://{self._bucket(on)}", *common)
-        if on == "artifact_repository":
+        if on in ("artifact_repository", "kfp_repository"):
             return _command("gcloud", "artifacts", "repositories", "add-iam-policy-binding",
-                            self.gcp.artifact_repository, f"--project={self.gcp.project}",
+                            self._repository(on), f"--project={self.gcp.project}",
                             f"--location={self.gcp.region}", *common)
         return _command("gcloud", "iam", "service-accounts", "add-iam-policy-binding",
                         self._resource(on), f"--project={self.gcp.project}", *common)
@@ -207,15 +211,20 @@ class AccessPlan:
             return self.gcp.staging_bucket or self.gcp.registry_bucket
         return self.gcp.registry_bucket
 
+    def _repository(self, on: str) -> str:
+        if on == "kfp_repository" and self.gcp.kfp_repository:
+            return self.gcp.kfp_repository
+        return self.gcp.artifact_repository
+
     def _resource(self, on: str) -> str:
         gcp = self.gcp
         if on == "project":
             return f"projects/{gcp.project}"
         if on in ("registry_bucket", "staging_bucket"):
             return f"gs://{self._bucket(on)}"
-        if on == "artifact_repository":
+        if on in ("artifact_repository", "kfp_repository"):
             return (f"projects/{gcp.project}/locations/{gcp.region}/repositories/"
-                    f"{gcp.artifact_repository}")
+                    f"{self._repository(on)}")
         return gcp.service_account or f"<runtime account>@{gcp.project}.iam.gserviceaccount.com"
 
 

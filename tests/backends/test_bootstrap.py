@@ -123,3 +123,14 @@ def test_access_guide_lets_only_the_deploy_jobs_mint_the_deploy_identity():
         ("GCP_DEPLOY_SERVICE_ACCOUNT", "--env=staging"),
         ("GCP_DEPLOY_SERVICE_ACCOUNT", "--env=production")}
     assert "No JSON key is ever created" in guide and "keys create" not in guide
+
+
+def test_access_guide_lets_the_build_identity_upload_to_a_kfp_repository_only_when_one_is_set():
+    def repository_bindings(gcp: GcpConfig) -> dict[str, str]:
+        return {c[4]: _flag(c, "member") for c in _commands(access_guide(gcp, "acme/models"))
+                if c[:4] == ["gcloud", "artifacts", "repositories", "add-iam-policy-binding"]}
+
+    build = "serviceAccount:" + BUILD.email("acme-ml")
+    assert repository_bindings(GCP) == {"mlops": build}
+    with_kfp = GCP.model_copy(update={"kfp_repository": "pipelines"})
+    assert repository_bindings(with_kfp) == {"mlops": build, "pipelines": build}

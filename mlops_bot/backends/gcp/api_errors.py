@@ -200,7 +200,8 @@ def _resource(on: str, config: GcpConfig | None) -> str:
     if config is None:
         return {"project": "the project", "registry_bucket": "the registry bucket",
                 "staging_bucket": "the staging bucket",
-                "artifact_repository": "the Artifact Registry repository"}.get(
+                "artifact_repository": "the Artifact Registry repository",
+                "kfp_repository": "the Artifact Registry KFP repository"}.get(
             on, "the runtime account (gcp.service_account)")
     if on == "project":
         return f"project {config.project}"
@@ -210,4 +211,6 @@ def _resource(on: str, config: GcpConfig | None) -> str:
         return f"the staging bucket gs://{config.staging_bucket or config.registry_bucket}"
     if on == "artifact_repository":
         return f"the Artifact Registry repository {config.artifact_repository}"
+    if on == "kfp_repository":
+        return f"the Artifact Registry KFP repository {config.kfp_repository}"
     return f"the runtime account {config.service_account or '(gcp.service_account)'}"

@@ -74,8 +74,9 @@ class ObjectCondition:
 
 @dataclass(frozen=True)
 class Grant:
-    """`role` bound on `on`: project, registry_bucket, staging_bucket, artifact_repository or
-    runtime_account (the service account pipelines run as)."""
+    """`role` bound on `on`: project, registry_bucket, staging_bucket, artifact_repository,
+    kfp_repository (only when gcp.kfp_repository is set) or runtime_account (the service account
+    pipelines run as)."""
 
     role: Role
     on: str
@@ -114,7 +115,8 @@ _BUILDS = Role("mlopsBotBuild", "mlops-bot build: images, runs", {
 _IMAGES = Role("mlopsBotImages", "mlops-bot build: image tags", {
     "artifactregistry.tags.get": "see whether an image of this content hash already exists",
     "artifactregistry.tags.create": "add the commit tag to an image (tags are immutable)",
-    "artifactregistry.repositories.uploadArtifacts": "upload compiled pipelines (kfp repository)",
+    "artifactregistry.repositories.uploadArtifacts": "push images; upload compiled pipelines to "
+                                                     "the kfp repository",
 })
 _READ_OBJECTS = Role("mlopsBotReadObjects", "mlops-bot: read the registry", {
     "storage.objects.get": "read versions, manifests and tags",
@@ -159,6 +161,8 @@ BUILD = Identity(
     "GCP_BUILD_SERVICE_ACCOUNT", "repository", (
         Grant(_BUILDS, "project"),
         Grant(_IMAGES, "artifact_repository"),
+        # Compiled pipelines go to the KFP repository as well when one is configured.
+        Grant(_IMAGES, "kfp_repository"),
         Grant(_READ_OBJECTS, "registry_bucket"),
         Grant(_CREATE_OBJECTS, "registry_bucket", _PIPELINES),
         Grant(_REPLACE_OBJECTS, "registry_bucket", _TAGS),
