@@ -262,12 +262,14 @@ def test_a_push_builds_the_serving_image_from_the_pipeline_image(docker_engine: 
     assert (request.image.name, request.image.kind) == ("wine_quality-serving", "serving")
     assert served.serving_image.startswith(f"{REPOSITORY}/wine_quality-serving:ch-")
     assert served.notes == [f"wine_quality: models are served by {served.serving_image} (built)"]
-    dockerfile = (request.source_root / (request.image.dockerfile or "")).exists()
-    assert not dockerfile  # the context was a temporary folder, gone after the build
-    # The pipeline image's user and working directory are kept; the server is in it.
-    config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}",
-                               served.serving_image).stdout)
-    assert (config["User"], config["WorkingDir"]) == ("pipeline", "/opt/wine_quality")
+    # Built FROM the pipeline image (its layers come first), keeping its user and workdir.
+    pipeline, serving = (json.loads(docker("image", "inspect", "--format", "{{json .}}",
+                                           ref).stdout)
+                         for ref in (served.pipeline_image, served.serving_image))
+    layers = pipeline["RootFS"]["Layers"]
+    assert serving["RootFS"]["Layers"][:len(layers)] == layers
+    assert (serving["Config"]["User"], serving["Config"]["WorkingDir"]) == (
+        "pipeline", "/opt/wine_quality")
     # The same pipeline image again: the same content hash, so the same serving image.
     again, _ = serving_images(_config(), served.builder, served.plan,
                               {"wine_quality": served.pipeline_image})
