@@ -47,7 +47,9 @@ class ModelCandidate:
     framework: str = "scikit-learn"
     feature_names: tuple[str, ...] = ()
     classes: tuple[Any, ...] = ()
-    serving_image: str | None = None  # the container serving it (gcp); None locally
+    # The image serving it on gcp: the serving image its version's push built and recorded in
+    # the manifest (mlops_bot/serving_image.py); None locally, where `mlops-bot serve` serves it.
+    serving_image: str | None = None
     image: str | None = None  # the pipeline image that trained it, for lineage
 
 
