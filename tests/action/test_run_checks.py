@@ -149,3 +149,11 @@ def test_push_without_checks_write_fails_and_says_which_permission(tmp_path, git
     assert run.returncode == 1 and run.outputs["reason_code"] == "failed"
     assert "checks: write" in json.loads(run.outputs["result"])["message"]
     assert not github.repo().check_runs
+
+
+def test_only_plain_finite_metrics_go_into_a_record():
+    from mlops_bot.github.run_checks import sanitized_metrics
+
+    hostile = {"accuracy": 0.9, "rmse": 2, "`@everyone\n# x": 1.0, "nan": math.nan,
+               "flag": True, "text": "0.5", "inf": math.inf}
+    assert sanitized_metrics(hostile) == {"accuracy": 0.9, "rmse": 2.0}
