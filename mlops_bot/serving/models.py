@@ -197,9 +197,11 @@ def _read_estimator(path: Path, where: str) -> Any:
     try:
         return joblib.load(path)
     except ModuleNotFoundError as error:  # the model's framework is not installed here
-        raise ModelLoadError(f"{where}: {path} needs {_package(error)}, which is not installed "
-                             f"where mlops-bot runs: pip install {_package(error)} (for "
-                             "scikit-learn models: pip install 'mlops-bot[sklearn]')") from None
+        package = _package(error)
+        install = ("'mlops-bot[sklearn]'" if package in ("scikit-learn", "pandas")
+                   else package)
+        raise ModelLoadError(f"{where}: {path} needs {package}, which is not installed where "
+                             f"mlops-bot runs: pip install {install}") from None
     except Exception as error:  # unpickling can raise anything the pickled classes raise
         raise ModelLoadError(f"{where}: cannot load {path}: {type(error).__name__}: "
                              f"{error}") from None

@@ -16,6 +16,7 @@ from tests.support.action import RUNNER_UID, hand_to, run_action
 from tests.support.comments import comment, sticky
 from tests.support.docker import docker, require_docker
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
+from tests.support.run_checks import push_event
 
 pytestmark = pytest.mark.docker
 
@@ -58,35 +59,52 @@ def test_a_dry_run_push_writes_outputs_and_the_job_summary(docker_engine, image,
     assert not (repo.path / ".mlops").exists()
 
 
-def test_a_real_local_push_of_the_example_then_a_deploy_of_its_model(docker_engine, image,
-                                                                      tmp_path):
+def test_push_then_deploy_from_a_comment_on_the_local_backend(docker_engine, image, tmp_path,
+                                                              github):
+    """The issue's loop, every job in the image: the push job builds, publishes and runs the
+    example, `/deploy staging` creates the Deployment, the approved deploy job loads the model,
+    smoke-tests it and ends the Deployment in success (it died on `No module named 'numpy'`)."""
     repo = GitRepoBuilder(tmp_path / "repo")
     base = repo.commit({".gitignore": ".mlops/\n", "mlops.yaml": STAGING})
     shutil.copytree(EXAMPLE, repo.path / "pipelines" / "wine_quality")
     head = repo.commit()
     hand_to(repo.path, RUNNER_UID)
-    run = run_action(repo.path, tmp_path, "push", {"before": base, "after": head, **PUSH},
-                     image=image)
-    assert run.returncode == 0, run.stderr
-    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("proceed", "ok")
-    [version] = json.loads(run.outputs["versions"])
+    # Deploying on backend local needs state that outlives a job: a self-hosted runner's
+    # persistent folder, here the workspace every job of the test mounts.
+    state = {"MLOPS_BOT_STATE_DIR": "/github/workspace/.mlops"}
+    pushed = push_event(repo.path, tmp_path, github, base, head, env=state, image=image)
+    assert pushed.returncode == 0, pushed.stderr
+    assert (pushed.outputs["decision"], pushed.outputs["reason_code"]) == ("proceed", "ok")
+    [version] = json.loads(pushed.outputs["versions"])
     assert (version["pipeline"], version["status"]) == ("wine_quality", "published")
-    [pipeline_run] = json.loads(run.outputs["result"])["details"]["runs"]
-    assert pipeline_run["status"] == "succeeded", run.stderr
-    assert f"| wine_quality | {version['version']} | published |" in run.summary
-    assert f"| {pipeline_run['run_id']} | succeeded |" in run.summary
+    [pipeline_run] = json.loads(pushed.outputs["result"])["details"]["runs"]
+    assert pipeline_run["status"] == "succeeded", pushed.stderr
+    assert f"| wine_quality | {version['version']} | published |" in pushed.summary
+    assert f"| {pipeline_run['run_id']} | succeeded |" in pushed.summary
     # The local backend's state, written under the workspace by the container's user.
-    state = repo.path / ".mlops"
-    assert (state / "registry" / "pipelines" / "wine_quality").is_dir()
-    assert json.loads((state / "runs" / pipeline_run["run_id"] / "run.json").read_text())
-    assert (state / "runs").stat().st_uid == RUNNER_UID
-    # What the deploy job does next, in the same image: load the model and smoke-test it.
-    deployed = docker("run", "--rm", "-v", f"{repo.path}:/github/workspace", "--workdir",
-                      "/github/workspace", "--entrypoint", "mlops-bot", image, "deploy",
-                      "staging", "--pipeline", "wine_quality", "--json", check=False)
-    assert deployed.returncode == 0, deployed.stderr
-    result = json.loads(deployed.stdout)
-    assert result["ok"] and result["smoke"]["instances"] > 0, result
+    written = repo.path / ".mlops"
+    assert (written / "registry" / "pipelines" / "wine_quality").is_dir()
+    assert json.loads((written / "runs" / pipeline_run["run_id"] / "run.json").read_text())
+    assert (written / "runs").stat().st_uid == RUNNER_UID
+
+    github.add_pull(7, head)
+    github.set_permission("alice", "write")
+    asked = comment(repo, tmp_path, github, "/deploy staging", image=image, env=state)
+    assert asked.outputs["decision"] == "proceed", asked.stderr
+    job = run_action(repo.path, tmp_path, "issue_comment", {
+        "action": "created", "issue": {"number": 7}, "comment": {"id": 555}}, inputs={
+        "github-token": github.token, "command": "promote", "sha": asked.outputs["sha"],
+        "environment": asked.outputs["environment"],
+        "deployment-id": asked.outputs["deployment_id"]},
+        env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models", **state},
+        image=image)
+    assert job.returncode == 0, job.stderr
+    assert (job.outputs["decision"], job.outputs["reason_code"]) == ("proceed", "ok")
+    [deployment] = github.repo().deployments.values()
+    assert deployment.statuses[-1]["state"] == "success"
+    result = json.loads(job.outputs["result"])["details"]
+    assert result["smoke"]["instances"] > 0 and result["traffic_after"], result
+    assert "wine_quality" in job.summary
 
 
 def test_comment_commands_reach_github_from_the_container(docker_engine, image, tmp_path,

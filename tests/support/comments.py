@@ -11,7 +11,8 @@ from tests.support.gitrepo import GitRepoBuilder
 
 def comment(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, body: str, *,
             number: int = 7, login: str = "alice", action: str = "created",
-            user_type: str = "User", pull: bool = True, image: str | None = None) -> ActionRun:
+            user_type: str = "User", pull: bool = True, image: str | None = None,
+            env: dict[str, str] | None = None) -> ActionRun:
     issue: dict[str, object] = {"number": number}
     if pull:
         issue["pull_request"] = {"url": f"{github.url}/repos/octo/models/pulls/{number}"}
@@ -19,8 +20,8 @@ def comment(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, body: str, *,
              "comment": {"id": 555, "body": body, "user": {"login": login, "type": user_type}}}
     return run_action(repo.path, tmp, "issue_comment", event,
                       inputs={"github-token": github.token},
-                      env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models"},
-                      image=image)
+                      env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models",
+                           **(env or {})}, image=image)
 
 
 def sticky(github: FakeGitHub, number: int = 7) -> str:

@@ -15,15 +15,17 @@ REPOSITORY = "octo/models"
 
 
 def push_event(repo: Path, tmp: Path, github: FakeGitHub, before: str, after: str, *,
-               branch: str = "main", env: dict[str, str] | None = None) -> ActionRun:
-    """The push job as the mlops push workflow runs it, with the workflow token."""
+               branch: str = "main", env: dict[str, str] | None = None,
+               image: str | None = None) -> ActionRun:
+    """The push job as the mlops push workflow runs it, with the workflow token (in the action
+    image with `image`)."""
     github.repo(REPOSITORY).commits.update({before, after})
     return run_action(repo, tmp, "push", {"before": before, "after": after,
                                           "ref": f"refs/heads/{branch}"},
                       inputs={"github-token": github.token},
                       env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPOSITORY,
                            "GITHUB_SERVER_URL": "https://github.example", "GITHUB_RUN_ID": "42",
-                           **(env or {})})
+                           **(env or {})}, image=image)
 
 
 def pushed_with_checks(repo: Path, tmp: Path, before: str, after: str) -> list[dict[str, Any]]:
