@@ -27,7 +27,12 @@ __all__ = ["LOCK_BRANCH_PREFIX", "ForgeLockStore", "lock_ref"]
 
 LOCK_BRANCH_PREFIX = "mlops-bot-lock/"
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
-_FIELD_LIMIT = 1000  # characters of one field of a lock record read back
+_FIELD_LIMIT = 1000  # characters of a lock's reason read back
+# Who may hold a lock kept on GitHub: a pull request, or the deploy job of a PR-less deployment.
+# Anyone who can push can write a lock branch: fields shown in comments are held to patterns.
+_FIELDS = {"owner": re.compile(r"#[0-9]{1,10}|deployment [0-9]{1,20}"),
+           "actor": re.compile(r"([A-Za-z0-9][A-Za-z0-9_.\[\]-]{0,99})?"),
+           "created_at": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.+Z-]{8,30}")}
 _ATTEMPTS = 3  # a lock released between our failed create and our read: try again
 
 
@@ -83,8 +88,10 @@ def _parse(environment: str, message: str) -> EnvironmentLock:
     except ValueError:
         record = None
     fields = [f.name for f in dataclasses.fields(EnvironmentLock)]
-    if not (isinstance(record, dict) and all(
-            isinstance(record.get(f), str) and len(record[f]) <= _FIELD_LIMIT for f in fields)):
+    if not (isinstance(record, dict)
+            and all(isinstance(record.get(f), str) for f in fields)
+            and len(record["reason"]) <= _FIELD_LIMIT
+            and all(p.fullmatch(record[f]) for f, p in _FIELDS.items())):
         return EnvironmentLock(environment, f"branch {LOCK_BRANCH_PREFIX}{environment}", "unknown",
                                "the lock branch holds no readable lock record: delete the branch "
                                "to unlock", "")

@@ -95,3 +95,20 @@ def test_the_console_forge_keeps_locks_for_a_local_run():
     assert locks.acquire(lock("#8")).owner == "#7"
     assert locks.release("staging", "#7") == lock("#7")
     assert locks.get("staging") is None
+
+
+@pytest.mark.parametrize("record", [
+    {"owner": "#8 @everyone", "actor": "alice", "reason": "", "created_at": "2026-01-01T00:00:00Z"},
+    {"owner": "#8", "actor": "alice\n# hi", "reason": "", "created_at": "2026-01-01T00:00:00Z"},
+    {"owner": "#8", "actor": "alice", "reason": 3, "created_at": "2026-01-01T00:00:00Z"},
+    {"owner": "#8", "actor": "alice", "reason": "", "created_at": "[x](https://evil.example)"},
+])
+def test_a_lock_record_written_by_hand_is_not_shown_as_written(github, record):
+    import json
+
+    locks = store(github)
+    github.repo().refs[REF] = "1" * 40
+    github.repo().objects["1" * 40] = {"type": "commit", "tree": "", "parents": [],
+                                       "message": f"lock\n\n{json.dumps(record)}"}
+    held = locks.get("staging")
+    assert held is not None and held.owner == "branch mlops-bot-lock/staging"
