@@ -29,17 +29,22 @@ MLOPS_BOT_ACT_CI=1; the lint job runs every time.
 from __future__ import annotations
 
 import json
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlops_bot.backends.gcp.identities import BUILD
+from tests.act.cloud import BUILDER, DEPLOYER, Cloud
 from tests.support.act import ACTION_REF, Act, ActRun
 from tests.support.cli import cli
+from tests.support.docker import require_docker
 from tests.support.fake_github import FakeGitHub
+from tests.support.fake_iam import credentials_for
 from tests.support.gitrepo import GitRepoBuilder
 
 pytestmark = [pytest.mark.docker, pytest.mark.act]
@@ -97,11 +102,16 @@ class Project:
                             **options)
 
 
-def init_project(tmp: Path, github: FakeGitHub, act: Act) -> Project:
-    """`mlops-bot init` and the example pipeline on main; a branch that changes its training."""
+def init_project(tmp: Path, github: FakeGitHub, act: Act,
+                 configure: Callable[[str], str] | None = None) -> Project:
+    """`mlops-bot init` and the example pipeline on main; a branch that changes its training.
+    `configure`: what the user then changes in mlops.yaml (e.g. backend gcp)."""
     repo = GitRepoBuilder(tmp / "repo")
     result = cli("init", "--repo", str(repo.path), "--action-ref", ACTION_REF)
     assert result.returncode == 0, result.stderr
+    if configure is not None:
+        config = repo.path / "mlops.yaml"
+        config.write_text(configure(config.read_text()))
     shutil.copytree(ROOT / "pipelines" / "wine_quality", repo.path / "pipelines" / "wine_quality",
                     ignore=shutil.ignore_patterns("__pycache__"))
     main = repo.commit({".gitignore": ".mlops/\n__pycache__/\ngha-creds-*\n"}, "mlops-bot init")
@@ -114,26 +124,31 @@ def init_project(tmp: Path, github: FakeGitHub, act: Act) -> Project:
     return Project(repo, github, act, main, feature)
 
 
-@pytest.fixture(scope="module")
-def fake_github() -> Iterator[FakeGitHub]:
+def new_github() -> FakeGitHub:
     fake = FakeGitHub(token=TOKEN).start()
     fake.actions_token()
     fake.set_permission("alice", "write", repo=REPOSITORY)
     fake.set_permission("mallory", "read", repo=REPOSITORY)
-    yield fake
-    fake.stop()
+    return fake
+
+
+def pull_request(project: Project, number: int, branch: str, head: str) -> None:
+    project.github.add_pull(number, head, head_ref=branch, author="alice", repo=REPOSITORY)
+
+
+def commented(project: Project, number: int) -> str:
+    return "\n".join(c.body for c in project.github.comments(number, repo=REPOSITORY))
 
 
 # -- backend local ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory, fake_github: FakeGitHub) -> Project:
-    from tests.support.docker import require_docker
-
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     require_docker()
-    tmp = tmp_path_factory.mktemp("act-local")
-    act = Act(tmp, fake_github.url, TOKEN, repository=REPOSITORY, state_dir=tmp / "state")
-    return init_project(tmp, fake_github, act)
+    tmp, github = tmp_path_factory.mktemp("act-local"), new_github()
+    act = Act(tmp, github.url, TOKEN, repository=REPOSITORY, state_dir=tmp / "state")
+    yield init_project(tmp, github, act)
+    github.stop()
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +165,10 @@ def test_the_push_workflow_publishes_and_runs_the_branch(local_pushed: ActRun) -
     assert (version["pipeline"], version["status"]) == ("wine_quality", "published")
 
 
-def test_deploy_staging_from_a_pr_comment_promotes_the_branch_run(
+def test_deploy_staging_on_the_local_backend_with_a_shared_state_folder(
         local: Project, local_pushed: ActRun) -> None:
     local_pushed.assert_ok()
-    local.github.add_pull(7, local.feature, head_ref="feature", author="alice", repo=REPOSITORY)
+    pull_request(local, 7, "feature", local.feature)
 
     # The reviewers of staging approve (act would not wait for them), then the run starts.
     run = local.comment(7, "alice", "/deploy staging", environments={"deploy": "staging"})
@@ -165,3 +180,150 @@ def test_deploy_staging_from_a_pr_comment_promotes_the_branch_run(
     deployment = local.github.repo(REPOSITORY).deployments[int(command.outputs["deployment_id"])]
     assert deployment.fields["ref"] == local.feature
     assert deployment.statuses[-1]["state"] == "success"
+
+
+# -- backend gcp, identities enforced ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    with Cloud(tmp_path_factory.mktemp("gcs"), REPOSITORY, ["staging"]) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def gcp(tmp_path_factory: pytest.TempPathFactory, cloud: Cloud) -> Iterator[Project]:
+    require_docker()
+    tmp, github = tmp_path_factory.mktemp("act-gcp"), new_github()
+    act = Act(tmp, github.url, TOKEN, repository=REPOSITORY, sts_url=cloud.sts.endpoint,
+              variables=cloud.variables)
+    yield init_project(tmp, github, act, cloud.configure)
+    github.stop()
+
+
+@pytest.fixture(scope="module")
+def gcp_pushed(gcp: Project) -> ActRun:
+    return gcp.act.run(gcp.repo.path, PUSH, "push", push_event("feature", "0" * 40, gcp.feature))
+
+
+def predict(cloud: Cloud, endpoint: str) -> list[Any]:
+    from google.cloud.aiplatform_v1 import PredictionServiceClient
+
+    client = PredictionServiceClient(credentials=credentials_for(DEPLOYER), transport="rest",
+                                     client_options={"api_endpoint": cloud.front.endpoint})
+    instances = json.loads(SAMPLES.read_text())["instances"]
+    return list(client.predict(endpoint=endpoint, instances=instances).predictions)
+
+
+def test_on_google_cloud_push_then_deploy_staging_serves_the_model(
+        gcp: Project, gcp_pushed: ActRun, cloud: Cloud) -> None:
+    gcp_pushed.assert_ok()
+    [version] = json.loads(gcp_pushed.jobs["push"].outputs["versions"])
+    assert version["status"] == "published"
+    pull_request(gcp, 7, "feature", gcp.feature)
+
+    # The reviewers of staging approve (act would not wait for them), then the run starts.
+    run = gcp.comment(7, "alice", "/deploy staging", environments={"deploy": "staging"})
+
+    run.assert_ok()
+    assert run.jobs["command"].outputs["decision"] == "proceed"
+    assert run.jobs["deploy"].outputs["reason_code"] == "ok"
+    [endpoint] = set(re.findall(r"projects/\w+/locations/[\w-]+/endpoints/\d+",
+                                run.jobs["deploy"].outputs["result"]))
+    assert len(predict(cloud, endpoint)) == len(json.loads(SAMPLES.read_text())["instances"])
+    # The push job held the build identity, the deploy job the deploy identity, and the
+    # comment job none: it made no call to Google at all (an anonymous one would be refused).
+    assert {(e.claims.get("environment"), e.service_account) for e in cloud.sts.exchanges
+            if e.granted} == {(None, BUILDER), ("staging", DEPLOYER)}
+    assert cloud.iam.denied == []
+
+
+def test_a_docs_only_head_deploys_the_run_of_the_same_version(
+        gcp: Project, gcp_pushed: ActRun) -> None:
+    gcp_pushed.assert_ok()
+    gcp.repo.git("branch", "docs", gcp.feature)
+    docs = gcp.on_branch("docs", {"README.md": "# Models\n\nHow to train them.\n"}, "docs")
+    # Every push runs the push workflow: this one builds and runs nothing, and records on the
+    # docs commit the run of the same version from the commit before.
+    pushed = gcp.act.run(gcp.repo.path, PUSH, "push", push_event("docs", "0" * 40, docs))
+    pushed.assert_ok()
+    assert json.loads(pushed.jobs["push"].outputs["versions"])[0]["status"] == "unchanged"
+    pull_request(gcp, 8, "docs", docs)
+
+    run = gcp.comment(8, "alice", "/deploy staging", environments={"deploy": "staging"})
+
+    run.assert_ok()
+    assert run.jobs["command"].outputs["decision"] == "proceed", commented(gcp, 8)
+    assert run.jobs["command"].outputs["sha"] == docs
+    assert run.jobs["deploy"].result == "success"
+    assert gcp.feature[:7] in commented(gcp, 8)  # the commit whose run is deployed
+
+
+def test_the_push_jobs_identity_cannot_deploy(gcp: Project, cloud: Cloud) -> None:
+    # A branch whose pipeline definition, compiled by the push job, tries to deploy with the
+    # credentials that job holds.
+    definition = gcp.repo.path / "pipelines" / "wine_quality" / "definition.py"
+    gcp.repo.git("branch", "evil", gcp.main)
+    evil = gcp.on_branch("evil", {"pipelines/wine_quality/definition.py": definition.read_text()
+                                  + DEPLOY_ATTEMPT.format(vertex=cloud.front.endpoint)}, "evil")
+
+    run = gcp.act.run(gcp.repo.path, PUSH, "push", push_event("evil", "0" * 40, evil))
+
+    assert "deployModel answered 403" in run.log, run.tail()
+    assert (BUILDER, "aiplatform.endpoints.deploy") in {d[:2] for d in cloud.iam.denied}
+
+    # The same push job asking for the deploy identity (its workflow edited on the branch) gets
+    # no token: the auth step fails and the action never runs.
+    asked = gcp.act.run(gcp.repo.path, PUSH, "push", push_event("evil", "0" * 40, evil),
+                        variables={BUILD.variable: DEPLOYER})
+    assert asked.jobs["push"].result == "failure"
+    assert "iam.serviceAccounts.getAccessToken" in asked.log and not asked.jobs["push"].outputs
+
+
+def test_run_from_a_comment_runs_no_pr_code_where_a_token_is(gcp: Project) -> None:
+    definition = gcp.repo.path / "pipelines" / "wine_quality" / "definition.py"
+    gcp.repo.git("branch", "sneaky", gcp.main)
+    sneaky = gcp.on_branch("sneaky", {"pipelines/wine_quality/definition.py":
+                                      definition.read_text() + TOKEN_THIEF}, "sneaky")
+    pull_request(gcp, 9, "sneaky", sneaky)
+
+    run = gcp.comment(9, "alice", "/run wine_quality")
+
+    run.assert_ok()
+    assert run.jobs["deploy"].result == "skipped"
+    assert "PR CODE RAN" not in run.log and TOKEN not in run.log
+    assert "token is kept in .git/config" not in run.log  # persist-credentials: false
+    assert "/run" in commented(gcp, 9)
+
+
+SAMPLES = ROOT / "pipelines" / "wine_quality" / "serving" / "sample_instances.json"
+# Appended to a branch's definition.py: run by the push job's compile step.
+DEPLOY_ATTEMPT = """
+
+def _deploy_with_the_jobs_credentials() -> None:
+    import json, urllib.error, urllib.request
+    import google.auth, google.auth.transport.requests
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    credentials.refresh(google.auth.transport.requests.Request())
+    url = ("{vertex}/v1/projects/acme-ml/locations/europe-west4/endpoints/4000000000000000001"
+           ":deployModel")
+    body = json.dumps({{"deployedModel": {{"model": "projects/acme-ml/locations/europe-west4/"
+                                                    "models/1@1"}}}}).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={{
+        "Authorization": f"Bearer {{credentials.token}}", "Content-Type": "application/json"}})
+    try:
+        status = urllib.request.urlopen(request).status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    print(f"deployModel answered {{status}}", flush=True)
+
+
+_deploy_with_the_jobs_credentials()
+"""
+# Appended to a PR's definition.py: says so if anything runs it, and shows any token it finds.
+TOKEN_THIEF = """
+
+import os as _os, pathlib as _pathlib
+_found = [v for k, v in _os.environ.items() if "TOKEN" in k]
+_config = _pathlib.Path(".git/config")
+print("PR CODE RAN", _found, _config.read_text() if _config.exists() else "", flush=True)
+"""

@@ -20,6 +20,7 @@ What it takes on a machine without GitHub or a registry (see ../act/actions/READ
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -28,7 +29,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +126,8 @@ class Act:
 
     def run(self, repo: Path, workflow: str, event_name: str, event: dict[str, Any], *,
             job: str | None = None, actor: str = "alice",
-            environments: dict[str, str] | None = None, timeout: float = 900) -> ActRun:
+            environments: dict[str, str] | None = None, variables: dict[str, str] | None = None,
+            timeout: float = 900) -> ActRun:
         """Run `workflow` (relative to `repo`) for one event, as GitHub would on `repo`'s
         commits; `environments`: the GitHub Environment of each job that declares one."""
         self._runs += 1
@@ -153,14 +158,16 @@ class Act:
                 "--env-file", str(files / "none"), "--input-file", str(files / "none"),
                 "-s", f"GITHUB_TOKEN={self.token}"]
         args += [a for k, v in env.items() for a in ("--env", f"{k}={v}")]
-        args += [a for k, v in self.variables.items() for a in ("--var", f"{k}={v}")]
+        args += [a for k, v in {**self.variables, **(variables or {})}.items()
+                 for a in ("--var", f"{k}={v}")]
         args += self._actions(text, files)
         if job:
             args += ["-j", job]
         started = time.monotonic()
         try:
-            process = subprocess.run(args, cwd=files, env=self._process_env(),
-                                     capture_output=True, text=True, timeout=timeout)
+            with _engine_lock():
+                process = subprocess.run(args, cwd=files, env=self._process_env(),
+                                         capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as expired:
             output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else (o or "")
                              for o in (expired.stdout, expired.stderr))
@@ -208,6 +215,18 @@ class Act:
         for job in environments:
             assert "environment" in (jobs.get(job) or {}), (
                 f"job {job} declares no environment: GitHub would put none in its OIDC token")
+
+
+@contextmanager
+def _engine_lock() -> Iterator[None]:
+    """One act run at a time on this Docker engine: act names a job's container and volumes
+    after the workflow and job only, so two runs of the same job at once would share them."""
+    with open(Path(tempfile.gettempdir()) / "mlops-bot-act.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _default_branch(event: dict[str, Any]) -> str:

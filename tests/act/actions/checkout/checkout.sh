@@ -52,5 +52,6 @@ if [ "$CHECKOUT_PERSIST" = "true" ]; then
   # Where the real action keeps the token: any later step can read it from .git/config.
   basic=$(printf 'x-access-token:%s' "$CHECKOUT_TOKEN" | base64 -w0)
   git config --local http.https://github.com/.extraheader "AUTHORIZATION: basic $basic"
+  echo "the job's token is kept in .git/config (persist-credentials: true)"
 fi
 echo "checked out $(git rev-parse HEAD) (${branch:-detached}) of $GITHUB_REPOSITORY"

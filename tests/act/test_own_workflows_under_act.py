@@ -1,0 +1,94 @@
+"""This repository's own workflows under nektos/act, on a copy of the checkout as it is: the
+dogfood push workflow (`uses: ./`, the action built from this Dockerfile) and `ci.yml`.
+
+What act does not model (approvals, token permissions, OIDC claims, concurrency, trigger filters)
+is listed in test_workflows_under_act.py with what checks it instead. `ci.yml`'s test job runs the
+whole suite (about 6 minutes on 2 cores), so it runs only with MLOPS_BOT_ACT_CI=1; its lint job
+runs every time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.act.test_workflows_under_act import REPOSITORY, TOKEN, new_github, push_event
+from tests.support.act import Act
+from tests.support.docker import require_docker
+from tests.support.fake_github import FakeGitHub
+from tests.support.gitrepo import GitRepoBuilder
+
+pytestmark = [pytest.mark.docker, pytest.mark.act]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[FakeGitHub]:
+    fake = new_github()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory, github: FakeGitHub) -> GitRepoBuilder:
+    """The tracked files of this checkout, as they are now, committed on main of a new repo."""
+    require_docker()
+    repo = GitRepoBuilder(tmp_path_factory.mktemp("own") / "repo")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        source = ROOT / name
+        if source.is_file():  # a file deleted in the working tree is not copied
+            (repo.path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo.path / name)
+    github.repo(REPOSITORY).commits.add(repo.commit(message="this checkout"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def act(tmp_path_factory: pytest.TempPathFactory, github: FakeGitHub) -> Act:
+    tmp = tmp_path_factory.mktemp("own-act")
+    return Act(tmp, github.url, TOKEN, repository=REPOSITORY, state_dir=tmp / "state")
+
+
+def test_the_own_push_workflow_runs_the_action_from_this_dockerfile(
+        checkout: GitRepoBuilder, act: Act, github: FakeGitHub) -> None:
+    base = checkout.head()
+    checkout.git("checkout", "-q", "-b", "docs")
+    head = checkout.commit({"docs-note.md": "A note.\n"}, "a note")
+    checkout.git("checkout", "-q", "main")
+    github.repo(REPOSITORY).commits.add(head)
+
+    run = act.run(checkout.path, ".github/workflows/mlops-push.yml", "push",
+                  push_event("docs", base, head))
+
+    run.assert_ok()
+    push = run.jobs["push"]
+    assert (push.outputs["decision"], push.outputs["reason_code"]) == ("stop", "nothing_changed")
+    assert push.outputs["sha"] == head
+
+
+def test_ci_lints_the_dockerfile_and_validates_workflows_and_action(
+        checkout: GitRepoBuilder, act: Act) -> None:
+    run = act.run(checkout.path, ".github/workflows/ci.yml", "push",
+                  push_event("main", "0" * 40, checkout.head()), job="lint-action")
+
+    run.assert_ok()
+    assert run.jobs["lint-action"].result == "success"
+    assert run.jobs["test"].result == "skipped"  # not asked for
+
+
+@pytest.mark.skipif(os.environ.get("MLOPS_BOT_ACT_CI") != "1",
+                    reason="runs the whole suite under act (about 6 minutes): MLOPS_BOT_ACT_CI=1")
+def test_ci_test_job_passes_as_github_runs_it(checkout: GitRepoBuilder, act: Act) -> None:
+    run = act.run(checkout.path, ".github/workflows/ci.yml", "push",
+                  push_event("main", "0" * 40, checkout.head()), job="test", timeout=1800)
+
+    run.assert_ok()
+    assert run.jobs["test"].result == "success"
