@@ -10,17 +10,23 @@ harness does it: `tests/support/act.py`.
 
 What act does not model, and what checks it instead:
 - Environment approvals: act starts the deploy job as soon as the command job ends. The tests
-  record the reviewers' approval explicitly before they start a run that reaches a deploy job;
-  that the deploy job is gated (`environment:` from the command's output, no cloud credentials
-  before it) is the policy test's (tests/test_workflows.py).
-- Token permissions: act hands every job the same token. The jobs' `permissions:` blocks are the
-  policy test's; the fake GitHub's `token_permissions` holds flow tests to them.
+  record the reviewers' approval explicitly (a comment in each test) before they start a run that
+  reaches a deploy job. That the deploy job is gated (`environment:` from the command's output, the
+  only job with the deploy identity) is tests/test_workflows.py's
+  (test_the_deploy_job_is_gated_and_takes_everything_from_the_command_job); that the deploy
+  identity needs the environment claim, test_auth_stand_in.py's.
+- Token permissions: act hands every job the same token. The `permissions:` of each job are the
+  workflow lint's (tests/test_workflows.py); the fake GitHub's `token_permissions` holds the
+  flows to them (tests/action/test_run_checks.py, tests/github/test_forge_locks.py).
 - OIDC claims: act issues no OIDC tokens. The auth stand-in builds the claims GitHub would
-  (repository, ref, event, workflow ref, and the job's environment, which the tests name for the
-  jobs that declare one), and the fake STS evaluates them with the provider condition and
-  bindings `mlops-bot bootstrap` defines (mlops_bot/backends/gcp/identities.py).
-- Concurrency groups and trigger filters (`paths`, `branches`, `types`): act runs what it is
-  told. The policy test checks both.
+  (repository, ref, event, workflow ref, and the environment of a job that declares one, named by
+  the test and checked against the workflow), and the fake STS evaluates them with the provider
+  and bindings `mlops-bot bootstrap` defines (mlops_bot/backends/gcp/identities.py); which claims
+  obtain which identity: test_auth_stand_in.py.
+- Concurrency: act runs one job at a time here. The groups are the workflow lint's
+  (deploy-concurrency) and test_the_push_job_has_the_history_and_keyless_cloud_auth's.
+- Trigger filters (`branches`, `types`): act runs whatever event it is given.
+  test_trigger_filters.py checks them.
 
 The CI workflow's test job runs the whole suite (about 6 minutes): it runs only with
 MLOPS_BOT_ACT_CI=1; the lint job runs every time.
