@@ -3,11 +3,13 @@
 # tests/support/act.py builds it, tagged by the hash of this file, so it is built once per change.
 FROM python:3.11-slim
 
-# git: act's checkout copy and our checkout stand-in; bash: `run:` steps; nodejs: the node
-# actions (act runs `using: node20` actions with the runner's `node`).
+# git: our checkout stand-in; bash: `run:` steps; nodejs: the node actions (act runs
+# `using: node20` actions with the runner's `node`); docker.io for its client: ci.yml's test job
+# runs the container tests against the host's engine, through the socket act mounts, as a hosted
+# runner's user (in the docker group) does.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends git bash nodejs \
+    && apt-get install --yes --no-install-recommends git bash nodejs docker.io \
     && rm -rf /var/lib/apt/lists/*
 
 # GitHub-hosted runners run jobs as uid 1001 (`runner`); act copies the workspace as the image's

@@ -88,7 +88,8 @@ def test_ci_lints_the_dockerfile_and_validates_workflows_and_action(
                     reason="runs the whole suite under act (about 6 minutes): MLOPS_BOT_ACT_CI=1")
 def test_ci_test_job_passes_as_github_runs_it(checkout: GitRepoBuilder, act: Act) -> None:
     run = act.run(checkout.path, ".github/workflows/ci.yml", "push",
-                  push_event("main", "0" * 40, checkout.head()), job="test", timeout=1800)
+                  push_event("main", "0" * 40, checkout.head()), job="test", share_tmp=True,
+                  timeout=2400)
 
     run.assert_ok()
     assert run.jobs["test"].result == "success"

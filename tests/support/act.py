@@ -127,9 +127,11 @@ class Act:
     def run(self, repo: Path, workflow: str, event_name: str, event: dict[str, Any], *,
             job: str | None = None, actor: str = "alice",
             environments: dict[str, str] | None = None, variables: dict[str, str] | None = None,
-            timeout: float = 900) -> ActRun:
+            share_tmp: bool = False, timeout: float = 900) -> ActRun:
         """Run `workflow` (relative to `repo`) for one event, as GitHub would on `repo`'s
-        commits; `environments`: the GitHub Environment of each job that declares one."""
+        commits; `environments`: the GitHub Environment of each job that declares one;
+        `share_tmp`: the host's /tmp is the jobs' (for jobs that run containers themselves: the
+        engine resolves their bind mounts on the host)."""
         self._runs += 1
         files = self.tmp / f"act-run-{self._runs}"
         files.mkdir()
@@ -141,11 +143,16 @@ class Act:
                "GITHUB_REPOSITORY_OWNER": self.repository.split("/")[0],
                "GITHUB_WORKFLOW_REF": f"{self.repository}/{workflow}@{ref}",
                "MLOPS_ACT_ORIGIN": ORIGIN,
-               "MLOPS_ACT_OIDC_ENVIRONMENTS": json.dumps(environments or {})}
+               "MLOPS_ACT_OIDC_ENVIRONMENTS": json.dumps(environments or {}),
+               # Tests under act in the job (ci.yml's test job) must not wait for this run.
+               "MLOPS_BOT_ACT_LOCK_HELD": "1"}
         if self.sts_url:
             env["MLOPS_ACT_GOOGLE_STS"] = self.sts_url
-        # Not at `repo`'s own path: act mounts the job's workspace there.
-        mounts = [f"-v {repo}:{ORIGIN}:ro"]
+        # Not at `repo`'s own path: act mounts the job's workspace there. The socket's group:
+        # the runner's user may use the engine, as on a hosted runner.
+        mounts = [f"-v {repo}:{ORIGIN}:ro", f"--group-add {_socket_group()}"]
+        if share_tmp:
+            mounts.append("-v /tmp:/tmp")
         if self.state_dir is not None:
             env["MLOPS_BOT_STATE_DIR"] = str(self.state_dir)
             mounts.append(f"-v {self.state_dir}:{self.state_dir}")
@@ -217,10 +224,20 @@ class Act:
                 f"job {job} declares no environment: GitHub would put none in its OIDC token")
 
 
+def _socket_group() -> int:
+    socket = Path(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+                  .removeprefix("unix://"))
+    return socket.stat().st_gid if socket.exists() else 0
+
+
 @contextmanager
 def _engine_lock() -> Iterator[None]:
     """One act run at a time on this Docker engine: act names a job's container and volumes
-    after the workflow and job only, so two runs of the same job at once would share them."""
+    after the workflow and job only, so two runs of the same job at once would share them. A run
+    inside a job of an outer run (which holds the lock) goes ahead: its jobs are other ones."""
+    if os.environ.get("MLOPS_BOT_ACT_LOCK_HELD") == "1":
+        yield
+        return
     with open(Path(tempfile.gettempdir()) / "mlops-bot-act.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
