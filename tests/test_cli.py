@@ -106,13 +106,13 @@ def test_pipelines_lists_discovered_pipelines_and_broken_folders(tmp_path):
 
 
 def test_unexpected_failure_exits_3_with_traceback(monkeypatch, capsys):
-    import mlops_bot.flows.plan
+    import mlops_bot.cli.plan
     from mlops_bot.cli import main
 
     def bug(**_: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(mlops_bot.flows.plan, "run_plan", bug)
+    monkeypatch.setattr(mlops_bot.cli.plan, "run_plan", bug)
     assert main(["plan", "--base", "a", "--head", "b"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: boom" in err

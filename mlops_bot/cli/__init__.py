@@ -22,7 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.plan import run_plan
+    from mlops_bot.cli.plan import run_plan
 
     return run_plan(
         repo=args.repo, base=args.base, head=args.head, as_json=args.json,
@@ -51,7 +51,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_pipelines(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.plan import run_pipelines_list
+    from mlops_bot.cli.plan import run_pipelines_list
 
     return run_pipelines_list(repo=args.repo, ref=args.ref, as_json=args.json)
 
@@ -80,19 +80,19 @@ def _cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_registry_list(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.registry import run_registry_list
+    from mlops_bot.cli.registry import run_registry_list
 
     return run_registry_list(repo=args.repo, pipeline=args.pipeline, as_json=args.json)
 
 
 def _cmd_registry_show(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.registry import run_registry_show
+    from mlops_bot.cli.registry import run_registry_show
 
     return run_registry_show(repo=args.repo, reference=args.reference, as_json=args.json)
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.compile_command import run_compile
+    from mlops_bot.cli.compile import run_compile
 
     pins = {}
     for option in args.image:
@@ -113,7 +113,7 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.serve import run_serve
+    from mlops_bot.cli.serve import run_serve
 
     return run_serve(repo=args.repo, environment=args.environment, host=args.host,
                      port=args.port, poll_interval=args.poll_interval)
@@ -126,27 +126,27 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.deploy_command import run_deploy
+    from mlops_bot.cli.deploy import run_deploy
 
     return run_deploy(repo=args.repo, environment=args.environment, pipeline=args.pipeline,
                       sha=args.sha, run_id=args.run, traffic=args.traffic, as_json=args.json)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.deploy_command import run_rollback
+    from mlops_bot.cli.deploy import run_rollback
 
     return run_rollback(repo=args.repo, environment=args.environment, pipeline=args.pipeline,
                         as_json=args.json)
 
 
 def _cmd_endpoints_list(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.endpoints_command import run_endpoints_list
+    from mlops_bot.cli.endpoints import run_endpoints_list
 
     return run_endpoints_list(repo=args.repo, as_json=args.json)
 
 
 def _cmd_endpoints_show(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.endpoints_command import run_endpoints_show
+    from mlops_bot.cli.endpoints import run_endpoints_show
 
     return run_endpoints_show(repo=args.repo, environment=args.environment, as_json=args.json)
 

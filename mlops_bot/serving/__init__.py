@@ -2,7 +2,7 @@
 
 Two ways in, one app (`mlops_bot.serving.app`):
 - `mlops-bot serve <env>` serves what `<state_dir>/endpoints/<env>.json` deploys, with its
-  traffic split, and swaps to each new revision the promotion flow writes (`mlops_bot.flows.serve`).
+  traffic split, and swaps to each new revision the promotion flow writes (`mlops_bot.cli.serve`).
 - `python3 -m mlops_bot.serving` is what a pipeline's serving image runs as its Vertex AI
   serving container (the pipeline image with this server added, which the push builds on
   backend gcp: mlops_bot/serving_image.py; the pipeline image alone does not contain it):
