@@ -14,7 +14,8 @@ import yaml
 from google.auth.credentials import AnonymousCredentials
 
 from mlops_bot.backends.gcp.clients import GcpClients
-from mlops_bot.backends.gcp.runner import VertexRunner, job_id_for
+from mlops_bot.backends.gcp.pipeline_job_spec import job_id_for
+from mlops_bot.backends.gcp.runner import VertexRunner
 from mlops_bot.backends.types import RunRequest
 from mlops_bot.config import ApiEndpoints, GcpConfig
 from tests.support.fake_vertex_pipelines import FakeVertexPipelines

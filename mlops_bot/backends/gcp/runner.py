@@ -7,30 +7,36 @@ sent) is followed by a get of the id before another create. A run whose job fail
 cancelled is run again, as the local runner does, under the next attempt id (`<id>-a2`,
 `-a3`...); `get` returns the newest attempt.
 
-Every job carries labels for lineage and lookup (`mlops_bot`, `pipeline`, `version`, `git_sha`,
-`trigger`, `run_id`; underscores, as in the filter examples Vertex documents), so
-`runs(pipeline, git_sha)` is one filtered list call. A request label `enable_caching: "false"`
-(or `enable-caching`) turns caching off in every task; without it the compiled setting stands.
+The job's id, labels and body are built in `pipeline_job_spec`; its labels make
+`runs(pipeline, git_sha)` one filtered list call. `pipeline_job_record` reads a job back as a
+RunRecord. This module starts jobs exactly once, waits for them and translates API errors.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import yaml
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
 from mlops_bot.backends.gcp.api_errors import TRANSIENT as _TRANSIENT
 from mlops_bot.backends.gcp.api_errors import Refusal, denied_sentence, label_value, message_of
-from mlops_bot.backends.types import RunRecord, RunRequest, metrics_of
+from mlops_bot.backends.gcp.pipeline_job_record import (
+    ENDED,
+    RERUN,
+    failed_to_start,
+    job_id_of,
+    job_state,
+    run_record,
+    state_word,
+    task_progress,
+)
+from mlops_bot.backends.gcp.pipeline_job_spec import MARKER, job_id_for, pipeline_job
+from mlops_bot.backends.types import RunRecord, RunRequest
 from mlops_bot.console import progress as console_progress
 from mlops_bot.errors import UserError
 
@@ -39,40 +45,12 @@ if TYPE_CHECKING:
 
     from mlops_bot.backends.gcp.clients import GcpClients
 
-__all__ = ["VertexRunner", "job_id_for"]
+__all__ = ["VertexRunner"]
 
-_MARKER = "mlops_bot"
 _MAX_ATTEMPTS = 10  # runs of one run id (each after the previous one failed)
 _CREATE_TRIES = 3
 _HEARTBEAT = 60.0  # seconds between "still RUNNING" lines
 _LIST_LIMIT = 500  # jobs scanned by runs() when the filter cannot be exact
-_JOB_ID_LENGTH = 128
-_ENDED = {"PIPELINE_STATE_SUCCEEDED", "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
-_RERUN = {"PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that keeps dates as text: a Struct holds no datetimes."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: node.value)
-
-
-def job_id_for(run_id: str, attempt: int = 1) -> str:
-    """The PipelineJob id of a run id: `^[a-z][-a-z0-9]{0,127}$`, the same for the same run id.
-
-    An id that had to be changed to fit gets a hash of the original, so two run ids that differ
-    only in what was changed (case, `_` against `-`) never share a job.
-    """
-    slug = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")
-    if not slug[:1].isalpha():
-        slug = "run-" + slug
-    suffix = f"-a{attempt}" if attempt > 1 else ""
-    room = _JOB_ID_LENGTH - len(suffix)
-    if slug != run_id or len(slug) > room:
-        digest = hashlib.sha256(run_id.encode()).hexdigest()[:12]
-        slug = f"{slug[:room - 13].rstrip('-')}-{digest}"
-    return slug + suffix
 
 
 class VertexRunner:
@@ -99,16 +77,16 @@ class VertexRunner:
             job = self._start(request)
             job, overdue = self._wait(job, started)
         except UserError as failure:
-            return _failed_to_start(request, str(failure), self.url(job_id_for(request.run_id)))
+            return failed_to_start(request, str(failure), self.url(job_id_for(request.run_id)))
         record = self._record(job, request.run_id)
         record = dataclasses.replace(record, pipeline=request.pipeline, version=request.version,
                                      git_sha=request.git_sha, trigger=request.trigger,
                                      parameters=request.parameters)
         if overdue:
             record = dataclasses.replace(record, status="failed", error=(
-                f"pipeline job {_job_id(job)} did not finish within {self._deadline:g} s "
+                f"pipeline job {job_id_of(job)} did not finish within {self._deadline:g} s "
                 f"(gcp.run_timeout_seconds in mlops.yaml); it is still "
-                f"{_shown(job)} on Vertex AI: see {record.url}; a new push of this "
+                f"{state_word(job)} on Vertex AI: see {record.url}; a new push of this "
                 "commit waits for it again, or cancel it there"))
         return record
 
@@ -119,14 +97,14 @@ class VertexRunner:
             if job is None:
                 break
             latest = job
-            if _state(job) not in _RERUN:  # only a failed attempt has a successor
+            if job_state(job) not in RERUN:  # only a failed attempt has a successor
                 break
         return None if latest is None else self._record(latest, run_id)
 
     def runs(self, pipeline: str | None = None, git_sha: str | None = None) -> list[RunRecord]:
         from google.cloud.aiplatform_v1 import ListPipelineJobsRequest
 
-        terms = [f'labels.{_MARKER}="true"']
+        terms = [f'labels.{MARKER}="true"']
         if pipeline is not None:
             terms.append(f'labels.pipeline="{label_value(pipeline)}"')
         if git_sha is not None and len(git_sha) == 40:
@@ -140,7 +118,7 @@ class VertexRunner:
             for index, job in enumerate(pages):
                 if index >= _LIST_LIMIT:
                     break
-                record = self._record(job, job.labels.get("run_id") or _job_id(job))
+                record = self._record(job, job.labels.get("run_id") or job_id_of(job))
                 if ((pipeline is None or record.pipeline == pipeline)
                         and (git_sha is None or record.git_sha.startswith(git_sha.lower()))):
                     records.append(record)
@@ -159,11 +137,11 @@ class VertexRunner:
             if created:
                 self._say(request, f"pipeline job {job_id} started; {self.url(job_id)}")
                 return job
-            if _state(job) not in _RERUN:
+            if job_state(job) not in RERUN:
                 self._say(request, f"attaching to pipeline job {job_id} "
-                          f"({_shown(job)}), started earlier for this run")
+                          f"({state_word(job)}), started earlier for this run")
                 return job
-            self._say(request, f"pipeline job {job_id} ended {_shown(job)}; "
+            self._say(request, f"pipeline job {job_id} ended {state_word(job)}; "
                       f"running it again as {job_id_for(request.run_id, attempt + 1)}")
         raise UserError(f"run {request.run_id} failed {_MAX_ATTEMPTS} times (pipeline jobs "
                         f"{job_id_for(request.run_id)} and its -aN retries): look at "
@@ -172,7 +150,7 @@ class VertexRunner:
 
     def _create(self, request: RunRequest, job_id: str) -> tuple[PipelineJob, bool]:
         """The job `job_id`, and whether this call created it (False: it existed)."""
-        spec, last = self._job(request, job_id), None
+        spec, last = pipeline_job(self._config, request), None
         for attempt in range(_CREATE_TRIES):
             if attempt:
                 time.sleep(self._poll * attempt)
@@ -206,47 +184,19 @@ class VertexRunner:
                         f"after {_CREATE_TRIES} attempts: {last}; the Vertex AI console may "
                         "show it started anyway; run the push again to attach to it")
 
-    def _job(self, request: RunRequest, job_id: str) -> PipelineJob:
-        from google.cloud import aiplatform_v1 as v1
-
-        c = self._config
-        caching = self._labels(request).get("enable_caching")
-        spec = _spec(request, None if caching is None else caching.lower() != "false")
-        root = c.pipeline_root or f"gs://{c.registry_bucket}/runs"
-        return v1.PipelineJob(
-            display_name=request.pipeline[:128], pipeline_spec=spec,
-            labels=self._labels(request),
-            runtime_config=v1.PipelineJob.RuntimeConfig(
-                gcs_output_directory=root, parameter_values=request.parameters),
-            service_account=c.service_account or "", network=c.network or "",
-            encryption_spec=(v1.EncryptionSpec(kms_key_name=c.encryption_key)
-                             if c.encryption_key else None))
-
-    def _labels(self, request: RunRequest) -> dict[str, str]:
-        labels = {_label_key(k): label_value(v) for k, v in request.labels.items()}
-        labels.update({_MARKER: "true", "pipeline": label_value(request.pipeline),
-                       "version": label_value(request.version),
-                       "git_sha": label_value(request.git_sha),
-                       "trigger": label_value(request.trigger)})
-        base = job_id_for(request.run_id)
-        if len(base) <= 63:
-            labels["run_id"] = base
-        labels.pop("", None)
-        return dict(list(labels.items())[:64])  # Vertex takes at most 64 labels
-
     # -- waiting ---------------------------------------------------------------------------
     def _wait(self, job: PipelineJob, started: float) -> tuple[PipelineJob, bool]:
         """The job once ended, or as it was at the deadline (True: the deadline passed)."""
-        deadline, job_id = started + self._deadline, _job_id(job)
+        deadline, job_id = started + self._deadline, job_id_of(job)
         state, said, delay = "", 0.0, min(1.0, self._poll)
         while True:
             now = time.monotonic()
-            if _state(job) != state or now - said >= _HEARTBEAT:
-                state, said = _state(job), now
+            if job_state(job) != state or now - said >= _HEARTBEAT:
+                state, said = job_state(job), now
                 shown = state.removeprefix("PIPELINE_STATE_")
-                self._progress(f"  {job.display_name}: {job_id} {shown}{_task_progress(job)} "
+                self._progress(f"  {job.display_name}: {job_id} {shown}{task_progress(job)} "
                                f"({now - started:.0f} s)")
-            if state in _ENDED:
+            if state in ENDED:
                 return job, False
             if now >= deadline:
                 return job, True
@@ -273,21 +223,7 @@ class VertexRunner:
         return job
 
     def _record(self, job: PipelineJob, run_id: str) -> RunRecord:
-        from google.cloud.aiplatform_v1 import PipelineJob
-
-        data = PipelineJob.to_dict(job, use_integers_for_enums=False)
-        labels, job_id = dict(job.labels), _job_id(job)
-        artifacts = _artifacts(data.get("job_detail") or {})
-        state = _state(job)
-        status = ("succeeded" if state == "PIPELINE_STATE_SUCCEEDED" else
-                  "failed" if state in _RERUN else "running")
-        return RunRecord(
-            run_id=run_id, pipeline=job.display_name or labels.get("pipeline", ""),
-            version=labels.get("version", ""), git_sha=labels.get("git_sha", ""), status=status,
-            parameters=_parameters(data), started_at=_time(job.create_time) or "",
-            finished_at=_time(job.end_time), metrics=metrics_of(artifacts), artifacts=artifacts,
-            error=_error(job, data) if status == "failed" else None, url=self.url(job_id),
-            trigger=labels.get("trigger", "push"))
+        return run_record(job, run_id, self.url(job_id_of(job)))
 
     # -- errors ----------------------------------------------------------------------------
     def _say(self, request: RunRequest, text: str) -> None:
@@ -328,105 +264,3 @@ class VertexRunner:
         if isinstance(error, gexc.GoogleAPICallError):
             return f"could not {doing} in Vertex AI ({self._parent}): {message_of(error)}"
         return None  # not an API error: a bug, shown with its traceback
-
-
-def _spec(request: RunRequest, caching: bool | None) -> dict[str, Any]:
-    """The pipeline spec as a mapping; caching forced on or off in every task when given."""
-    documents = [d for d in yaml.load_all(request.spec, Loader=_Loader) if d is not None]
-    # The compiler writes the platform config (Kubernetes settings) as a second document,
-    # which Vertex does not take.
-    spec = documents[0] if documents else None
-    if not isinstance(spec, dict) or "root" not in spec:
-        raise UserError(f"{request.pipeline}@{request.version} has no KFP pipeline spec in its "
-                        "pipeline.yaml; see mlops-bot registry show")
-    if caching is not None:
-        for component in [spec["root"], *spec.get("components", {}).values()]:
-            for task in component.get("dag", {}).get("tasks", {}).values():
-                task["cachingOptions"] = {"enableCache": caching}
-    return spec
-
-
-def _artifacts(detail: dict[str, Any]) -> list[dict[str, Any]]:
-    """Output artifacts of the executed tasks, like the local runner's (task, name, type...)."""
-    tasks = detail.get("task_details") or []
-    # Executors first: a DAG task (the root, a condition) repeats its children's outputs.
-    tasks = sorted(tasks, key=lambda t: not t.get("executor_detail"))
-    found: dict[str, dict[str, Any]] = {}
-    for task in tasks:
-        for name, listed in sorted((task.get("outputs") or {}).items()):
-            for artifact in listed.get("artifacts") or []:
-                key = artifact.get("name") or artifact.get("uri") or f"{task['task_name']}/{name}"
-                found.setdefault(key, {
-                    "task": task.get("task_name", ""), "name": name,
-                    "type": artifact.get("schema_title", ""), "uri": artifact.get("uri"),
-                    "metadata": dict(artifact.get("metadata") or {})})
-    return list(found.values())
-
-
-
-def _parameters(data: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values as run; JSON numbers made ints again where the spec says integer."""
-    values = dict((data.get("runtime_config") or {}).get("parameter_values") or {})
-    declared = (((data.get("pipeline_spec") or {}).get("root") or {})
-                .get("inputDefinitions", {}).get("parameters", {}))
-    for name, value in values.items():
-        kind = (declared.get(name) or {}).get("parameterType")
-        if kind == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
-            values[name] = int(value)
-    return values
-
-
-def _error(job: PipelineJob, data: dict[str, Any]) -> str:
-    """Which task failed and why, from the job detail; else the job's own error."""
-    tasks = (data.get("job_detail") or {}).get("task_details") or []
-    failed = [t for t in tasks if t.get("state") == "FAILED" and int(t.get("parent_task_id") or 0)]
-    # A DAG (the root, a condition, a loop) fails with its failed child: name the child.
-    failed = [t for t in failed if t.get("executor_detail")] or failed
-    lines = [f"task {t.get('task_name')} failed: "
-             f"{(t.get('error') or {}).get('message') or 'no error message'}" for t in failed]
-    if not lines:
-        lines = [f"pipeline job {_job_id(job)} {_shown(job)}: "
-                 f"{job.error.message or 'no error message'}"]
-    return "; ".join(lines)
-
-
-def _task_progress(job: PipelineJob) -> str:
-    tasks = [t for t in job.job_detail.task_details if t.parent_task_id]
-    if not tasks:
-        return ""
-    done = sum(1 for t in tasks if t.state.name in ("SUCCEEDED", "SKIPPED"))
-    return f", {done}/{len(tasks)} tasks done"
-
-
-def _failed_to_start(request: RunRequest, error: str, url: str) -> RunRecord:
-    return RunRecord(run_id=request.run_id, pipeline=request.pipeline, version=request.version,
-                     git_sha=request.git_sha, status="failed", parameters=request.parameters,
-                     started_at=_now(), error=error, trigger=request.trigger,
-                     url=url)
-
-
-def _state(job: PipelineJob) -> str:
-    return str(job.state.name)
-
-
-def _shown(job: PipelineJob) -> str:
-    """The state as a word for sentences: `running`, `failed`..."""
-    return _state(job).removeprefix("PIPELINE_STATE_").lower()
-
-
-def _job_id(job: PipelineJob) -> str:
-    return str(job.name).rsplit("/", 1)[-1]
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _label_key(key: str) -> str:
-    """Label keys: like values with `_` for `-` (filters read them), starting with a letter."""
-    value = label_value(key).replace("-", "_")
-    return ("k-" + value)[:63] if value and not value[0].isalpha() else value
