@@ -24,9 +24,9 @@ from mlops_bot.report import comments
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.backends.types import LockStore
-    from mlops_bot.commands import Command
     from mlops_bot.config import Config
-    from mlops_bot.github.action import ActionContext
+    from mlops_bot.github.comment_commands import Command
+    from mlops_bot.github.context import ActionContext
     from mlops_bot.github.forge import Forge, PullRequest
     from mlops_bot.repo.git import GitRepo
 
@@ -36,8 +36,9 @@ _RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 
 
 
 def handle_comment(ctx: ActionContext) -> Outcome:
-    from mlops_bot.commands import Ignore, Reply, parse_comment
     from mlops_bot.config import load_config
+    from mlops_bot.github.comment_commands import Ignore, Reply
+    from mlops_bot.github.comment_grammar import parse_comment
     from mlops_bot.repo.config_diff import layout_at
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.layout import discover_pipelines

@@ -28,7 +28,7 @@ from mlops_bot.report.deploy_report import deploy_markdown
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.config import Config
-    from mlops_bot.github.action import ActionContext
+    from mlops_bot.github.context import ActionContext
     from mlops_bot.github.forge import Deployment, DeploymentState, Forge
 
 __all__ = ["handle_promote"]

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.backends.types import RunRecord
     from mlops_bot.config import Config, Schedule
-    from mlops_bot.github.action import ActionContext
+    from mlops_bot.github.context import ActionContext
     from mlops_bot.github.forge import Forge
     from mlops_bot.github.outcome import Outcome
 

@@ -1,1 +1,1 @@
-"""GitHub: event payloads, the GitHub port, job summaries and outputs."""
+"""GitHub: event payloads, the GitHub port, the PR-comment grammar, job summaries and outputs."""

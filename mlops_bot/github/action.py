@@ -7,23 +7,21 @@ are always written and a workflow can branch on `decision` and `reason_code`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops_bot.console import progress
 from mlops_bot.errors import ConfigError, UserError
+from mlops_bot.github.context import ActionContext
 from mlops_bot.github.outcome import Decision, Outcome, ReasonCode
 from mlops_bot.github.outputs import write_outputs
 
 if TYPE_CHECKING:
     from mlops_bot.flows.push_result import PushResult
-    from mlops_bot.github.forge import Forge
 
-__all__ = ["EVENT_COMMANDS", "HANDLERS", "ActionContext", "run_action", "trust_workspace"]
+__all__ = ["EVENT_COMMANDS", "HANDLERS", "run_action", "trust_workspace"]
 
 # The command each event implies when the `command` input is empty.
 EVENT_COMMANDS = {
@@ -33,44 +31,6 @@ EVENT_COMMANDS = {
     "schedule": "retrain",
     "workflow_dispatch": "retrain",
 }
-
-
-@dataclass(frozen=True)
-class ActionContext:
-    environ: Mapping[str, str]
-    workspace: Path
-    event_name: str
-    event: dict[str, Any]
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ActionContext:
-        path = environ.get("GITHUB_EVENT_PATH")
-        event: dict[str, Any] = {}
-        if path and Path(path).is_file():
-            event = json.loads(Path(path).read_text())
-        workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
-        return cls(environ, workspace, environ.get("GITHUB_EVENT_NAME", ""), event)
-
-    def input(self, name: str) -> str:
-        # Docker actions receive inputs as INPUT_<NAME>, upper-cased, hyphens kept.
-        key = f"INPUT_{name.upper()}"
-        return self.environ.get(key, self.environ.get(key.replace("-", "_"), "")).strip()
-
-    @property
-    def dry_run(self) -> bool:
-        return self.input("dry-run").lower() in ("true", "1", "yes")
-
-    def forge(self) -> Forge:
-        """GitHub when a token and repository are given, else a console that prints."""
-        token, repository = self.input("github-token"), self.environ.get("GITHUB_REPOSITORY")
-        if token and repository:
-            from mlops_bot.github.pygithub_forge import GithubForge
-
-            return GithubForge(repository, token,
-                               self.environ.get("GITHUB_API_URL", "https://api.github.com"))
-        from mlops_bot.github.console_forge import ConsoleForge
-
-        return ConsoleForge()
 
 
 def handle_push(ctx: ActionContext) -> Outcome:

@@ -7,6 +7,8 @@ Replies echo nothing from the comment except values that passed their pattern (n
 backticks or Markdown of the commenter's making end up in the bot's own comment).
 
 The function is pure: no I/O, no globals that change, the same answer for the same input.
+What it returns (Command, Reply, Ignore) is in mlops_bot.github.comment_commands; the comment flow
+(mlops_bot.flows.comment) does the I/O around it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlops_bot.commands.types import Command, CommandName, Ignore, Reply
+from mlops_bot.github.comment_commands import Command, CommandName, Ignore, Reply
 
 __all__ = ["MAX_LINE", "MAX_REASON", "help_text", "parse_comment"]
 

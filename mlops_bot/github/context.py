@@ -1,4 +1,8 @@
-"""What the GitHub Actions runner tells a step through its environment."""
+"""What the GitHub Actions runner tells a step through its environment.
+
+`ActionContext` is what mlops_bot.github.action hands to each flow it dispatches to; it lives here,
+below both, so the flows need not import the module that calls them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,52 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlops_bot.errors import UserError
 
-__all__ = ["PushEvent", "push_event_from_env", "step_summary_path"]
+if TYPE_CHECKING:
+    from mlops_bot.github.forge import Forge
+
+__all__ = ["ActionContext", "PushEvent", "push_event_from_env", "step_summary_path"]
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    environ: Mapping[str, str]
+    workspace: Path
+    event_name: str
+    event: dict[str, Any]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ActionContext:
+        path = environ.get("GITHUB_EVENT_PATH")
+        event: dict[str, Any] = {}
+        if path and Path(path).is_file():
+            event = json.loads(Path(path).read_text())
+        workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
+        return cls(environ, workspace, environ.get("GITHUB_EVENT_NAME", ""), event)
+
+    def input(self, name: str) -> str:
+        # Docker actions receive inputs as INPUT_<NAME>, upper-cased, hyphens kept.
+        key = f"INPUT_{name.upper()}"
+        return self.environ.get(key, self.environ.get(key.replace("-", "_"), "")).strip()
+
+    @property
+    def dry_run(self) -> bool:
+        return self.input("dry-run").lower() in ("true", "1", "yes")
+
+    def forge(self) -> Forge:
+        """GitHub when a token and repository are given, else a console that prints."""
+        token, repository = self.input("github-token"), self.environ.get("GITHUB_REPOSITORY")
+        if token and repository:
+            from mlops_bot.github.pygithub_forge import GithubForge
+
+            return GithubForge(repository, token,
+                               self.environ.get("GITHUB_API_URL", "https://api.github.com"))
+        from mlops_bot.github.console_forge import ConsoleForge
+
+        return ConsoleForge()
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from mlops_bot.commands import (
-    IGNORE_REASONS,
-    MAX_LINE,
-    REPLY_REASONS,
-    Command,
-    Ignore,
-    Reply,
-    help_text,
-    parse_comment,
-)
+from mlops_bot.github.comment_commands import IGNORE_REASONS, REPLY_REASONS, Command, Ignore, Reply
+from mlops_bot.github.comment_grammar import MAX_LINE, help_text, parse_comment
 
 ENVS = ("staging", "production", "dev_eu")
 PIPES = ("churn", "fraud-v2", "ranker.tf")
