@@ -15,6 +15,11 @@ from tests.support.fake_github import FakeGitHub
 os.environ.setdefault("MLOPS_BOT_LOCAL_BUILDER", "venv")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/fixtures/expected/ from the renderers (tests/report)")
+
+
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
     """A fake GitHub REST server with an Actions token, for one test."""
