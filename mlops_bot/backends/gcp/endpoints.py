@@ -1,7 +1,7 @@
 """Vertex AI Endpoints (GAPIC `EndpointServiceClient` and `PredictionServiceClient`, REST).
 
-An environment's endpoint is the one labelled `mlops-bot-environment: <env>` (its display name is
-the environment's `endpoint:` in mlops.yaml, which need not be unique on Vertex). Every change is
+An environment's endpoint is found, re-read and shown as a record by `endpoint_lookup`; this
+module changes it (create, deploy, traffic, undeploy) and predicts with it. Every change is
 conditional on the etag the caller read: a traffic change sends it (Vertex answers ABORTED, or
 FAILED_PRECONDITION, when it is stale), and deployModel / undeployModel, which take no etag, are
 preceded by a re-read of the endpoint whose etag must still be the one read. A new model is
@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from google.api_core import exceptions as gexc
 
-from mlops_bot.backends.gcp.models import model_id_for, version_of
+from mlops_bot.backends.gcp.endpoint_lookup import (
+    ENVIRONMENT_LABEL,
+    EndpointLookup,
+    concurrent_change,
+    deployed_as,
+    named,
+)
+from mlops_bot.backends.gcp.models import model_id_for
 from mlops_bot.backends.gcp.vertex_calls import (
     OperationFailed,
     OperationTimedOut,
@@ -34,8 +41,6 @@ from mlops_bot.backends.gcp.vertex_calls import (
 )
 from mlops_bot.backends.model_types import (
     NEW_DEPLOYMENT,
-    ConcurrentChange,
-    DeployedModel,
     EndpointRecord,
     EndpointService,
     ModelVersion,
@@ -47,10 +52,7 @@ if TYPE_CHECKING:
 
     from mlops_bot.backends.gcp.clients import GcpClients
 
-__all__ = ["ENVIRONMENT_LABEL", "VertexEndpoints"]
-
-ENVIRONMENT_LABEL = "mlops-bot-environment"
-_LINEAGE = ("git_sha", "image", "registry_version", "run_id")
+__all__ = ["VertexEndpoints"]
 
 
 class VertexEndpoints:
@@ -65,12 +67,12 @@ class VertexEndpoints:
         self._machine, self._replicas = machine_type, (min_replicas, max_replicas or min_replicas)
         self._deploy_timeout, self._settle_seconds = deploy_timeout, settle_seconds
         self._write_tries, self._smoke_tries = write_tries, smoke_tries
-        self._models: dict[str, ModelVersion | None] = {}  # "name@version" -> its lineage
+        self._lookup = EndpointLookup(clients, self._calls)
 
     # -- EndpointService -------------------------------------------------------------------
     def get(self, environment: str) -> EndpointRecord | None:
-        found = self._find(environment)
-        return None if found is None else self._record(environment, found)
+        found = self._lookup.find(environment)
+        return None if found is None else self._lookup.record(environment, found)
 
     def ensure(self, environment: str, name: str) -> EndpointRecord:
         from google.cloud.aiplatform_v1 import Endpoint
@@ -79,19 +81,19 @@ class VertexEndpoints:
             ENVIRONMENT_LABEL: label_value(environment), "mlops_bot": "true"})
         doing = f"create endpoint {name} for {environment}"
         for _ in range(self._write_tries):
-            found = self._find(environment)
+            found = self._lookup.find(environment)
             if found is not None:
-                return self._record(environment, found)
+                return self._lookup.record(environment, found)
             try:
                 operation = self._calls.write(
                     doing, lambda: self._clients.endpoints.create_endpoint(
                         parent=self._calls.parent, endpoint=wanted, timeout=self._calls.timeout))
-                return self._record(environment, self._calls.wait(operation, doing,
-                                                                  self._deploy_timeout))
+                created = self._calls.wait(operation, doing, self._deploy_timeout)
+                return self._lookup.record(environment, created)
             except Unsure:
-                found = self._wait_for(lambda: self._find(environment))
+                found = self._wait_for(lambda: self._lookup.find(environment))
                 if found is not None:
-                    return self._record(environment, found)
+                    return self._lookup.record(environment, found)
         raise UserError(f"could not {doing} in Vertex AI after {self._write_tries} tries; run "
                         "the command again")
 
@@ -99,12 +101,12 @@ class VertexEndpoints:
                traffic: Mapping[str, int]) -> EndpointRecord:
         from google.cloud import aiplatform_v1 as v1
 
-        current = self._current(endpoint)
+        current = self._lookup.current(endpoint)
         ref = model.resource_name or (f"{self._calls.parent}/models/{model_id_for(model.model)}"
                                       f"@{model.version}")
-        if self._deployed_as(current, ref) is not None:
+        if deployed_as(current, ref) is not None:
             raise UserError(f"{model.model} version {model.version} is already deployed to "
-                            f"{_named(endpoint)}: change its traffic instead")
+                            f"{named(endpoint)}: change its traffic instead")
         split = _split({d.id for d in current.deployed_models} | {NEW_DEPLOYMENT}, traffic)
         request = v1.DeployModelRequest(
             endpoint=current.name, traffic_split=split, deployed_model=v1.DeployedModel(
@@ -112,23 +114,24 @@ class VertexEndpoints:
                 dedicated_resources=v1.DedicatedResources(
                     machine_spec=v1.MachineSpec(machine_type=self._machine),
                     min_replica_count=self._replicas[0], max_replica_count=self._replicas[1])))
-        doing = f"deploy {model.model} version {model.version} to {_named(endpoint)}"
+        doing = f"deploy {model.model} version {model.version} to {named(endpoint)}"
         for _ in range(self._write_tries):
             try:
                 operation = self._calls.write(doing, lambda: self._clients.endpoints.deploy_model(
                     request=request, timeout=self._calls.timeout))
                 self._calls.wait(operation, doing, self._deploy_timeout)
-                return self._record(endpoint.environment, self._read(current.name))
+                return self._lookup.record(endpoint.environment, self._lookup.read(current.name))
             except OperationFailed as failure:
                 raise UserError(f"{failure}; the endpoint was left as it was: see the "
                                 "model's container logs in Cloud Logging") from failure
             except OperationTimedOut as late:
                 self._take_back(late, current, ref, doing)
             except Unsure:
-                found = self._wait_for(lambda: self._deployed_as(self._read(current.name), ref))
+                found = self._wait_for(lambda: deployed_as(self._lookup.read(current.name), ref))
                 if found is not None:
-                    return self._record(endpoint.environment, self._read(current.name))
-                self._current(endpoint)  # another change meanwhile: ConcurrentChange
+                    return self._lookup.record(endpoint.environment,
+                                               self._lookup.read(current.name))
+                self._lookup.current(endpoint)  # another change meanwhile: ConcurrentChange
         raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "
                         "again")
 
@@ -139,37 +142,37 @@ class VertexEndpoints:
         split = _split({d.deployed_model_id for d in endpoint.deployed}, traffic)
         body = Endpoint(name=endpoint.resource_name, traffic_split=split, etag=endpoint.etag)
         mask = field_mask_pb2.FieldMask(paths=["traffic_split"])
-        doing = f"set the traffic of {_named(endpoint)} to {split}"
+        doing = f"set the traffic of {named(endpoint)} to {split}"
         for _ in range(self._write_tries):
             try:
                 updated = self._calls.write(doing, lambda: self._clients.endpoints.update_endpoint(
                     endpoint=body, update_mask=mask, timeout=self._calls.timeout),
                     passthrough=(gexc.Conflict, gexc.BadRequest))
-                return self._record(endpoint.environment, updated)
+                return self._lookup.record(endpoint.environment, updated)
             except (gexc.Conflict, gexc.BadRequest) as error:
                 if _stale_etag(error):
-                    now = self._read(endpoint.resource_name).etag
-                    raise _conflict(endpoint, now) from error
+                    now = self._lookup.read(endpoint.resource_name).etag
+                    raise concurrent_change(endpoint, now) from error
                 raise UserError(self._calls.sentence(doing, error)) from error
             except Unsure:
-                current = self._read(endpoint.resource_name)
+                current = self._lookup.read(endpoint.resource_name)
                 if {k: v for k, v in current.traffic_split.items() if v} == {
                         k: v for k, v in split.items() if v}:
-                    return self._record(endpoint.environment, current)
-                self._current(endpoint)
+                    return self._lookup.record(endpoint.environment, current)
+                self._lookup.current(endpoint)
         raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "
                         "again")
 
     def undeploy(self, endpoint: EndpointRecord, deployed_model_id: str) -> EndpointRecord:
-        current = self._current(endpoint)
+        current = self._lookup.current(endpoint)
         ids = [d.id for d in current.deployed_models]
         if deployed_model_id not in ids:
-            raise UserError(f"{deployed_model_id} is not deployed to {_named(endpoint)}")
+            raise UserError(f"{deployed_model_id} is not deployed to {named(endpoint)}")
         share = int(current.traffic_split.get(deployed_model_id, 0))
         if share and len(ids) > 1:  # the last one may go (Vertex allows it)
-            raise UserError(f"{deployed_model_id} still gets {share}% of {_named(endpoint)}'s "
+            raise UserError(f"{deployed_model_id} still gets {share}% of {named(endpoint)}'s "
                             "traffic: move it elsewhere first")
-        doing = f"undeploy {deployed_model_id} from {_named(endpoint)}"
+        doing = f"undeploy {deployed_model_id} from {named(endpoint)}"
         for _ in range(self._write_tries):
             try:
                 operation = self._calls.write(
@@ -177,12 +180,13 @@ class VertexEndpoints:
                         endpoint=current.name, deployed_model_id=deployed_model_id,
                         timeout=self._calls.timeout))
                 self._calls.wait(operation, doing, self._deploy_timeout)
-                return self._record(endpoint.environment, self._read(current.name))
+                return self._lookup.record(endpoint.environment, self._lookup.read(current.name))
             except Unsure:
-                after = self._wait_for(lambda: _gone(self._read(current.name), deployed_model_id))
+                after = self._wait_for(
+                    lambda: _gone(self._lookup.read(current.name), deployed_model_id))
                 if after is not None:
-                    return self._record(endpoint.environment, after)
-                self._current(endpoint)
+                    return self._lookup.record(endpoint.environment, after)
+                self._lookup.current(endpoint)
         raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "
                         "again")
 
@@ -197,11 +201,11 @@ class VertexEndpoints:
         `smoke_tries` times; a deployed model without traffic cannot be reached this way.
         """
         if deployed_model_id is not None and not endpoint.traffic.get(deployed_model_id):
-            raise UserError(f"{deployed_model_id} gets no traffic on {_named(endpoint)}: Vertex "
+            raise UserError(f"{deployed_model_id} gets no traffic on {named(endpoint)}: Vertex "
                             "AI routes predictions by the traffic split only, so give it a share "
                             "before predicting with it")
         tries = 1 if deployed_model_id is None else self._smoke_tries
-        doing = f"predict with {_named(endpoint)}"
+        doing = f"predict with {named(endpoint)}"
         for _ in range(tries):
             try:
                 answer = self._calls.read(doing, lambda: self._clients.prediction.predict(
@@ -210,48 +214,16 @@ class VertexEndpoints:
             except (gexc.NotFound, UserError) as error:
                 cause = error.__cause__ if isinstance(error, UserError) else error
                 detail = message_of(cause) if isinstance(cause, Exception) else str(error)
-                raise UserError(f"{_named(endpoint)} cannot predict the sample "
+                raise UserError(f"{named(endpoint)} cannot predict the sample "
                                 f"instances{_by(deployed_model_id)}: {detail}") from error
             if deployed_model_id in (None, answer.deployed_model_id):
                 return [_plain(p) for p in answer.predictions]
         share = endpoint.traffic.get(deployed_model_id or "", 0)
-        raise UserError(f"none of {tries} predictions on {_named(endpoint)} was answered by "
+        raise UserError(f"none of {tries} predictions on {named(endpoint)} was answered by "
                         f"{deployed_model_id} ({share}% of the "
                         "traffic): raise its share, or run the smoke test again")
 
-    # -- reading ---------------------------------------------------------------------------
-    def _find(self, environment: str) -> Endpoint | None:
-        from google.cloud.aiplatform_v1 import ListEndpointsRequest
-
-        request = ListEndpointsRequest(
-            parent=self._calls.parent, page_size=100,
-            filter=f'labels.{ENVIRONMENT_LABEL}="{label_value(environment)}"')
-        found = self._calls.read(f"list the endpoints of {environment}", lambda: list(
-            self._clients.endpoints.list_endpoints(request=request, timeout=self._calls.timeout)))
-        if len(found) > 1:
-            names = ", ".join(f"{e.display_name} ({e.name})" for e in found)
-            raise UserError(f"{len(found)} Vertex AI endpoints carry the label "
-                            f"{ENVIRONMENT_LABEL}={label_value(environment)}: {names}; remove "
-                            f"the label from those that do not serve {environment}")
-        return found[0] if found else None
-
-    def _read(self, name: str) -> Endpoint:
-        try:
-            endpoint: Endpoint = self._calls.read(
-                f"read endpoint {name}", lambda: self._clients.endpoints.get_endpoint(
-                    name=name, timeout=self._calls.timeout))
-        except gexc.NotFound:
-            raise UserError(f"endpoint {name} no longer exists in Vertex AI: run the command "
-                            "again to create it") from None
-        return endpoint
-
-    def _current(self, endpoint: EndpointRecord) -> Endpoint:
-        """The endpoint now, if its etag is still the one `endpoint` was read with."""
-        current = self._read(endpoint.resource_name)
-        if current.etag != endpoint.etag:
-            raise _conflict(endpoint, current.etag)
-        return current
-
+    # -- waiting for a write to show -------------------------------------------------------
     def _take_back(self, late: OperationTimedOut, before: Endpoint, ref: str,
                    doing: str) -> NoReturn:
         """A deploy past its deadline must not land later and give an untested model its
@@ -267,7 +239,7 @@ class VertexEndpoints:
                                 f"its share of {before.display_name}: check `mlops-bot "
                                 "endpoints show` and roll back if it does") from late
             time.sleep(self._calls.poll_seconds)
-        landed = self._deployed_as(self._read(before.name), ref)
+        landed = deployed_as(self._lookup.read(before.name), ref)
         if landed is not None:
             undo = f"undeploy {landed.id}, which landed after the deadline"
             operation = self._calls.write(undo, lambda: self._clients.endpoints.undeploy_model(
@@ -287,47 +259,6 @@ class VertexEndpoints:
             if found is not None or time.monotonic() >= deadline:
                 return found
             time.sleep(self._calls.poll_seconds)
-
-    @staticmethod
-    def _deployed_as(endpoint: Endpoint, ref: str) -> Any:
-        model, _, version = ref.partition("@")
-        return next((d for d in endpoint.deployed_models
-                     if _model_id(d.model) == _model_id(model)
-                     and d.model_version_id == (version or d.model_version_id)), None)
-
-    def _record(self, environment: str, endpoint: Endpoint) -> EndpointRecord:
-        return EndpointRecord(
-            environment=environment, name=endpoint.display_name, etag=endpoint.etag,
-            deployed=tuple(self._deployed(d) for d in endpoint.deployed_models),
-            traffic={d.id: int(endpoint.traffic_split.get(d.id, 0))
-                     for d in endpoint.deployed_models},
-            url=f"{self._base_url()}/v1/{endpoint.name}:predict", resource_name=endpoint.name)
-
-    def _deployed(self, deployed: Any) -> DeployedModel:
-        version = self._model_version(f"{deployed.model}@{deployed.model_version_id}")
-        if version is None:
-            return DeployedModel(deployed.id, deployed.display_name, deployed.model_version_id)
-        values = {k: getattr(version, k) or "" for k in _LINEAGE}
-        lineage = {**values, "pipeline": version.model, "model_version": version.version}
-        return DeployedModel(deployed.id, version.model, version.version,
-                             {k: v for k, v in lineage.items() if v})
-
-    def _model_version(self, name: str) -> ModelVersion | None:
-        """The deployed version's lineage (a version never changes it: read once)."""
-        if name not in self._models:
-            try:
-                model = self._calls.read(
-                    f"read model {name}", lambda: self._clients.models.get_model(
-                        name=name, timeout=self._calls.timeout))
-                self._models[name] = version_of(model)
-            except (gexc.NotFound, UserError):
-                return None  # deleted or not readable: the endpoint still shows what it has
-        return self._models[name]
-
-    def _base_url(self) -> str:
-        config = self._clients.config
-        base = config.api_endpoints.aiplatform or f"{config.region}-aiplatform.googleapis.com"
-        return base if "://" in base else f"https://{base}"
 
 
 def _split(known: set[str], traffic: Mapping[str, int]) -> dict[str, int]:
@@ -355,13 +286,6 @@ def _stale_etag(error: gexc.GoogleAPICallError) -> bool:
             or "etag" in message_of(error).lower())
 
 
-def _conflict(endpoint: EndpointRecord, now: str) -> ConcurrentChange:
-    return ConcurrentChange(
-        f"the {endpoint.environment} endpoint {endpoint.name} changed while this ran (etag "
-        f"{endpoint.etag} was read, it is now {now}): nothing was overwritten; look at "
-        f"`mlops-bot endpoints show {endpoint.environment}` and run the command again")
-
-
 def _gone(endpoint: Endpoint, deployed_model_id: str) -> Endpoint | None:
     return None if any(d.id == deployed_model_id for d in endpoint.deployed_models) else endpoint
 
@@ -371,16 +295,6 @@ def _done(operation: Any) -> bool:
         return bool(operation.done())
     except Exception:  # a poll that fails is asked again until the deadline
         return False
-
-
-def _model_id(name: str) -> str:
-    """`projects/<id or number>/locations/r/models/<id>` -> the model id (Vertex answers with
-    the project number where it was asked with the project id)."""
-    return name.rsplit("/models/", 1)[-1].split("@")[0]
-
-
-def _named(endpoint: EndpointRecord) -> str:
-    return f"endpoint {endpoint.name} ({endpoint.environment})"
 
 
 def _by(deployed_model_id: str | None) -> str:
