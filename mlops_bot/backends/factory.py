@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_bot.backends.model_types import EndpointService, ModelRegistry
-from mlops_bot.backends.types import (
-    BuildRequest,
-    BuildResult,
-    ImageBuilder,
-    LockStore,
-    PipelineRegistry,
-    PipelineRunner,
-)
+from mlops_bot.backends.bundle import Backends
+from mlops_bot.backends.types import BuildRequest, BuildResult, ImageBuilder
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
+    from mlops_bot.backends.schedule_types import ScheduleService
     from mlops_bot.config import Config
 
-__all__ = ["Backends", "backends_for", "state_dir"]
-
-
-@dataclass(frozen=True)
-class Backends:
-    builder: ImageBuilder
-    registry: PipelineRegistry
-    runner: PipelineRunner
-    locks: LockStore
-    models: ModelRegistry
-    endpoints: EndpointService
-    builder_note: str = ""  # which builder was chosen and why, for push to say
+# Backends is defined in mlops_bot.backends.bundle and named here too, where flows look for it.
+__all__ = ["Backends", "backends_for", "schedule_service_for", "state_dir"]
 
 
 def state_dir(config: Config, repo_root: Path) -> Path:
@@ -67,6 +50,16 @@ def backends_for(config: Config, repo_root: Path) -> Backends:
         raise UserError("mlops.yaml: backend: gcp needs a gcp: section (project, region, "
                         "artifact_repository, registry_bucket); see `mlops-bot config schema`")
     return gcp_backends(config.gcp)
+
+
+def schedule_service_for(config: Config) -> ScheduleService | None:
+    """The schedule service of the configured backend; None on the local backend."""
+    if config.backend != "gcp" or config.gcp is None:
+        return None
+    from mlops_bot.backends.gcp.clients import GcpClients
+    from mlops_bot.backends.gcp.schedules import VertexSchedules
+
+    return VertexSchedules(GcpClients(config.gcp))
 
 
 def _local_builder(config: Config, state: Path) -> tuple[ImageBuilder, bool, str]:

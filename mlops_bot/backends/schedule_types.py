@@ -2,7 +2,7 @@
 
 Only Vertex AI has one (`mlops_bot.backends.gcp.schedules.VertexSchedules`). On the local backend
 nothing fires by itself: the scheduled workflow runs `mlops-bot retrain`, so there is nothing to
-sync and `schedule_service_for` returns None.
+sync and `mlops_bot.backends.factory.schedule_service_for` returns None.
 
 A service only ever lists, changes or deletes the schedules mlops-bot created (it marks them);
 anyone else's schedules are reported by name and left alone.
@@ -11,13 +11,9 @@ anyone else's schedules are reported by name and left alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from mlops_bot.config import Config
-
-__all__ = ["RemoteSchedule", "ScheduleListing", "ScheduleService", "ScheduleSpec",
-           "schedule_service_for"]
+__all__ = ["RemoteSchedule", "ScheduleListing", "ScheduleService", "ScheduleSpec"]
 
 
 @dataclass(frozen=True)
@@ -77,13 +73,3 @@ class ScheduleService(Protocol):
     def delete(self, current: RemoteSchedule) -> None:
         """Delete one of mlops-bot's schedules and wait until it is gone."""
         ...
-
-
-def schedule_service_for(config: Config) -> ScheduleService | None:
-    """The schedule service of the configured backend; None on the local backend."""
-    if config.backend != "gcp" or config.gcp is None:
-        return None
-    from mlops_bot.backends.gcp.clients import GcpClients
-    from mlops_bot.backends.gcp.schedules import VertexSchedules
-
-    return VertexSchedules(GcpClients(config.gcp))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlops_bot.backends.factory import Backends
+    from mlops_bot.backends.bundle import Backends
     from mlops_bot.config import GcpConfig
 
 __all__ = ["gcp_backends"]
@@ -20,7 +20,7 @@ def gcp_backends(gcp: GcpConfig, credentials: Any = None) -> Backends:
     `credentials`: None for Application Default Credentials (Workload Identity Federation on
     GitHub Actions); plain-http endpoints in `gcp.api_endpoints` get anonymous ones.
     """
-    from mlops_bot.backends.factory import Backends
+    from mlops_bot.backends.bundle import Backends
     from mlops_bot.backends.gcp.builder import CloudBuildBuilder
     from mlops_bot.backends.gcp.clients import GcpClients
     from mlops_bot.backends.gcp.endpoints import VertexEndpoints
