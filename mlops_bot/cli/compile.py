@@ -1,54 +1,57 @@
-"""`mlops-bot compile`: compile pipelines from the working tree into a folder, nothing published.
-
-The same in-process compiler as `push` (one process, imports isolated per pipeline), for looking
-at the IR a pipeline produces or checking that every pipeline compiles, e.g. in a pre-commit hook.
-"""
+"""`mlops-bot compile`: compile pipelines from the working tree into a folder, nothing published."""
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, progress, say
 from mlops_bot.errors import UserError
 
-__all__ = ["run_compile"]
+if TYPE_CHECKING:
+    from mlops_bot.cli.options import Subcommands
+
+__all__ = ["register", "run_compile"]
+
+
+def register(commands: Subcommands) -> None:
+    compile_ = commands.add_parser(
+        "compile", help="compile pipelines into a folder without publishing anything",
+        description="Compile pipelines of the checked-out commit with the real KFP compiler, in "
+        "one process, into OUT/<pipeline>.yaml. Images stay as written unless --image pins "
+        "them.",
+    )
+    compile_.add_argument("pipelines", nargs="*", metavar="PIPELINE",
+                          help="pipelines to compile (default: all)")
+    compile_.add_argument("--out", type=Path, default=Path(".mlops/compiled"), metavar="DIR",
+                          help="where to write the specs (default: .mlops/compiled)")
+    compile_.add_argument("--image", action="append", default=[], metavar="NAME=REFERENCE",
+                          help="pin image NAME to REFERENCE (repeatable)")
+    repo_option(compile_)
+    json_option(compile_)
+    compile_.set_defaults(handler=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    pins = {}
+    for option in args.image:
+        name, sep, ref = option.partition("=")
+        if not sep or not name or not ref:
+            raise UserError(f"--image {option!r} must look like NAME=REFERENCE")
+        pins[name] = ref
+    return run_compile(repo=args.repo, names=args.pipelines, out=args.out, pins=pins,
+                       as_json=args.json)
 
 
 def run_compile(repo: Path, names: list[str], out: Path, pins: dict[str, str],
                 as_json: bool) -> int:
-    from mlops_bot.compile import CompileError, compile_pipeline
-    from mlops_bot.config import load_config
-    from mlops_bot.repo.git import GitRepo
-    from mlops_bot.repo.layout import discover_pipelines
+    from mlops_bot.flows.compile_folder import compile_to_folder
 
-    config = load_config(repo)
-    git = GitRepo(repo)
-    head = git.resolve("HEAD")
-    if head is None:
-        raise UserError(f"{git.root} has no commit yet: commit the pipelines first")
-    pipelines, broken = discover_pipelines(git.tree(head, [config.pipelines_dir]),
-                                           config.pipelines_dir)
-    unknown = sorted(set(names) - set(pipelines) - set(broken))
-    if unknown:
-        raise UserError(f"no pipeline named {', '.join(unknown)} (pipelines: "
-                        f"{', '.join(pipelines) or 'none'})")
-    selected = [p for name, p in pipelines.items() if not names or name in names]
-    out.mkdir(parents=True, exist_ok=True)
-    results: list[dict[str, Any]] = []
     started = time.monotonic()
-    for pipeline in selected:
-        try:
-            compiled = compile_pipeline(git.root, pipeline.path, pins)
-        except CompileError as error:
-            results.append({"pipeline": pipeline.name, "ok": False, "error": str(error.problem)})
-            continue
-        target = out / f"{pipeline.name}.yaml"
-        target.write_bytes(compiled.spec)
-        results.append({"pipeline": pipeline.name, "ok": True, "path": str(target)})
-    results += [{"pipeline": n, "ok": False, "error": str(ps[0])} for n, ps in broken.items()
-                if not names or n in names]
+    results = compile_to_folder(repo, names, out, pins)
     progress(f"compiled {sum(r['ok'] for r in results)} of {len(results)} pipeline(s) in "
              f"{time.monotonic() - started:.1f}s")
     if as_json:

@@ -3,16 +3,45 @@ image -> registry version -> run -> model version)."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, say
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.backends.model_types import EndpointRecord
+    from mlops_bot.cli.options import Subcommands
 
-__all__ = ["describe_endpoint", "run_endpoints_list", "run_endpoints_show"]
+__all__ = ["describe_endpoint", "register", "run_endpoints_list", "run_endpoints_show"]
+
+
+def register(commands: Subcommands) -> None:
+    endpoints = commands.add_parser(
+        "endpoints", help="what serves where: versions, traffic and lineage")
+    endpoints_commands = endpoints.add_subparsers(dest="endpoints_command", metavar="ACTION",
+                                                  required=True)
+    endpoints_list = endpoints_commands.add_parser(
+        "list", help="every environment's deployed models and traffic")
+    repo_option(endpoints_list)
+    json_option(endpoints_list)
+    endpoints_list.set_defaults(handler=_list)
+    endpoints_show = endpoints_commands.add_parser(
+        "show", help="one environment: git SHA -> image -> registry version -> run -> model")
+    endpoints_show.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
+    repo_option(endpoints_show)
+    json_option(endpoints_show)
+    endpoints_show.set_defaults(handler=_show)
+
+
+def _list(args: argparse.Namespace) -> int:
+    return run_endpoints_list(repo=args.repo, as_json=args.json)
+
+
+def _show(args: argparse.Namespace) -> int:
+    return run_endpoints_show(repo=args.repo, environment=args.environment, as_json=args.json)
 
 
 def describe_endpoint(backends: Backends, environment: str, name: str,

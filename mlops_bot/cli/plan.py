@@ -1,13 +1,43 @@
-"""`mlops-bot plan` and `mlops-bot pipelines`: read-only views of the repository."""
+"""`mlops-bot plan`: which pipelines and images a commit range affects, and why (read-only)."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, say
-from mlops_bot.errors import EXIT_FAILED, EXIT_OK, UserError
+from mlops_bot.errors import EXIT_FAILED, EXIT_OK
 
-__all__ = ["run_pipelines_list", "run_plan"]
+if TYPE_CHECKING:
+    from mlops_bot.cli.options import Subcommands
+
+__all__ = ["register", "run_plan"]
+
+
+def register(commands: Subcommands) -> None:
+    plan = commands.add_parser(
+        "plan", help="show which pipelines and images a commit range affects, and why",
+        description="Diff two commits and list the pipelines to recompile and the images to "
+        "rebuild, each with the files that caused it.",
+    )
+    plan.add_argument("--base", required=True, metavar="SHA",
+                      help="the commit before the change (all zeros for a new branch)")
+    plan.add_argument("--head", required=True, metavar="SHA", help="the commit to plan for")
+    plan.add_argument("--default-branch", metavar="NAME", default=None,
+                      help="branch to diff against when --base is all zeros "
+                      "(default: origin/HEAD, else main, else master)")
+    repo_option(plan)
+    json_option(plan)
+    plan.set_defaults(handler=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    return run_plan(
+        repo=args.repo, base=args.base, head=args.head, as_json=args.json,
+        default_branch=args.default_branch,
+    )
 
 
 def run_plan(
@@ -23,34 +53,3 @@ def run_plan(
     else:
         say(render_plan(plan))
     return EXIT_OK if plan.ok else EXIT_FAILED
-
-
-def run_pipelines_list(repo: Path, ref: str, as_json: bool) -> int:
-    from mlops_bot.repo.config_diff import config_at
-    from mlops_bot.repo.git import GitRepo
-    from mlops_bot.repo.layout import discover_pipelines
-    from mlops_bot.report.plan_report import render_pipelines
-
-    git = GitRepo(repo)
-    commit = git.resolve(ref)
-    if commit is None:
-        raise UserError(f"--ref {ref} is not a commit in {git.root}")
-    config = config_at(git, commit)
-    pipelines, broken = discover_pipelines(git.tree(commit, [config.pipelines_dir]),
-                                           config.pipelines_dir)
-    if as_json:
-        emit_json({
-            "ref": commit,
-            "pipelines": [
-                {"name": p.name, "path": p.path,
-                 "components": [{"name": c.name, "kind": c.kind, "image": c.image}
-                                for c in p.components],
-                 "images": [{"name": i.name, "kind": i.kind, "content_hash": i.content_hash}
-                            for i in p.images]}
-                for p in pipelines.values()
-            ],
-            "broken": [{"name": n, "errors": [str(p) for p in ps]} for n, ps in broken.items()],
-        })
-    else:
-        say(render_pipelines(list(pipelines.values()), broken))
-    return EXIT_OK if not broken else EXIT_FAILED

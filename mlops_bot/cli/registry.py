@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, say
 
 if TYPE_CHECKING:
     from mlops_bot.backends.types import PipelineRegistry
+    from mlops_bot.cli.options import Subcommands
 
-__all__ = ["run_registry_list", "run_registry_show"]
+__all__ = ["register", "run_registry_list", "run_registry_show"]
+
+
+def register(commands: Subcommands) -> None:
+    registry = commands.add_parser("registry", help="list or show published pipeline versions")
+    registry_commands = registry.add_subparsers(dest="registry_command", metavar="ACTION",
+                                                required=True)
+    registry_list = registry_commands.add_parser("list", help="versions, newest first, with tags")
+    registry_list.add_argument("pipeline", nargs="?", help="only this pipeline")
+    repo_option(registry_list)
+    json_option(registry_list)
+    registry_list.set_defaults(handler=_list)
+    registry_show = registry_commands.add_parser(
+        "show", help="one version's manifest: PIPELINE, PIPELINE@VERSION or PIPELINE:TAG")
+    registry_show.add_argument("reference", metavar="PIPELINE[@VERSION|:TAG]")
+    repo_option(registry_show)
+    json_option(registry_show)
+    registry_show.set_defaults(handler=_show)
+
+
+def _list(args: argparse.Namespace) -> int:
+    return run_registry_list(repo=args.repo, pipeline=args.pipeline, as_json=args.json)
+
+
+def _show(args: argparse.Namespace) -> int:
+    return run_registry_show(repo=args.repo, reference=args.reference, as_json=args.json)
 
 
 def _registry(repo: Path) -> PipelineRegistry:

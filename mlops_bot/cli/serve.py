@@ -8,6 +8,7 @@ without dropping a request. Before anything is deployed it still starts, answeri
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import os
@@ -16,16 +17,40 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.cli.options import repo_option
 from mlops_bot.console import progress, say
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
+    from mlops_bot.cli.options import Subcommands
     from mlops_bot.config import Config
     from mlops_bot.serving.app import Endpoint, Routes
 
-__all__ = ["run_serve"]
+__all__ = ["register", "run_serve"]
 
 _SAMPLE = Path("serving") / "sample_instances.json"
+
+
+def register(commands: Subcommands) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve an environment's deployed models locally (Vertex AI's HTTP contract)",
+        description="Serve the models deployed to ENV (from <state_dir>/endpoints/ENV.json) "
+        "with their traffic split: GET /health, POST /predict {\"instances\": [...]}. A new "
+        "revision of the state file is swapped in without dropping requests. Ctrl-C stops it.",
+    )
+    serve.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
+    serve.add_argument("--port", type=int, metavar="N",
+                       help="port (default: AIP_HTTP_PORT, else 8080; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS",
+                       help="how often to check the state file for a new revision (default 0.5)")
+    repo_option(serve)
+    serve.set_defaults(handler=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    return run_serve(repo=args.repo, environment=args.environment, host=args.host,
+                     port=args.port, poll_interval=args.poll_interval)
 
 
 def run_serve(repo: Path, environment: str, host: str, port: int | None,

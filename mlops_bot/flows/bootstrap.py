@@ -1,4 +1,4 @@
-"""`mlops-bot bootstrap`: the one-time Google Cloud set-up, replacing seed 000's `magic()` set-up.
+"""The one-time Google Cloud set-up, replacing seed 000's `magic()` set-up.
 
 Creates the registry bucket and the Artifact Registry repositories when they are missing, leaves
 them when they exist, and prints the rest of the set-up as commands to review and run: the two
@@ -14,21 +14,23 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_bot.console import emit_json, say
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
+    from mlops_bot.backends.gcp.bootstrap import Resource
     from mlops_bot.backends.gcp.identities import Grant, Identity
     from mlops_bot.config import GcpConfig
 
-__all__ = ["AccessPlan", "access_guide", "run_bootstrap"]
+__all__ = ["AccessPlan", "access_guide", "bootstrap"]
 
 _POOL = "github"
 _PROVIDER = "github"
 
 
-def run_bootstrap(repo: Path, retention_days: int | None, dry_run: bool,
-                  github_repository: str, as_json: bool, default_branch: str = "main") -> int:
+def bootstrap(repo: Path, retention_days: int | None, dry_run: bool, github_repository: str,
+              default_branch: str = "main") -> tuple[list[Resource], AccessPlan]:
+    """Create what is missing (nothing when `dry_run`); the resources with what happened to
+    each, and the access set-up still to review and run."""
     from mlops_bot.backends.gcp.bootstrap import ensure_buckets, ensure_repositories
     from mlops_bot.backends.gcp.clients import GcpClients
     from mlops_bot.config import load_config
@@ -40,16 +42,8 @@ def run_bootstrap(repo: Path, retention_days: int | None, dry_run: bool,
     clients = GcpClients(config.gcp)
     resources = ensure_buckets(clients, retention_days, dry_run) + ensure_repositories(
         clients, dry_run)
-    plan = AccessPlan(config.gcp, github_repository, default_branch, list(config.environments))
-    if as_json:
-        emit_json({"resources": [vars(r) for r in resources], "access": plan.text(),
-                   **plan.to_dict()})
-        return 0
-    for r in resources:
-        say(f"{r.status:<13} {r.kind:<10} {r.name}" + (f"  ({r.note})" if r.note else ""))
-    say("")
-    say(plan.text())
-    return 0
+    return resources, AccessPlan(config.gcp, github_repository, default_branch,
+                                 list(config.environments))
 
 
 def access_guide(gcp: GcpConfig, github_repository: str, default_branch: str = "main",

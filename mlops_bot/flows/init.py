@@ -1,4 +1,4 @@
-"""`mlops-bot init`: a starter mlops.yaml and the GitHub workflows, written into a repository.
+"""Init: a starter mlops.yaml and the GitHub workflows, written into a repository.
 
 Everything is rendered and every target checked before the first byte is written, so a refusal
 (a file exists and --force was not given) leaves the repository exactly as it was.
@@ -14,11 +14,10 @@ from importlib import resources
 from pathlib import Path
 
 from mlops_bot import __version__
-from mlops_bot.console import say
 from mlops_bot.errors import UserError
 
 __all__ = ["ACTION_PLACEHOLDER", "DEFAULT_ACTION_REF", "TEMPLATES", "VERSION_PLACEHOLDER",
-           "InitFile", "render_files", "run_init", "write_files"]
+           "InitFile", "init_repository", "render_files", "write_files"]
 
 # Target path in the repository -> template file in mlops_bot/templates/.
 TEMPLATES: dict[str, str] = {
@@ -92,7 +91,8 @@ def _write_atomically(target: Path, text: str) -> None:
         raise
 
 
-def run_init(repo: Path, force: bool, action_ref: str | None) -> int:
+def init_repository(repo: Path, force: bool, action_ref: str | None) -> list[str]:
+    """Check the arguments, then write every file; the paths written."""
     if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
         raise UserError(f"--action-ref {action_ref!r} must look like OWNER/REPO@SHA with the "
                         "full 40-character commit SHA: a tag or branch could later point at "
@@ -103,33 +103,4 @@ def run_init(repo: Path, force: bool, action_ref: str | None) -> int:
         raise UserError(f"{repo} is not the root of a git repository (it has no .git): run "
                         "`git init` there first, or pass --repo with the repository's root; "
                         "GitHub reads workflows only from .github/workflows at the root")
-    written = write_files(repo, render_files(action_ref or DEFAULT_ACTION_REF), force)
-    say(_report(written, action_ref))
-    return 0
-
-
-def _report(written: list[str], action_ref: str | None) -> str:
-    lines = ["Wrote:", *(f"  {path}" for path in written), "", "Next steps:"]
-    if action_ref is None:
-        lines.append("  - Pin the action: the workflows use the placeholder "
-                     f"{DEFAULT_ACTION_REF}, which fails at the first run. Run again with "
-                     "--force --action-ref OWNER/REPO@SHA (the full commit SHA of the mlops-bot "
-                     f"v{__version__} release, whose action these workflows are written for), "
-                     "or edit their `uses:` lines.")
-    lines += [
-        "  - Try it here: `mlops-bot config check`, then commit and `mlops-bot push` "
-        "(local backend, no cloud account).",
-        "  - Google Cloud: fill in the gcp: section of mlops.yaml, set backend: gcp, then run "
-        "`mlops-bot bootstrap --github-repository OWNER/REPO`: it creates the registry bucket "
-        "and image repositories and prints the two identities (build for push and retrain, "
-        "deploy for the approved deploy jobs only), their roles and the Workload Identity "
-        "Federation set-up.",
-        "  - Create a GitHub environment for each environment of mlops.yaml (staging) with "
-        "required reviewers (Settings > Environments): the deploy job waits for their approval.",
-        "  - Set the variables bootstrap printed (Settings > Secrets and variables > Actions > "
-        "Variables): GCP_WORKLOAD_IDENTITY_PROVIDER and GCP_BUILD_SERVICE_ACCOUNT for the "
-        "repository, GCP_DEPLOY_SERVICE_ACCOUNT in each environment only; the workflows "
-        "authenticate with them, without any key.",
-        "  - Commit mlops.yaml and .github/workflows/, and push.",
-    ]
-    return "\n".join(lines)
+    return write_files(repo, render_files(action_ref or DEFAULT_ACTION_REF), force)

@@ -246,16 +246,3 @@ def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[st
             handle.write(render_push_markdown(result) + "\n")
     return result
 
-
-def run_push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
-             as_json: bool) -> int:
-    """The `mlops-bot push` command."""
-    from mlops_bot.console import emit_json, say
-    from mlops_bot.report.push_report import render_push_text
-
-    result = push(repo, base, head, cli_parameters)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        say(render_push_text(result))
-    return 0 if result.ok else 1

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_bot.console import emit_json, progress, say
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.retrain_result import RetrainPromotion, RetrainResult, ScheduledRun
 from mlops_bot.flows.schedules import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from mlops_bot.github.forge import Forge
     from mlops_bot.github.outcome import Outcome
 
-__all__ = ["RetrainFlow", "handle_retrain", "retrain", "run_retrain"]
+__all__ = ["RetrainFlow", "handle_retrain", "retrain"]
 
 _PIPELINE_INPUT = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _DONE = ("succeeded", "running")  # a run in one of these states is never started again
@@ -182,7 +182,7 @@ def _filled(out: ScheduledRun, record: RunRecord, started: bool) -> ScheduledRun
 def tracking_issue(forge: Forge, title: str, result: RetrainResult) -> int | None:
     """The open issue titled `title`, opened when missing; None (with a note) when GitHub
     refuses: the report failed, not the retraining."""
-    from mlops_bot.github.pygithub_forge import ForgeError
+    from mlops_bot.github.pygithub_client import ForgeError
 
     if title in result.tracking_issues:
         return result.tracking_issues[title]
@@ -201,7 +201,7 @@ def report(result: RetrainResult, config: Config, forge: Forge,
            environ: Mapping[str, str]) -> None:
     """The job summary, and one comment per schedule and window on its tracking issue."""
     from mlops_bot.github.context import step_summary_path
-    from mlops_bot.github.pygithub_forge import ForgeError
+    from mlops_bot.github.pygithub_client import ForgeError
     from mlops_bot.report.retrain_report import retrain_markdown, schedule_markdown
 
     promotions = {p.schedule: p for p in result.promotions}
@@ -243,30 +243,6 @@ def retrain(repo: Path, pipeline: str | None, now: datetime, forge: Forge,
     result = flow.run(pipeline)
     report(result, config, forge, environ)
     return result
-
-
-def run_retrain(repo: Path, pipeline: str | None, now_text: str | None, as_json: bool) -> int:
-    """The `mlops-bot retrain` command: GitHub when GITHUB_TOKEN and GITHUB_REPOSITORY are set,
-    else a console forge that prints what it would post."""
-    forge: Forge
-    token, repository = os.environ.get("GITHUB_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
-    if token and repository:
-        from mlops_bot.github.pygithub_forge import GithubForge
-
-        forge = GithubForge(repository, token,
-                            os.environ.get("GITHUB_API_URL", "https://api.github.com"))
-    else:
-        from mlops_bot.github.console_forge import ConsoleForge
-
-        forge = ConsoleForge()
-    result = retrain(repo, pipeline, parse_now(now_text), forge)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        from mlops_bot.report.retrain_report import retrain_text
-
-        say(retrain_text(result))
-    return 0 if result.ok else 1
 
 
 def handle_retrain(ctx: ActionContext) -> Outcome:

@@ -1,4 +1,4 @@
-"""Schedules of mlops.yaml: their windows, what each one runs, and `mlops-bot schedules list`.
+"""Schedules of mlops.yaml: their windows and what each one runs.
 
 A schedule's window is the most recent time its cron fired, in its time zone, at or before now.
 Everything a scheduled retraining does is keyed by that window, so any number of workflow runs
@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_bot.console import emit_json, say
 from mlops_bot.cron import CronError, latest_fire, next_fire
 from mlops_bot.errors import UserError
 
@@ -20,8 +19,8 @@ if TYPE_CHECKING:
     from mlops_bot.backends.types import PipelineRegistry, VersionRecord
     from mlops_bot.config import Config, Schedule
 
-__all__ = ["Window", "parse_now", "resolve_tag", "run_schedules_list", "schedule_parameters",
-           "selected_schedules", "window_of"]
+__all__ = ["Window", "parse_now", "resolve_tag", "schedule_parameters", "selected_schedules",
+           "window_of"]
 
 
 @dataclass(frozen=True)
@@ -103,39 +102,3 @@ def resolve_tag(registry: PipelineRegistry, index: int, schedule: Schedule) -> V
         raise UserError(f"mlops.yaml schedules[{index}] ({schedule.name}) runs "
                         f"{schedule.pipeline}:{schedule.tag}, which cannot be resolved: {error}"
                         ) from None
-
-
-def run_schedules_list(repo: Path, now_text: str | None, as_json: bool) -> int:
-    """The `mlops-bot schedules list` command: what is declared and when each is next due."""
-    from mlops_bot.config import load_config
-    from mlops_bot.report.tables import table
-
-    config, now = load_config(repo), parse_now(now_text)
-    rows: list[dict[str, Any]] = []
-    for index, schedule in enumerate(config.schedules):
-        window = window_of(schedule, index, now)
-        rows.append({"name": schedule.name, "pipeline": schedule.pipeline,
-                     "tag": schedule.tag, "cron": schedule.cron,
-                     "timezone": schedule.timezone, "paused": schedule.paused,
-                     "environment": schedule.environment, "auto_promote": schedule.auto_promote,
-                     "margin": schedule.margin, "tracking_issue": schedule.tracking_issue,
-                     "last_due": _iso(window.start),
-                     "next_due": None if schedule.paused else _iso(window.next)})
-    if as_json:
-        emit_json({"schema_version": 1, "backend": config.backend, "now": _iso(now),
-                   "schedules": rows})
-        return 0
-    if not rows:
-        say("No schedules: declare them under schedules: in mlops.yaml (see mlops-bot config "
-            "schema).")
-        return 0
-    say(table(["SCHEDULE", "PIPELINE", "TAG", "CRON", "TIME ZONE", "NEXT DUE (UTC)", "TARGET"], [
-        [r["name"], r["pipeline"], r["tag"], r["cron"], r["timezone"],
-         "paused" if r["paused"] else str(r["next_due"]),
-         f"{r['environment'] or '-'}{' (auto-promote)' if r['auto_promote'] else ''}"]
-        for r in rows]))
-    return 0
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

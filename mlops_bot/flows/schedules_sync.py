@@ -1,4 +1,4 @@
-"""`mlops-bot schedules sync`: make the backend's schedules what mlops.yaml declares.
+"""Schedules sync: make the backend's schedules what mlops.yaml declares.
 
 plan (declared, each tag resolved to a pinned version, against what the service holds) -> apply
 the changes in order -> report. Only schedules mlops-bot created are ever changed or deleted;
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_bot.backends.schedule_types import RemoteSchedule, ScheduleListing, ScheduleSpec
-from mlops_bot.console import emit_json, progress, say
+from mlops_bot.console import progress
 
 if TYPE_CHECKING:
     from mlops_bot.backends.schedule_types import ScheduleService
@@ -20,11 +20,9 @@ if TYPE_CHECKING:
     from mlops_bot.config import Config
 
 __all__ = ["Change", "SyncResult", "apply_changes", "desired_schedules", "plan_changes",
-           "run_schedules_sync"]
+           "sync_schedules"]
 
 Action = Literal["create", "update", "pause", "resume", "delete", "unchanged"]
-_SYMBOL = {"create": "+", "update": "~", "pause": "~", "resume": "~", "delete": "-",
-           "unchanged": " "}
 
 
 @dataclass(frozen=True)
@@ -119,48 +117,6 @@ def sync_schedules(service: ScheduleService, desired: list[ScheduleSpec],
     if not dry_run:
         result.applied = apply_changes(service, result.changes)
     return result
-
-
-def render_plan(result: SyncResult) -> str:
-    lines = []
-    for change in result.changes:
-        lines.append(f"{_SYMBOL[change.action]} {change.action} {change.name}")
-        lines += [f"      {detail}" for detail in change.details]
-    todo = sum(c.action != "unchanged" for c in result.changes)
-    if result.foreign:
-        lines.append(f"left alone (not created by mlops-bot): {', '.join(result.foreign)}")
-    if result.dry_run:
-        lines.append(f"dry run: {todo} change(s) planned, nothing was changed")
-    else:
-        lines.append(f"{len(result.applied)} change(s) made" if todo else "in sync: nothing to do")
-    return "\n".join(lines)
-
-
-def run_schedules_sync(repo: Path, dry_run: bool, as_json: bool) -> int:
-    """The `mlops-bot schedules sync` command."""
-    from mlops_bot.backends.factory import backends_for
-    from mlops_bot.backends.schedule_types import schedule_service_for
-    from mlops_bot.config import load_config
-
-    config = load_config(repo)
-    service = schedule_service_for(config)
-    if service is None:
-        message = (f"backend: {config.backend} has no schedule service, so there is nothing to "
-                   "sync: the retrain workflow runs `mlops-bot retrain`, which starts what is "
-                   "due; `mlops-bot schedules list` shows when")
-        if as_json:
-            emit_json({"schema_version": 1, "dry_run": dry_run, "changes": [], "applied": [],
-                       "left_alone": [], "message": message})
-        else:
-            say(message)
-        return 0
-    desired = desired_schedules(repo, config, backends_for(config, repo).registry)
-    result = sync_schedules(service, desired, dry_run)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        say(render_plan(result))
-    return 0
 
 
 def _describe(wanted: ScheduleSpec) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ from mlops_bot.backends.gcp.schedules import VertexSchedules
 from mlops_bot.backends.local.registry import DirectoryRegistry
 from mlops_bot.config import Config, parse_config
 from mlops_bot.errors import ConfigError
-from mlops_bot.flows.schedules_sync import desired_schedules, render_plan, sync_schedules
+from mlops_bot.flows.schedules_sync import desired_schedules, sync_schedules
+from mlops_bot.report.schedules_report import render_sync
 from tests.support.cli import cli, cli_json
 from tests.support.fake_vertex_schedules import FakeVertexSchedules
 from tests.support.gitrepo import GitRepoBuilder
@@ -137,7 +138,7 @@ def test_a_second_sync_changes_nothing(project, vertex):
     result = sync(project, vertex, WEEKLY, NIGHTLY)
     assert {c.action for c in result.changes} == {"unchanged"}
     assert writes(vertex) == before
-    assert "in sync: nothing to do" in render_plan(result)
+    assert "in sync: nothing to do" in render_sync(result)
 
 
 def test_sync_updates_resumes_and_deletes_only_its_own(project, vertex):
@@ -195,7 +196,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(project, vertex):
     before = (writes(vertex), vertex.by_display_name())
     result = sync(project, vertex, NIGHTLY, dry_run=True)
     assert (writes(vertex), vertex.by_display_name()) == before
-    plan = render_plan(result)
+    plan = render_sync(result)
     assert "+ create nightly" in plan and "- delete weekly" in plan
     assert "dry run: 2 change(s) planned, nothing was changed" in plan
     assert result.to_dict()["applied"] == []

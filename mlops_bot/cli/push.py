@@ -1,0 +1,44 @@
+"""`mlops-bot push`: the push flow for a commit range, reported on the console or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from mlops_bot.cli.options import json_option, param_option, repo_option
+from mlops_bot.console import emit_json, say
+
+if TYPE_CHECKING:
+    from mlops_bot.cli.options import Subcommands
+
+__all__ = ["register"]
+
+
+def register(commands: Subcommands) -> None:
+    push = commands.add_parser(
+        "push", help="plan, build, compile, publish and run what a commit range changed",
+        description="The job run on every push: plan the range, build the images it needs "
+        "(reusing any already built for the same content), compile the affected pipelines "
+        "with images pinned, publish them to the registry (tags: latest and the branch) and "
+        "run them. The range defaults to the GitHub push event inside Actions, else "
+        "HEAD~1..HEAD. Running it again on the same range does nothing new, and says so.",
+    )
+    push.add_argument("--base", metavar="SHA", help="the commit before the change")
+    push.add_argument("--head", metavar="SHA", help="the commit to push (default: HEAD)")
+    param_option(push)
+    repo_option(push)
+    json_option(push)
+    push.set_defaults(handler=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from mlops_bot.flows.push import push
+    from mlops_bot.repo.parameters import parse_param_options
+    from mlops_bot.report.push_report import render_push_text
+
+    result = push(args.repo, args.base, args.head, parse_param_options(args.param))
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        say(render_push_text(result))
+    return 0 if result.ok else 1

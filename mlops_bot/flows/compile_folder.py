@@ -1,0 +1,51 @@
+"""Compile pipelines of the checked-out commit into a folder, publishing nothing.
+
+The same in-process compiler as `push` (one process, imports isolated per pipeline), for looking
+at the IR a pipeline produces or checking that every pipeline compiles, e.g. in a pre-commit hook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlops_bot.errors import UserError
+
+__all__ = ["compile_to_folder"]
+
+
+def compile_to_folder(repo: Path, names: list[str], out: Path,
+                      pins: dict[str, str]) -> list[dict[str, Any]]:
+    """Compile `names` (all when empty) into OUT/<pipeline>.yaml; one result per pipeline, with
+    `ok` and either `path` or `error`."""
+    from mlops_bot.compile import CompileError, compile_pipeline
+    from mlops_bot.config import load_config
+    from mlops_bot.repo.git import GitRepo
+    from mlops_bot.repo.layout import discover_pipelines
+
+    config = load_config(repo)
+    git = GitRepo(repo)
+    head = git.resolve("HEAD")
+    if head is None:
+        raise UserError(f"{git.root} has no commit yet: commit the pipelines first")
+    pipelines, broken = discover_pipelines(git.tree(head, [config.pipelines_dir]),
+                                           config.pipelines_dir)
+    unknown = sorted(set(names) - set(pipelines) - set(broken))
+    if unknown:
+        raise UserError(f"no pipeline named {', '.join(unknown)} (pipelines: "
+                        f"{', '.join(pipelines) or 'none'})")
+    selected = [p for name, p in pipelines.items() if not names or name in names]
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    for pipeline in selected:
+        try:
+            compiled = compile_pipeline(git.root, pipeline.path, pins)
+        except CompileError as error:
+            results.append({"pipeline": pipeline.name, "ok": False, "error": str(error.problem)})
+            continue
+        target = out / f"{pipeline.name}.yaml"
+        target.write_bytes(compiled.spec)
+        results.append({"pipeline": pipeline.name, "ok": True, "path": str(target)})
+    results += [{"pipeline": n, "ok": False, "error": str(ps[0])} for n, ps in broken.items()
+                if not names or n in names]
+    return results
