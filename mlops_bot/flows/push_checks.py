@@ -39,7 +39,7 @@ def publish_run_checks(forge: Forge, result: PushResult, git: GitRepo,
                        environ: Mapping[str, str]) -> str:
     """Write the records of the pushed commit; returns "" or why they could not be written
     (the push job then fails: without them `/deploy` cannot find this commit's runs)."""
-    from mlops_bot.github.pygithub_forge import ForgeError
+    from mlops_bot.github.pygithub_client import ForgeError
 
     details_url = workflow_run_url(environ)
     try:

@@ -24,7 +24,7 @@ from mlops_bot.github.forge import (
     Permission,
     PullRequest,
 )
-from mlops_bot.github.pygithub_forge import comment_marker, with_marker
+from mlops_bot.github.pygithub_comments import comment_marker, with_marker
 
 __all__ = ["ConsoleComment", "ConsoleDeployment", "ConsoleForge"]
 

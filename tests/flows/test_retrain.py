@@ -23,7 +23,8 @@ from mlops_bot.flows.promote_inputs import model_candidate
 from mlops_bot.flows.retrain import RetrainFlow, report
 from mlops_bot.flows.retrain_result import RetrainResult
 from mlops_bot.flows.schedules import parse_now
-from mlops_bot.github.pygithub_forge import ClientSettings, GithubForge
+from mlops_bot.github.pygithub_client import ClientSettings
+from mlops_bot.github.pygithub_forge import GithubForge
 from tests.support.action import run_action
 from tests.support.cli import cli, cli_json
 from tests.support.fake_github import FakeGitHub

@@ -11,7 +11,8 @@ from mlops_bot.backends.types import EnvironmentLock
 from mlops_bot.errors import UserError
 from mlops_bot.github.console_forge import ConsoleForge
 from mlops_bot.github.locks import ForgeLockStore, lock_ref
-from mlops_bot.github.pygithub_forge import ClientSettings, GithubForge
+from mlops_bot.github.pygithub_client import ClientSettings
+from mlops_bot.github.pygithub_forge import GithubForge
 from tests.support.fake_github import FakeGitHub
 
 REF = "refs/heads/mlops-bot-lock/staging"

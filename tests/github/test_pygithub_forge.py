@@ -10,13 +10,9 @@ import pytest
 from mlops_bot.errors import UserError
 from mlops_bot.github.console_forge import ConsoleForge
 from mlops_bot.github.forge import Forge, PullRequest
-from mlops_bot.github.pygithub_forge import (
-    COMMENT_LIMIT,
-    ClientSettings,
-    ForgeError,
-    GithubForge,
-    with_marker,
-)
+from mlops_bot.github.pygithub_client import ClientSettings, ForgeError
+from mlops_bot.github.pygithub_comments import COMMENT_LIMIT, with_marker
+from mlops_bot.github.pygithub_forge import GithubForge
 from tests.support.fake_github import ACTIONS_BOT, FakeGitHub
 
 SHA = "3f2b" + "a" * 36

@@ -1,0 +1,79 @@
+"""GitHub deployments: one per deploy of a commit to an environment, and its statuses.
+
+A deployment always names a full commit SHA (a branch name would deploy whatever it points to
+later), never auto-merges and requires no status contexts: mlops-bot has already checked the
+commit when it asks for one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_bot.github.forge import Deployment, DeploymentState
+from mlops_bot.github.pygithub_client import FULL_SHA, GithubClient, cut
+
+__all__ = ["create_deployment", "deployment", "recent_deployments", "set_deployment_status"]
+
+_STATUS_DESCRIPTION_LIMIT = 140  # GitHub refuses longer deployment status descriptions
+_RECENT_DEPLOYMENTS = 100  # how far back `recent_deployments` looks: one page
+# Deployment statuses queued/in_progress were previews on older GitHub Enterprise Server versions.
+_DEPLOYMENT_ACCEPT = ("application/vnd.github.ant-man-preview+json, "
+                      "application/vnd.github.flash-preview+json")
+
+
+def create_deployment(client: GithubClient, sha: str, environment: str,
+                      payload: dict[str, object], description: str) -> int:
+    if not FULL_SHA.fullmatch(sha):  # a branch name would deploy whatever it points to later
+        raise ValueError(f"a deployment names a full commit SHA, not {sha!r}")
+    with client.calling(f"create a deployment of {sha[:12]} to {environment}",
+                        "deployments: write"):
+        created = client.repo().create_deployment(
+            ref=sha, environment=environment, payload=dict(payload), description=description,
+            auto_merge=False, required_contexts=[], transient_environment=False,
+            production_environment=environment == "production")
+        return int(created.id)
+
+
+def deployment(client: GithubClient, deployment_id: int) -> Deployment:
+    with client.calling(f"read deployment {deployment_id}", "deployments: read",
+                        not_found=f"deployment {deployment_id} was not found in "
+                        f"{client.repository}"):
+        found = client.repo().get_deployment(deployment_id)
+        payload = found.payload
+        if isinstance(payload, str):  # GitHub returns the payload as it was posted
+            payload = json.loads(payload or "{}")
+        return Deployment(int(found.id), str(found.sha), str(found.environment),
+                          dict(payload or {}))
+
+
+def set_deployment_status(client: GithubClient, deployment_id: int, state: DeploymentState,
+                          description: str, environment_url: str | None = None,
+                          log_url: str | None = None) -> None:
+    fields: dict[str, Any] = {"state": state,
+                              "description": cut(description, _STATUS_DESCRIPTION_LIMIT)}
+    if environment_url is not None:
+        fields["environment_url"] = environment_url
+    if log_url is not None:
+        fields["log_url"] = log_url
+    url = f"/repos/{client.repository}/deployments/{deployment_id}/statuses"
+    with client.calling(f"set deployment {deployment_id} to {state}", "deployments: write",
+                        not_found=f"deployment {deployment_id} was not found in "
+                                  f"{client.repository}"):
+        # Deployment.create_status cannot send log_url (it only knows the older target_url).
+        client.github().requester.requestJsonAndCheck(
+            "POST", url, input=fields, headers={"Accept": _DEPLOYMENT_ACCEPT})
+
+
+def recent_deployments(client: GithubClient, environment: str) -> list[Deployment]:
+    found: list[Deployment] = []
+    with client.calling(f"list the deployments of {environment}", "deployments: read"):
+        for listed in client.repo().get_deployments(environment=environment):
+            payload = listed.payload
+            if isinstance(payload, str):
+                payload = json.loads(payload or "{}")
+            found.append(Deployment(int(listed.id), str(listed.sha),
+                                    str(listed.environment), dict(payload or {})))
+            if len(found) >= _RECENT_DEPLOYMENTS:  # GitHub lists newest first
+                break
+    return found
