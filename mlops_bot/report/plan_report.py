@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from mlops_bot.repo.layout import Pipeline, Problem
 from mlops_bot.repo.plan import Plan
+from mlops_bot.report.comments import code
+from mlops_bot.report.markdown import plain
 from mlops_bot.report.tables import markdown_table, table
 
 __all__ = ["render_pipelines", "render_plan", "render_plan_markdown"]
@@ -37,23 +39,24 @@ def render_plan(plan: Plan) -> str:
 
 
 def render_plan_markdown(plan: Plan) -> str:
-    """The plan as a PR comment: what a merge of this PR would rebuild and why."""
+    """The plan as a PR comment: what a merge of this PR would rebuild and why. Names and paths
+    come from the PR's files, so each is shown as code or plain text, never as Markdown."""
     compared = plan.compared_with[:12] if plan.compared_with else "nothing (full plan)"
     out = [f"### mlops-bot plan for `{plan.head[:12]}`", "",
            f"Compared with `{compared}`."]
     if plan.everything_reason:
-        out.append(f"Every pipeline is planned: {plan.everything_reason}.")
+        out.append(f"Every pipeline is planned: {plain(plan.everything_reason)}.")
     if plan.pipelines:
-        rows = [[f"`{p.name}`", p.status,
-                 ", ".join(f"`{i.image.name}`" for i in p.images if i.rebuild) or "-",
-                 "<br>".join(p.reasons)] for p in plan.pipelines]
+        rows = [[code(p.name), p.status,
+                 ", ".join(code(i.image.name) for i in p.images if i.rebuild) or "-",
+                 "<br>".join(plain(r) for r in p.reasons)] for p in plan.pipelines]
         out += ["", markdown_table(["Pipeline", "Status", "Images to build", "Why"], rows)]
     else:
         out += ["", "No pipeline is affected."]
     if plan.deleted:
-        out += ["", "Deleted (not built): " + ", ".join(f"`{d}`" for d in plan.deleted)]
+        out += ["", "Deleted (not built): " + ", ".join(code(d) for d in plan.deleted)]
     for name, problems in sorted(plan.broken.items()):
-        out += ["", f":x: `{name}` is broken:"] + [f"- `{p}`" for p in problems]
+        out += ["", f":x: {code(name)} is broken:"] + [f"- {code(str(p))}" for p in problems]
     return "\n".join(out)
 
 

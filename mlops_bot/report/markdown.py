@@ -1,0 +1,48 @@
+"""Values from users, pipelines and clouds, made safe to put into the bot's Markdown.
+
+Pipeline and branch names, file paths, metric names, lock reasons and error text are not the
+bot's: on GitHub they could mention people (`@org/team`), hide the rest of a comment (`<!--`),
+break out of a code span or fence, add links or headings, or split a table row. Each helper says
+where its result may go; a value shown as code is `tables.code`'s.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+__all__ = ["fenced", "link", "plain"]
+
+# ASCII punctuation that starts Markdown or HTML inline syntax; `|` is left to markdown_table
+# (a pipe means nothing outside a table row, and table cells escape it themselves).
+_SYNTAX = re.compile(r"([\\`*_\[\]<>#!&~])")
+_BACKTICKS = re.compile(r"`+")
+# A mention starts an `@` that no letter or digit precedes (`image@sha256:...` is none).
+_MENTION = re.compile(r"(?<![A-Za-z0-9])@")
+# Characters a link destination keeps as they are; anything else (spaces, parentheses, quotes,
+# angle brackets, backticks) is percent-encoded so the link cannot end early.
+_URL_SAFE = ":/?#@!$&*+,;=%~-._"
+
+
+def plain(text: str) -> str:
+    """`text` shown as it is, on one line, in running text or a table cell: no emphasis, link,
+    HTML, heading or mention of its making."""
+    flat = " ".join(text.split())
+    return _MENTION.sub("@\u200b", _SYNTAX.sub(r"\\\1", flat))
+
+
+def fenced(text: str) -> str:
+    """`text` as a fenced code block, its lines kept: the fence is longer than any run of
+    backticks inside, so the text cannot close it."""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
+def link(label: str, url: str | None) -> str:
+    """`[label](url)` for a web address, else "" (a local run's folder is no use to a reviewer,
+    a `javascript:` link is no link of ours); the address is percent-encoded where it could end
+    the link. `label` is Markdown."""
+    if not url or not url.lower().startswith(("https://", "http://")):
+        return ""
+    return f"[{label}]({quote(url, safe=_URL_SAFE)})"
