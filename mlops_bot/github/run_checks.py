@@ -19,8 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops_bot.report.comments import code
-from mlops_bot.report.tables import markdown_table
+from mlops_bot.report.tables import code, markdown_table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops_bot.backends.types import EnvironmentLock, RunRecord
-from mlops_bot.report.tables import markdown_table
+from mlops_bot.report.tables import code, markdown_table
 
 if TYPE_CHECKING:
     from mlops_bot.github.run_checks import RunCheck
 
 __all__ = ["code", "deploy_requested", "locked", "refused", "rollback_requested",
            "run_started", "unlocked"]
-
-
-def code(text: str) -> str:
-    """`text` as one inline code span: values from users, pipelines or check runs (a lock
-    reason, a metric name) cannot break out of it, start a new line or mention people."""
-    flat = " ".join(text.split())
-    return "`" + flat.replace("`", "'").replace("@", "@\u200b") + "`"
 
 
 def refused(command: str, reason_code: str, message: str) -> str:

@@ -1,10 +1,14 @@
-"""Tables for terminals (aligned columns) and for GitHub (Markdown)."""
+"""Tables for terminals (aligned columns) and for GitHub (Markdown), and Markdown's code spans.
+
+Only the standard library: everything that writes Markdown (comments, check runs, summaries)
+can use these without importing what it renders.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["markdown_table", "table"]
+__all__ = ["code", "markdown_table", "table"]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -20,3 +24,10 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return "\n".join([row(header), row(["---"] * len(header)), *map(row, rows)])
+
+
+def code(text: str) -> str:
+    """`text` as one inline code span: values from users, pipelines or check runs (a lock
+    reason, a metric name) cannot break out of it, start a new line or mention people."""
+    flat = " ".join(text.split())
+    return "`" + flat.replace("`", "'").replace("@", "@\u200b") + "`"
