@@ -30,7 +30,7 @@ from mlops_bot.flows.promote_inputs import (
     model_candidate,
     smoke_instances,
 )
-from mlops_bot.flows.promote_result import PromotionResult, RollbackResult, TrafficStep
+from mlops_bot.flows.results.promote import PromotionResult, RollbackResult, TrafficStep
 from mlops_bot.flows.traffic import EndpointChanges, split_with
 from mlops_bot.serving_image import serving_candidate
 

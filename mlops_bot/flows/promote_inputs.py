@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlops_bot.backends.model_types import EndpointRecord, ModelCandidate
 from mlops_bot.backends.types import RunRecord
 from mlops_bot.errors import UserError
-from mlops_bot.flows.promote_result import PromotionStatus
+from mlops_bot.flows.results.promote import PromotionStatus
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends

@@ -25,7 +25,7 @@ from mlops_bot.backends.types import BuildRequest, BuildResult, RunRequest
 from mlops_bot.backends.versions import DEFAULT_TAG, tag_for_branch
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.flows.push_result import PushResult, RunOutcome, VersionOutcome
+from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.repo.checkout import checkout
 from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.parameters import merge_parameters, run_py_parameters

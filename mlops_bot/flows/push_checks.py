@@ -28,7 +28,7 @@ from mlops_bot.github.run_checks import (
 )
 
 if TYPE_CHECKING:
-    from mlops_bot.flows.push_result import PushResult
+    from mlops_bot.flows.results.push import PushResult
     from mlops_bot.github.forge import Forge
     from mlops_bot.repo.git import GitRepo
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.flows.retrain_result import RetrainPromotion, RetrainResult, ScheduledRun
+from mlops_bot.flows.results.retrain import RetrainPromotion, RetrainResult, ScheduledRun
 from mlops_bot.flows.schedules import (
     parse_now,
     resolve_tag,

@@ -11,7 +11,7 @@ from mlops_bot.backends.model_types import (
 )
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.flows.promote_result import TrafficStep
+from mlops_bot.flows.results.promote import TrafficStep
 
 __all__ = ["EndpointChanges", "split_with"]
 

@@ -19,7 +19,7 @@ from mlops_bot.github.outcome import Decision, Outcome, ReasonCode
 from mlops_bot.github.outputs import write_outputs
 
 if TYPE_CHECKING:
-    from mlops_bot.flows.push_result import PushResult
+    from mlops_bot.flows.results.push import PushResult
 
 __all__ = ["EVENT_COMMANDS", "HANDLERS", "run_action", "trust_workspace"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from mlops_bot.flows.push_result import PushResult
+from mlops_bot.flows.results.push import PushResult
 from mlops_bot.report.tables import markdown_table, table
 
 __all__ = ["render_push_markdown", "render_push_text"]

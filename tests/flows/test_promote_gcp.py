@@ -27,7 +27,7 @@ from mlops_bot.backends.types import PublishResult, RunRecord, RunRequest, Versi
 from mlops_bot.config import ApiEndpoints, Config, GcpConfig, parse_config
 from mlops_bot.errors import UserError
 from mlops_bot.flows.promote import promote, rollback
-from mlops_bot.flows.promote_result import PromotionResult
+from mlops_bot.flows.results.promote import PromotionResult
 from tests.support.fake_vertex_models import FakeVertexModels
 from tests.support.models import train_wine_model, wine_features
 

@@ -20,8 +20,8 @@ import pytest
 from mlops_bot.backends.factory import Backends, backends_for
 from mlops_bot.config import Config, load_config
 from mlops_bot.flows.promote_inputs import model_candidate
+from mlops_bot.flows.results.retrain import RetrainResult
 from mlops_bot.flows.retrain import RetrainFlow, report
-from mlops_bot.flows.retrain_result import RetrainResult
 from mlops_bot.flows.schedules import parse_now
 from mlops_bot.github.pygithub_client import ClientSettings
 from mlops_bot.github.pygithub_forge import GithubForge
