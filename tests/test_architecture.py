@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from mlops_bot.serving_image import _SERVER_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -91,7 +93,7 @@ def edges(root: Path, package: str) -> list[Edge]:
         for node, kind in _imports_in(tree.body):
             where = f"{path.relative_to(root).as_posix()}:{node.lineno}"
             found += [Edge(name, target, where, kind)
-                      for target in _imported(node, name, is_package, known)
+                      for target in dict.fromkeys(_imported(node, name, is_package, known))
                       if target in known and target != name]
     return found
 
@@ -169,9 +171,13 @@ FORBIDDEN = [
                                                "mlops_bot.backends.factory")),
     # The two entry points, the CLI and the GitHub Action, call flows; nothing calls them.
     *((low, entry) for low in ("mlops_bot.flows", "mlops_bot.report", "mlops_bot.backends",
-                               "mlops_bot.repo", "mlops_bot.serving")
+                               "mlops_bot.repo", "mlops_bot.serving", "mlops_bot.github")
       for entry in ("mlops_bot.cli", "mlops_bot.github.action")),
 ]
+# The serving container gets only these files of mlops_bot (__init__.py, errors.py, serving/):
+# the server may import nothing else of it, even in a function it seldom calls.
+SERVER_FILES = ("mlops_bot", *(f"mlops_bot.{name.removesuffix('.py')}"
+                               for name in _SERVER_FILES if name != "__init__.py"))
 # The GitHub ports and records (forge, locks, check runs, context) sit below the flows that use
 # them; only the Action's entry point dispatches to flows.
 GITHUB_ENTRY = "mlops_bot.github.action"
@@ -188,6 +194,10 @@ def crossings(graph_edges: list[Edge]) -> list[str]:
     wrong += [f"only {GITHUB_ENTRY} may import flows: {edge}" for edge in graph_edges
               if _under(edge.source, "mlops_bot.github") and edge.source != GITHUB_ENTRY
               and _under(edge.target, "mlops_bot.flows")]
+    wrong += [f"the serving container has no {edge.target}: {edge}" for edge in graph_edges
+              if _under(edge.source, "mlops_bot.serving") and not any(
+                  edge.target == kept or (kept != "mlops_bot" and _under(edge.target, kept))
+                  for kept in SERVER_FILES)]
     return wrong
 
 
@@ -224,6 +234,13 @@ def test_an_import_against_the_flow_is_named(tmp_path: Path) -> None:
     (package / "github" / "action.py").write_text("from mlops_bot.flows.push import push\n")
     (package / "github" / "locks.py").write_text("from mlops_bot.flows import push\n")
     (package / "report" / "push_report.py").write_text("from mlops_bot.backends.gcp import runner\n")
+    (package / "serving").mkdir()
+    (package / "serving" / "app.py").write_text(
+        "from mlops_bot import errors\nfrom mlops_bot.serving import state\n"
+        "def load():\n    from mlops_bot.repo import layout\n")
+    for kept in ("__init__.py", "errors.py", "serving/state.py", "repo/layout.py"):
+        (package / kept).parent.mkdir(exist_ok=True)
+        (package / kept).write_text("")
     assert crossings(edges(tmp_path, "mlops_bot")) == [
         "mlops_bot.backends.gcp.runner may not import mlops_bot.flows: mlops_bot.backends.gcp."
         "runner -> mlops_bot.flows.push  (mlops_bot/backends/gcp/runner.py:2, in a function)",
@@ -233,4 +250,6 @@ def test_an_import_against_the_flow_is_named(tmp_path: Path) -> None:
         "push_report -> mlops_bot.backends.gcp.runner  (mlops_bot/report/push_report.py:1)",
         "only mlops_bot.github.action may import flows: mlops_bot.github.locks -> "
         "mlops_bot.flows.push  (mlops_bot/github/locks.py:1)",
+        "the serving container has no mlops_bot.repo.layout: mlops_bot.serving.app -> "
+        "mlops_bot.repo.layout  (mlops_bot/serving/app.py:4, in a function)",
     ]
