@@ -16,9 +16,9 @@ from pathlib import Path
 
 from mlops_bot.backends.types import BuildResult, EnvironmentLock, RunRecord
 from mlops_bot.flows.gate import GateResult, MetricRow
-from mlops_bot.flows.promote_result import PromotionResult, RollbackResult, TrafficStep
-from mlops_bot.flows.push_result import PushResult, RunOutcome, VersionOutcome
-from mlops_bot.flows.retrain_result import RetrainPromotion, RetrainResult, ScheduledRun
+from mlops_bot.flows.results.promote import PromotionResult, RollbackResult, TrafficStep
+from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
+from mlops_bot.flows.results.retrain import RetrainPromotion, RetrainResult, ScheduledRun
 from mlops_bot.github.comment_commands import Reply
 from mlops_bot.github.comment_grammar import parse_comment
 from mlops_bot.github.outcome import Outcome, ReasonCode
@@ -42,7 +42,7 @@ ENDPOINT = "projects/acme/locations/europe-west4/endpoints/1234567890"
 
 # What an attacker can put where the bot shows it (a folder name, a branch, a logged metric).
 INJECT = "x`y` <!-- @acme/admins | <img src=x onerror=alert(1)> [a](javascript:1) **b** #1"
-MULTILINE = "first line\n## injected heading\n| a | b |\n@octocat"
+MULTILINE = "first line\n## injected heading\n| a | b |\n@acme/ops"
 FENCE = "Traceback:\n```\n</details> <!-- @acme/admins\n```\nValueError: `x` | y"
 LONG = "long-" * 80
 HOSTILE_PIPELINE = "churn`|<!--@acme"
@@ -236,7 +236,7 @@ SCENARIOS: dict[str, Scenario] = {
     "comment_run_started_hostile.md": lambda: comments.run_started(
         _run_record(pipeline=HOSTILE_PIPELINE, run_id=INJECT, metrics=HOSTILE_METRICS),
         "failed"),
-    # PR-comment grammar replies (mlops_bot.commands)
+    # PR-comment grammar replies (mlops_bot.github.comment_grammar)
     "reply_help.md": lambda: _reply("/help"),
     "reply_help_many_pipelines.md": lambda: _reply(
         "/help", pipelines=(*(f"p{i:02d}" for i in range(30)), HOSTILE_PIPELINE)),
