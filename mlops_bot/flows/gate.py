@@ -10,37 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from mlops_bot.flows.results.gate import GateResult, MetricRow
 
 if TYPE_CHECKING:
     from mlops_bot.config import Environment
 
-__all__ = ["GateResult", "MetricRow", "check_gate"]
+__all__ = ["check_gate"]
 
 # Metrics arrive through JSON and float sums: 0.1 + 0.2 must still count as 0.3.
 _EPSILON = 1e-9
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    name: str
-    candidate: float | None
-    champion: float | None
-    rule: str  # what the candidate had to meet, in words ("" when the metric is only shown)
-    ok: bool
-
-
-@dataclass(frozen=True)
-class GateResult:
-    passed: bool
-    rows: tuple[MetricRow, ...]
-    reasons: tuple[str, ...]  # one sentence per failed rule
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "reasons": list(self.reasons),
-                "metrics": [{"name": r.name, "candidate": r.candidate, "champion": r.champion,
-                             "rule": r.rule, "ok": r.ok} for r in self.rows]}
 
 
 def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | None,

@@ -7,47 +7,19 @@ the others are listed as left alone. `--dry-run` prints the plan and changes not
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from mlops_bot.backends.schedule_types import RemoteSchedule, ScheduleListing, ScheduleSpec
 from mlops_bot.console import progress
+from mlops_bot.flows.results.schedules_sync import Change, SyncResult
 
 if TYPE_CHECKING:
     from mlops_bot.backends.schedule_types import ScheduleService
     from mlops_bot.backends.types import PipelineRegistry
     from mlops_bot.config import Config
 
-__all__ = ["Change", "SyncResult", "apply_changes", "desired_schedules", "plan_changes",
-           "sync_schedules"]
-
-Action = Literal["create", "update", "pause", "resume", "delete", "unchanged"]
-
-
-@dataclass(frozen=True)
-class Change:
-    action: Action
-    name: str
-    details: tuple[str, ...] = ()
-    desired: ScheduleSpec | None = field(default=None, repr=False)
-    current: RemoteSchedule | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "name": self.name, "details": list(self.details)}
-
-
-@dataclass
-class SyncResult:
-    changes: list[Change]
-    foreign: tuple[str, ...]
-    dry_run: bool
-    applied: list[str] = field(default_factory=list)  # names whose change was made
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": 1, "dry_run": self.dry_run,
-                "changes": [c.to_dict() for c in self.changes], "applied": self.applied,
-                "left_alone": list(self.foreign)}
+__all__ = ["apply_changes", "desired_schedules", "plan_changes", "sync_schedules"]
 
 
 def desired_schedules(repo: Path, config: Config,

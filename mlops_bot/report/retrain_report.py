@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mlops_bot.report.tables import markdown_table, table
 
 if TYPE_CHECKING:
-    from mlops_bot.flows.gate import GateResult
+    from mlops_bot.flows.results.gate import GateResult
     from mlops_bot.flows.results.retrain import RetrainPromotion, RetrainResult, ScheduledRun
 
 __all__ = ["retrain_markdown", "retrain_text", "schedule_markdown"]

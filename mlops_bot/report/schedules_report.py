@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mlops_bot.flows.schedules_sync import SyncResult
+    from mlops_bot.flows.results.schedules_sync import SyncResult
 
 __all__ = ["render_sync"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlops_bot.flows.gate import GateResult
+from mlops_bot.flows.results.gate import GateResult
 
 __all__ = ["PromotionResult", "PromotionStatus", "RollbackResult", "RollbackStatus",
            "TrafficStep"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from mlops_bot.flows.gate import GateResult
+    from mlops_bot.flows.results.gate import GateResult
 
 __all__ = ["PromotionDecision", "RetrainPromotion", "RetrainResult", "ScheduledRun"]
 
