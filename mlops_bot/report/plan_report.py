@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from mlops_bot.repo.layout import Pipeline, Problem
 from mlops_bot.repo.plan import Plan
-from mlops_bot.report.comments import code
 from mlops_bot.report.markdown import plain
-from mlops_bot.report.tables import markdown_table, table
+from mlops_bot.report.tables import code, markdown_table, table
 
 __all__ = ["render_pipelines", "render_plan", "render_plan_markdown"]
 

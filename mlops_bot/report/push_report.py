@@ -5,52 +5,58 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from mlops_bot.flows.results.push import PushResult
+from mlops_bot.report.markdown import plain
 from mlops_bot.report.tables import markdown_table, table
 
 __all__ = ["render_push_markdown", "render_push_text"]
 
 Table = Callable[[Sequence[str], Sequence[Sequence[str]]], str]
+Text = Callable[[str], str]  # how a value that is not the bot's is shown
 
 
 def render_push_text(result: PushResult) -> str:
-    return "\n".join(_sections(result, table))
+    return "\n".join(_sections(result, table, str))
 
 
 def render_push_markdown(result: PushResult) -> str:
-    lines = _sections(result, markdown_table)
+    """The job summary. Branch, pipeline, image and metric names, errors and notes are not the
+    bot's (a branch or folder name may hold Markdown): each is shown as plain text."""
+    lines = _sections(result, markdown_table, plain)
     lines[0] = f"### mlops-bot: {lines[0]}"
     return "\n".join(lines)
 
 
-def _sections(result: PushResult, render: Table) -> list[str]:
+def _sections(result: PushResult, render: Table, text: Text) -> list[str]:
     plan = result.plan
-    where = f"{result.branch} @ {plan.head[:12]}" if result.branch else plan.head[:12]
+    where = f"{text(result.branch)} @ {plan.head[:12]}" if result.branch else plan.head[:12]
     verdict = "ok" if result.ok else "FAILED"
     out = [f"push {where}: {verdict}"]
     if plan.everything_reason:
-        out.append(f"Every pipeline: {plan.everything_reason}")
+        out.append(f"Every pipeline: {text(plan.everything_reason)}")
     if result.builds:
         out += ["", render(["IMAGE", "CONTENT HASH", "STATUS", "REFERENCE"], [
-            [b.image, b.content_hash[:12], b.status, b.ref or "-"] for b in result.builds])]
+            [text(b.image), b.content_hash[:12], b.status, text(b.ref or "-")]
+            for b in result.builds])]
     if result.versions:
         out += ["", render(["PIPELINE", "VERSION", "STATUS", "TAGS"], [
-            [v.pipeline, v.version or "-", v.status, ", ".join(v.tags) or "-"]
+            [text(v.pipeline), v.version or "-", v.status, text(", ".join(v.tags) or "-")]
             for v in result.versions])]
     if result.runs:
         out += ["", render(["PIPELINE", "RUN", "STATUS", "METRICS"], [
-            [r.pipeline, r.run_id or "-", r.status,
-             ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())) or "-"]
+            [text(r.pipeline), text(r.run_id or "-"), r.status,
+             text(", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())) or "-")]
             for r in result.runs])]
-    out += _problems(result)
-    out += [f"Note: {note}" for note in [*plan.notes, *result.notes]]
-    return out
+    out += _problems(result, text)
+    notes = [f"Note: {text(note)}" for note in [*plan.notes, *result.notes]]
+    # A line right after a table would be read into it as one more row.
+    return out + ([""] if notes and len(out) > 1 else []) + notes
 
 
-def _problems(result: PushResult) -> list[str]:
+def _problems(result: PushResult, text: Text) -> list[str]:
     problems = [f"build {b.image}: {b.error}" for b in result.builds if b.error]
     problems += [f"{v.pipeline}: {v.error}" for v in result.versions if v.error]
     problems += [f"run {r.pipeline} {r.run_id}: {r.error}" for r in result.runs if r.error]
     problems += [f"{name}: {p}" for name, ps in sorted(result.plan.broken.items()) for p in ps]
     if not problems:
         return []
-    return ["", "Failures:"] + [f"  - {problem}" for problem in problems]
+    return ["", "Failures:"] + [f"  - {text(problem)}" for problem in problems]
