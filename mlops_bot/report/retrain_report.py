@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlops_bot.report.tables import markdown_table, table
+from mlops_bot.report.markdown import fenced, link, plain
+from mlops_bot.report.tables import code, markdown_table, table
 
 if TYPE_CHECKING:
     from mlops_bot.flows.results.gate import GateResult
@@ -17,31 +18,34 @@ _ICON = {"offered": "🚀", "already_offered": "🚀", "better": "✅", "not_bet
 
 
 def schedule_markdown(run: ScheduledRun, promotion: RetrainPromotion | None) -> str:
-    """One schedule's retraining: the run, the metric table against the champion, the verdict."""
+    """One schedule's retraining: the run, the metric table against the champion, the verdict.
+    Metric names, the run's error and the verdict's message come from the pipeline: each is
+    shown as code or plain text."""
     started = "started now" if run.started else "already started in this window"
-    version = f"`{run.pipeline}:{run.tag}` → `{run.version}`" if run.version else (
-        f"`{run.pipeline}:{run.tag}`")
-    lines = [f"### Retraining `{run.schedule}` (window {run.window})", "",
-             f"- Version: {version}" + (f" at `{run.git_sha[:12]}`" if run.git_sha else "")]
+    version = code(f"{run.pipeline}:{run.tag}") + (f" → {code(run.version)}" if run.version
+                                                    else "")
+    lines = [f"### Retraining {code(run.schedule)} (window {plain(run.window)})", "",
+             f"- Version: {version}" + (f" at {code(run.git_sha[:12])}" if run.git_sha else "")]
     if run.run_id:
-        link = f" ([run]({run.url}))" if run.url and run.url.startswith("http") else ""
-        lines.append(f"- Run: `{run.run_id}`: **{run.status}**, {started}{link}")
+        web = link("run", run.url)
+        lines.append(f"- Run: {code(run.run_id)}: **{plain(run.status)}**, {started}"
+                     + (f" ({web})" if web else ""))
     if run.error:
-        lines += ["", "```", run.error.strip()[:3000], "```"]
+        lines += ["", fenced(run.error.strip()[:3000])]
     if promotion is not None:
         lines += ["", _metrics_table(run, promotion.gate), "",
                   f"{_ICON[promotion.decision]} **{promotion.decision.replace('_', ' ')}**: "
-                  f"{promotion.message}"]
+                  f"{plain(promotion.message)}"]
     return "\n".join(lines) + "\n"
 
 
 def retrain_markdown(result: RetrainResult) -> str:
     promotions = {p.schedule: p for p in result.promotions}
-    parts = [f"## mlops-bot retrain ({result.now})", ""]
+    parts = [f"## mlops-bot retrain ({plain(result.now)})", ""]
     if not result.runs:
         parts.append("No schedule was due.")
     parts += [schedule_markdown(run, promotions.get(run.schedule)) for run in result.runs]
-    parts += [f"- {note}" for note in result.notes]
+    parts += [f"- {plain(note)}" for note in result.notes]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -65,9 +69,10 @@ def retrain_text(result: RetrainResult) -> str:
 
 def _metrics_table(run: ScheduledRun, gate: GateResult | None) -> str:
     if gate is None:
-        rows = [[name, _number(value), "-", "", ""] for name, value in sorted(run.metrics.items())]
+        rows = [[plain(name), _number(value), "-", "", ""]
+                for name, value in sorted(run.metrics.items())]
     else:
-        rows = [[row.name, _number(row.candidate), _number(row.champion), row.rule or "",
+        rows = [[plain(row.name), _number(row.candidate), _number(row.champion), plain(row.rule),
                  ("✅" if row.ok else "❌") if row.rule else ""] for row in gate.rows]
     if not rows:
         return "_The run reported no metrics._"

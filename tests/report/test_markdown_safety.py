@@ -22,7 +22,7 @@ _KNOWN = {
     # job passes an exception's text as it is (mlops_bot/flows/deploy_job.py).
     "comment_refused_hostile_error.md",
     # not fixed yet
-    "deploy_hostile.md", "retrain_schedule_hostile.md",
+    "deploy_hostile.md",
     "comment_rollback_requested_hostile.md", "comment_run_started_hostile.md",
 }
 
