@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+
+import pytest
 
 from tests.support.cli import cli
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
@@ -117,3 +120,28 @@ def test_unexpected_failure_exits_3_with_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: boom" in err
     assert "unexpected failure in `plan`" in err
+
+
+def test_every_command_and_action_prints_its_help(capsys):
+    from mlops_bot.cli import build_parser, main
+
+    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(groups[0].choices) if groups else {}
+
+    paths = []
+    for name, parser in commands(build_parser()).items():
+        paths.append([name])
+        paths += [[name, action] for action in commands(parser)]
+    assert len(paths) == 25
+    for path in paths:
+        with pytest.raises(SystemExit) as stop:
+            main([*path, "--help"])
+        assert stop.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: mlops-bot {' '.join(path)} ")
+
+
+def test_python_dash_m_runs_the_command():
+    result = subprocess.run([sys.executable, "-m", "mlops_bot", "--version"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("mlops-bot 0.")
