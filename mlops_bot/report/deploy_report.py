@@ -7,61 +7,65 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mlops_bot.report.tables import markdown_table, table
+from mlops_bot.report.markdown import plain
+from mlops_bot.report.tables import code, markdown_table, table
 
 __all__ = ["deploy_markdown", "deploy_text"]
 
 Table = Callable[[Sequence[str], Sequence[Sequence[str]]], str]
+Text = Callable[[str], str]  # how a value that is not the bot's is shown
 
 _TITLES = {
-    "promoted": ":white_check_mark: Deployed to `{env}`",
-    "unchanged": ":white_check_mark: Already serving in `{env}`",
-    "rolled_back": ":rewind: Rolled back `{env}`",
-    "gate_failed": ":no_entry: Not deployed to `{env}`: the metric gate refused it",
-    "smoke_failed": ":x: Deploy to `{env}` failed its smoke test",
-    "concurrent_change": ":warning: Deploy to `{env}` stopped: the endpoint changed meanwhile",
+    "promoted": ":white_check_mark: Deployed to {env}",
+    "unchanged": ":white_check_mark: Already serving in {env}",
+    "rolled_back": ":rewind: Rolled back {env}",
+    "gate_failed": ":no_entry: Not deployed to {env}: the metric gate refused it",
+    "smoke_failed": ":x: Deploy to {env} failed its smoke test",
+    "concurrent_change": ":warning: Deploy to {env} stopped: the endpoint changed meanwhile",
 }
 _REFUSED = ("no_run", "run_failed", "no_model", "nothing_deployed", "no_previous")
 
 
 def deploy_markdown(document: Mapping[str, Any]) -> str:
-    status, env = str(document["status"]), document["environment"]
-    default = (":no_entry: Not deployed to `{env}`" if status in _REFUSED
-               else ":x: Deploy to `{env}` failed")
+    """The sticky comment and job summary. Names, metric names, messages and notes carry
+    pipeline names and error text, which are not the bot's: each is shown as code or text."""
+    status, env = str(document["status"]), code(str(document["environment"]))
+    default = (":no_entry: Not deployed to {env}" if status in _REFUSED
+               else ":x: Deploy to {env} failed")
     if document.get("kind") == "rollback" and status != "rolled_back":
-        default = ":x: Rollback of `{env}` failed"
+        default = ":x: Rollback of {env} failed"
     lines = [f"### {_TITLES.get(status, default).format(env=env)}", "",
-             _sentence(document), ""]
-    lines += [_facts(document, markdown_table, code=True), ""]
-    metrics = _metrics(document, markdown_table)
+             _sentence(document, plain), ""]
+    lines += [_facts(document, markdown_table, code), ""]
+    metrics = _metrics(document, markdown_table, plain)
     if metrics:
         lines += ["**Candidate vs champion**", "", metrics, ""]
-    smoke = _smoke(document)
+    smoke = _smoke(document, plain)
     if smoke:
         lines += [smoke, ""]
-    steps = _steps(document, markdown_table)
+    steps = _steps(document, markdown_table, plain)
     if steps:
         lines += ["**Traffic steps**", "", steps, ""]
-    lines += [f"- {note}" for note in document.get("notes") or []]
+    lines += [f"- {plain(str(note))}" for note in document.get("notes") or []]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def deploy_text(document: Mapping[str, Any]) -> str:
-    facts = _facts(document, table, code=False).split("\n", 1)[1]  # without the empty header
-    sections = [_sentence(document), facts, _smoke(document), _metrics(document, table),
-                _steps(document, table),
+    facts = _facts(document, table, str).split("\n", 1)[1]  # without the empty header
+    sections = [_sentence(document, str), facts, _smoke(document, str),
+                _metrics(document, table, str), _steps(document, table, str),
                 *[f"note: {note}" for note in document.get("notes") or []]]
     return "\n\n".join(s for s in sections if s)
 
 
-def _sentence(document: Mapping[str, Any]) -> str:
+def _sentence(document: Mapping[str, Any], text: Text) -> str:
     message = str(document.get("message") or document["status"])
-    return message + ("" if message.endswith(".") else ".")  # names lead: never capitalised
+    return text(message) + ("" if message.endswith(".") else ".")  # names lead: never capitalised
 
 
-def _facts(document: Mapping[str, Any], render: Table, *, code: bool) -> str:
+def _facts(document: Mapping[str, Any], render: Table, shown: Text) -> str:
     def value(v: Any) -> str:
-        return f"`{v}`" if code and v not in (None, "") else str(v or "-")
+        return shown(str(v)) if v not in (None, "") else "-"
 
     if document.get("kind") == "rollback":
         lineage = document.get("to_lineage") or {}
@@ -85,29 +89,32 @@ def _facts(document: Mapping[str, Any], render: Table, *, code: bool) -> str:
     return render(["", ""], [(name, value(v)) for name, v in rows if v or name == "result"])
 
 
-def _smoke(document: Mapping[str, Any]) -> str:
+def _smoke(document: Mapping[str, Any], text: Text) -> str:
     smoke = document.get("smoke")
     if not smoke or not smoke.get("instances"):
         return ""
     return (f"Smoke test: {smoke['predictions']} predictions for the {smoke['instances']} "
-            f"instances of {smoke['source']}.")
+            f"instances of {text(str(smoke['source']))}.")
 
 
-def _metrics(document: Mapping[str, Any], render: Table) -> str:
+def _metrics(document: Mapping[str, Any], render: Table, text: Text) -> str:
     gate = document.get("gate")
     if not gate or not gate.get("metrics"):
         return ""
-    rows = [(m["name"], _number(m["candidate"]), _number(m["champion"]), m["rule"] or "-",
-             ("ok" if m["ok"] else "FAIL") if m["rule"] else "") for m in gate["metrics"]]
+    # The rule is the gate's own words around numbers from mlops.yaml; the name is the run's.
+    rows = [(text(m["name"]), _number(m["candidate"]), _number(m["champion"]),
+             m["rule"] or "-", ("ok" if m["ok"] else "FAIL") if m["rule"] else "")
+            for m in gate["metrics"]]
     return render(["metric", "candidate", "champion", "rule", ""], rows)
 
 
-def _steps(document: Mapping[str, Any], render: Table) -> str:
+def _steps(document: Mapping[str, Any], render: Table, text: Text) -> str:
     steps = document.get("steps") or []
     if not steps:
         return ""
-    rows = [(str(i), s["action"], ", ".join(f"{k} {v}%" for k, v in s["traffic"].items())
-             or "nothing deployed", s["detail"] or "") for i, s in enumerate(steps, 1)]
+    rows = [(str(i), text(s["action"]), text(", ".join(
+        f"{k} {v}%" for k, v in s["traffic"].items()) or "nothing deployed"),
+        text(s["detail"] or "")) for i, s in enumerate(steps, 1)]
     return render(["#", "step", "traffic after", "detail"], rows)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-__all__ = ["fenced", "link", "plain"]
+__all__ = ["fenced", "link", "no_mentions", "plain"]
 
 # ASCII punctuation that starts Markdown or HTML inline syntax; `|` is left to markdown_table
-# (a pipe means nothing outside a table row, and table cells escape it themselves).
-_SYNTAX = re.compile(r"([\\`*_\[\]<>#!&~])")
+# (a pipe means nothing outside a table row, and table cells escape it themselves), `>` and the
+# list markers mean something only at the start of a line (_BLOCK).
+_SYNTAX = re.compile(r"([\\`*_\[\]<#!&~])")
+_BLOCK = re.compile(r"^([>+=-]|[0-9]{1,9}[.)])")
 _BACKTICKS = re.compile(r"`+")
 # A mention starts an `@` that no letter or digit precedes (`image@sha256:...` is none).
 _MENTION = re.compile(r"(?<![A-Za-z0-9])@")
@@ -27,8 +29,20 @@ _URL_SAFE = ":/?#@!$&*+,;=%~-._"
 def plain(text: str) -> str:
     """`text` shown as it is, on one line, in running text or a table cell: no emphasis, link,
     HTML, heading or mention of its making."""
-    flat = " ".join(text.split())
-    return _MENTION.sub("@\u200b", _SYNTAX.sub(r"\\\1", flat))
+    flat = _SYNTAX.sub(r"\\\1", " ".join(text.split()))
+    return no_mentions(_BLOCK.sub(_escape_block, flat, count=1))
+
+
+def no_mentions(text: str) -> str:
+    """`text` with a zero-width space after each `@` that could start a mention or team
+    reference; `name@host` and `image@sha256:...` are left whole, so they copy as they are."""
+    return _MENTION.sub("@\u200b", text)
+
+
+def _escape_block(match: re.Match[str]) -> str:
+    """A quote, list or underline marker at the start of a line, escaped; for `1.` the dot."""
+    marker = match.group(1)
+    return f"{marker[:-1]}\\{marker[-1]}"
 
 
 def fenced(text: str) -> str:

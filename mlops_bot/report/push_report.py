@@ -35,16 +35,16 @@ def _sections(result: PushResult, render: Table, text: Text) -> list[str]:
         out.append(f"Every pipeline: {text(plan.everything_reason)}")
     if result.builds:
         out += ["", render(["IMAGE", "CONTENT HASH", "STATUS", "REFERENCE"], [
-            [text(b.image), b.content_hash[:12], b.status, text(b.ref or "-")]
+            [text(b.image), b.content_hash[:12], b.status, text(b.ref) if b.ref else "-"]
             for b in result.builds])]
     if result.versions:
         out += ["", render(["PIPELINE", "VERSION", "STATUS", "TAGS"], [
-            [text(v.pipeline), v.version or "-", v.status, text(", ".join(v.tags) or "-")]
+            [text(v.pipeline), v.version or "-", v.status, ", ".join(map(text, v.tags)) or "-"]
             for v in result.versions])]
     if result.runs:
         out += ["", render(["PIPELINE", "RUN", "STATUS", "METRICS"], [
-            [text(r.pipeline), text(r.run_id or "-"), r.status,
-             text(", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())) or "-")]
+            [text(r.pipeline), text(r.run_id) if r.run_id else "-", r.status,
+             ", ".join(text(f"{k}={v:.4g}") for k, v in sorted(r.metrics.items())) or "-"]
             for r in result.runs])]
     out += _problems(result, text)
     notes = [f"Note: {text(note)}" for note in [*plan.notes, *result.notes]]

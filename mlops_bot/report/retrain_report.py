@@ -72,7 +72,7 @@ def _metrics_table(run: ScheduledRun, gate: GateResult | None) -> str:
         rows = [[plain(name), _number(value), "-", "", ""]
                 for name, value in sorted(run.metrics.items())]
     else:
-        rows = [[plain(row.name), _number(row.candidate), _number(row.champion), plain(row.rule),
+        rows = [[plain(row.name), _number(row.candidate), _number(row.champion), row.rule,
                  ("✅" if row.ok else "❌") if row.rule else ""] for row in gate.rows]
     if not rows:
         return "_The run reported no metrics._"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlops_bot.report.markdown import no_mentions
+
 __all__ = ["code", "markdown_table", "table"]
 
 
@@ -20,8 +22,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Cells are Markdown; a pipe or a line break in one cannot end the cell or the row."""
     def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(" ".join(str(c).splitlines()).replace("|", "\\|")
+                                 for c in cells) + " |"
 
     return "\n".join([row(header), row(["---"] * len(header)), *map(row, rows)])
 
@@ -30,4 +34,4 @@ def code(text: str) -> str:
     """`text` as one inline code span: values from users, pipelines or check runs (a lock
     reason, a metric name) cannot break out of it, start a new line or mention people."""
     flat = " ".join(text.split())
-    return "`" + flat.replace("`", "'").replace("@", "@\u200b") + "`"
+    return "`" + no_mentions(flat.replace("`", "'")) + "`"

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from mlops_bot.report.markdown import fenced, link, plain
+from mlops_bot.report.tables import code, markdown_table
 from tests.report.golden_scenarios import SCENARIOS
 
 # The bot's own HTML: line breaks in table cells and the reason code's small print.
@@ -22,7 +23,6 @@ _KNOWN = {
     # job passes an exception's text as it is (mlops_bot/flows/deploy_job.py).
     "comment_refused_hostile_error.md",
     # not fixed yet
-    "deploy_hostile.md",
     "comment_rollback_requested_hostile.md", "comment_run_started_hostile.md",
 }
 
@@ -103,8 +103,12 @@ def test_the_checks_catch_what_they_look_for() -> None:
 
 
 def test_the_helpers_leave_text_readable() -> None:
-    assert plain("churn_v2 <b> @acme\nnext") == "churn\\_v2 \\<b\\> @\u200bacme next"
+    assert plain("churn_v2 <b> @acme\nnext") == "churn\\_v2 \\<b> @\u200bacme next"
+    assert [plain(t) for t in ("> quote", "- item", "12. item", "a >= b - c")] == [
+        "\\> quote", "\\- item", "12\\. item", "a >= b - c"]
     assert fenced("a\n```\nb") == "````\na\n```\nb\n````"
     assert link("run", "https://x.test/a b)(c") == "[run](https://x.test/a%20b%29%28c)"
+    assert code("serve@sha256:ab @acme `x`") == "`serve@sha256:ab @\u200bacme 'x'`"
+    assert markdown_table(["a"], [["x\ny|z"]]).splitlines()[-1] == "| x y\\|z |"
     assert link("run", "javascript:alert(1)") == ""
     assert link("run", "/tmp/runs/1") == ""
