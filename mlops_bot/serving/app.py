@@ -337,12 +337,19 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+KEEP_ALIVE_SECONDS = 620
+
+
 def run_server(app: Starlette, sock: socket.socket) -> None:
     """Serve until Ctrl-C or SIGTERM: one process, no reload, info logs, no access log."""
     import uvicorn
 
+    # Idle keep-alive connections stay open longer than a load balancer's (Google's keeps them
+    # 600 s): with uvicorn's 5 s default the server closes a connection the balancer is about to
+    # reuse, and that request fails with a reset instead of a prediction.
     config = uvicorn.Config(app, log_level="info", access_log=False, log_config=_log_config(),
-                            lifespan="on", workers=1, reload=False)
+                            lifespan="on", workers=1, reload=False,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
     uvicorn.Server(config).run(sockets=[sock])
 
 

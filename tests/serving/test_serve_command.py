@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -192,3 +193,23 @@ def test_help_does_not_import_the_server():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "HEAVY=\n" in result.stdout
+
+
+def test_an_idle_keep_alive_connection_still_answers(repo, models):
+    # A load balancer reuses its idle connections to the server; the server must not close them
+    # first (uvicorn's default closes them after 5 s, and the balancer's next request is reset).
+    from tests.serving.helpers import Client
+
+    process = Process([sys.executable, "-m", "mlops_bot", "serve", "staging", "--port", "0",
+                       "--poll-interval", "0.1"], cwd=repo, env=_env())
+    write_state(repo / ".mlops" / "endpoints" / "staging.json", 1,
+                [deployed("wine_quality-1", models.forest, 100)])
+    try:
+        url = process.wait_for(r"^Serving staging at (\S+) \(revision 1").group(1)
+        client = Client(url)
+        assert client.predict({"instances": models.rows})[0] == 200
+        time.sleep(6)
+        assert client.predict({"instances": models.rows})[0] == 200
+        client.close()
+    finally:
+        assert process.stop() == 0
