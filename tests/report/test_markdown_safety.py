@@ -103,7 +103,7 @@ def test_the_checks_catch_what_they_look_for() -> None:
 
 
 def test_the_helpers_leave_text_readable() -> None:
-    assert plain("churn_v2 <b> @acme\nnext") == "churn\\_v2 \\<b> @\u200bacme next"
+    assert plain("churn_v2 _x_ <b> @acme\nnext") == "churn_v2 \\_x\\_ \\<b> @\u200bacme next"
     assert [plain(t) for t in ("> quote", "- item", "12. item", "a >= b - c")] == [
         "\\> quote", "\\- item", "12\\. item", "a >= b - c"]
     assert fenced("a\n```\nb") == "````\na\n```\nb\n````"
