@@ -78,7 +78,7 @@ def _context(repo: Path) -> tuple[Any, Backends]:
 
 
 def run_endpoints_list(repo: Path, as_json: bool) -> int:
-    from mlops_bot.report.tables import table
+    from mlops_bot.report.endpoints_report import endpoints_table
 
     config, backends = _context(repo)
     documents = [describe_endpoint(backends, env, settings.endpoint, backends.endpoints.get(env))
@@ -89,20 +89,13 @@ def run_endpoints_list(repo: Path, as_json: bool) -> int:
     if not documents:
         say("mlops.yaml defines no environments: add one under environments: to deploy.")
         return 0
-    rows = []
-    for document in documents:
-        models = document["deployed"] or [None]
-        for model in models:
-            rows.append([document["environment"], document["endpoint"],
-                         *(_model_cells(model) if model else ["-", "-", "-", "-", "-"]),
-                         document["url"] or "-"])
-    say(table(["ENV", "ENDPOINT", "DEPLOYED MODEL", "VERSION", "TRAFFIC", "GIT SHA", "RUN",
-               "URL"], rows))
+    say(endpoints_table(documents))
     return 0
 
 
 def run_endpoints_show(repo: Path, environment: str, as_json: bool) -> int:
     from mlops_bot.flows.promote_inputs import environment_of
+    from mlops_bot.report.endpoints_report import endpoint_text
 
     config, backends = _context(repo)
     settings = environment_of(config, environment)
@@ -111,35 +104,5 @@ def run_endpoints_show(repo: Path, environment: str, as_json: bool) -> int:
     if as_json:
         emit_json(document)
         return 0
-    say(_show_text(document))
+    say(endpoint_text(document))
     return 0
-
-
-def _model_cells(model: dict[str, Any]) -> list[str]:
-    return [model["deployed_model_id"], f"{model['model']} v{model['model_version']}",
-            f"{model['traffic']}%", model["lineage"]["git_sha"][:12] or "-",
-            model["lineage"]["run_id"] or "-"]
-
-
-def _show_text(document: dict[str, Any]) -> str:
-    head = f"{document['environment']}: endpoint {document['endpoint']}"
-    if not document["exists"]:
-        return head + " has not been created yet: `mlops-bot deploy " \
-            f"{document['environment']} --pipeline P` creates it"
-    lines = [head + f" (revision {document['etag']})",
-             f"  url: {document['url'] or 'not served here (run `mlops-bot serve '}"
-             + ("" if document["url"] else f"{document['environment']}`)")]
-    if not document["deployed"]:
-        lines.append("  nothing is deployed")
-    for model in document["deployed"]:
-        lineage = model["lineage"]
-        aliases = ", ".join(model["aliases"]) or "-"
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(model["metrics"].items())) or "-"
-        lines += [f"  {model['deployed_model_id']}: {model['traffic']}% of traffic "
-                  f"(aliases: {aliases})",
-                  f"    git {lineage['git_sha'][:12] or '?'} -> image {lineage['image'] or '?'}"
-                  f" -> registry {lineage['registry_version'] or '?'} -> run "
-                  f"{lineage['run_id'] or '?'} -> {model['model']} version "
-                  f"{model['model_version']}",
-                  f"    metrics: {metrics}"]
-    return "\n".join(lines)
