@@ -49,7 +49,7 @@ def _registry(repo: Path) -> PipelineRegistry:
 
 
 def run_registry_list(repo: Path, pipeline: str | None, as_json: bool) -> int:
-    from mlops_bot.report.tables import table
+    from mlops_bot.report.registry_report import versions_table
 
     records = _registry(repo).versions(pipeline)
     if as_json:
@@ -58,18 +58,13 @@ def run_registry_list(repo: Path, pipeline: str | None, as_json: bool) -> int:
                                  "compiled_at": r.manifest.get("compiled_at")}
                                 for r in records]})
         return 0
-    if not records:
-        say("The registry is empty: run mlops-bot push to publish a version.")
-        return 0
-    say(table(["PIPELINE", "VERSION", "TAGS", "GIT SHA", "COMPILED AT"], [
-        [r.pipeline, r.version, ", ".join(r.tags) or "-", str(r.manifest.get("git_sha", ""))[:12],
-         str(r.manifest.get("compiled_at", ""))] for r in records]))
+    say(versions_table(records))
     return 0
 
 
 def run_registry_show(repo: Path, reference: str, as_json: bool) -> int:
     """`<pipeline>`, `<pipeline>@<version>` or `<pipeline>:<tag>`."""
-    import json
+    from mlops_bot.report.registry_report import version_text
 
     pipeline, ref = _split(reference)
     record = _registry(repo).resolve(pipeline, ref)
@@ -78,8 +73,7 @@ def run_registry_show(repo: Path, reference: str, as_json: bool) -> int:
     if as_json:
         emit_json(document)
     else:
-        say(f"{record.pipeline}@{record.version} (tags: {', '.join(record.tags) or 'none'})\n"
-            + json.dumps(record.manifest, indent=2))
+        say(version_text(record))
     return 0
 
 

@@ -46,6 +46,7 @@ def run_pipeline(repo: Path, pipeline: str, ref: str | None, cli_parameters: dic
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
     from mlops_bot.flows.run import run_version
+    from mlops_bot.report.runs_report import run_text
 
     config = load_config(repo)
     run, status = run_version(repo, config, backends_for(config, repo), pipeline, ref,
@@ -53,8 +54,5 @@ def run_pipeline(repo: Path, pipeline: str, ref: str | None, cli_parameters: dic
     if as_json:
         emit_json({**dataclasses.asdict(run), "status": status})
     else:
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())) or "none"
-        say(f"run {run.run_id} of {pipeline}@{run.version}: {status} (metrics: {metrics})")
-        if run.error:
-            say(run.error)
+        say(run_text(run, pipeline, status))
     return 0 if run.status == "succeeded" else 1

@@ -35,7 +35,7 @@ def _list(args: argparse.Namespace) -> int:
 def run_runs_list(repo: Path, pipeline: str | None, sha: str | None, as_json: bool) -> int:
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
-    from mlops_bot.report.tables import table
+    from mlops_bot.report.runs_report import runs_table
 
     if sha is not None and len(sha) < 7:
         raise UserError(f"--sha {sha!r} is too short: give at least 7 hex digits")
@@ -43,10 +43,5 @@ def run_runs_list(repo: Path, pipeline: str | None, sha: str | None, as_json: bo
     if as_json:
         emit_json({"runs": [dataclasses.asdict(r) for r in runs]})
         return 0
-    if not runs:
-        say("No runs yet: mlops-bot push runs the pipelines it publishes.")
-        return 0
-    say(table(["RUN", "PIPELINE", "VERSION", "GIT SHA", "STATUS", "STARTED", "METRICS"], [
-        [r.run_id, r.pipeline, r.version, r.git_sha[:12], r.status, r.started_at,
-         ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())) or "-"] for r in runs]))
+    say(runs_table(runs))
     return 0

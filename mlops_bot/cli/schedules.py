@@ -53,7 +53,7 @@ def _sync(args: argparse.Namespace) -> int:
 def run_schedules_list(repo: Path, now_text: str | None, as_json: bool) -> int:
     from mlops_bot.config import load_config
     from mlops_bot.flows.schedules import parse_now, window_of
-    from mlops_bot.report.tables import table
+    from mlops_bot.report.schedules_report import schedules_table
 
     config, now = load_config(repo), parse_now(now_text)
     rows: list[dict[str, Any]] = []
@@ -70,15 +70,7 @@ def run_schedules_list(repo: Path, now_text: str | None, as_json: bool) -> int:
         emit_json({"schema_version": 1, "backend": config.backend, "now": _iso(now),
                    "schedules": rows})
         return 0
-    if not rows:
-        say("No schedules: declare them under schedules: in mlops.yaml (see mlops-bot config "
-            "schema).")
-        return 0
-    say(table(["SCHEDULE", "PIPELINE", "TAG", "CRON", "TIME ZONE", "NEXT DUE (UTC)", "TARGET"], [
-        [r["name"], r["pipeline"], r["tag"], r["cron"], r["timezone"],
-         "paused" if r["paused"] else str(r["next_due"]),
-         f"{r['environment'] or '-'}{' (auto-promote)' if r['auto_promote'] else ''}"]
-        for r in rows]))
+    say(schedules_table(rows))
     return 0
 
 

@@ -12,7 +12,6 @@ import argparse
 import difflib
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from mlops_bot.errors import UserError
 if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
     from mlops_bot.config import Config
-    from mlops_bot.serving.app import Endpoint, Routes
+    from mlops_bot.serving.app import Endpoint
 
 __all__ = ["register", "run_serve"]
 
@@ -58,6 +57,7 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
     from mlops_bot.backends.factory import state_dir
     from mlops_bot.backends.local.endpoints import url_file
     from mlops_bot.config import load_config
+    from mlops_bot.report.serve_report import ready_text
     from mlops_bot.serving.app import (
         Endpoint,
         Routes,
@@ -83,7 +83,7 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
 
     def ready(endpoint: Endpoint) -> None:
         _record_url(url_path, url)
-        say(_ready_message(endpoint, url, routes, path, _sample(repo, config, endpoint)))
+        say(ready_text(endpoint, url, routes, path, _sample(repo, config, endpoint)))
         sys.stdout.flush()  # a pipe (a test, a supervisor) sees the URL now, not at exit
 
     app = create_app(Endpoint(StateWatcher(path, environment)), poll_interval=poll_interval,
@@ -124,31 +124,6 @@ def _unknown_environment(name: str, known: list[str]) -> str:
     hint = f"did you mean {close[0]!r}? " if close else ""
     listed = ", ".join(sorted(known))
     return f"unknown environment {name!r}: {hint}environments in mlops.yaml: {listed}"
-
-
-def _ready_message(endpoint: Endpoint, url: str, routes: Routes, path: Path,
-                   sample: Any) -> str:
-    table = endpoint.table
-    if table.models:
-        split = ", ".join(f"{m.id} {m.deployed.traffic}%" for m in table.models)
-        head = f"Serving {endpoint.environment} at {url} (revision {table.revision}: {split})"
-    else:
-        head = (f"Serving {endpoint.environment} at {url}: nothing is deployed yet, so predictions "
-                f"answer 503 until a deploy writes {path}")
-    body = json.dumps({"instances": [sample if sample is not None else ["..."]]})
-    lines = [
-        head,
-        f"  curl -s -X POST {url}{routes.predict} -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(body)}",
-        f"  curl -s {url}{routes.health}",
-        f"It follows {path}: each new revision is swapped in without dropping requests. "
-        "Ctrl-C stops it.",
-    ]
-    if sample is None:
-        lines.insert(2, "  (replace ... with the feature values, in training column order)")
-    if endpoint.last_error:
-        lines.append(f"Warning: {endpoint.last_error}")
-    return "\n".join(lines)
 
 
 def _sample(repo: Path, config: Config, endpoint: Endpoint) -> Any:
