@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops_bot.backends.types import EnvironmentLock, RunRecord
+from mlops_bot.report.markdown import plain
 from mlops_bot.report.tables import code, markdown_table
 
 if TYPE_CHECKING:
@@ -15,7 +16,9 @@ __all__ = ["code", "deploy_requested", "locked", "refused", "rollback_requested"
 
 
 def refused(command: str, reason_code: str, message: str) -> str:
-    return f"### :no_entry: `{command}` refused\n\n{message}\n\n<sub>reason: `{reason_code}`</sub>"
+    """A refusal; `message` is Markdown written by the bot, its values already code or text."""
+    return (f"### :no_entry: {code(command)} refused\n\n{message}\n\n"
+            f"<sub>reason: {code(reason_code)}</sub>")
 
 
 def deploy_requested(environment: str, sha: str, check: RunCheck, traffic: int | None,
@@ -44,16 +47,16 @@ def deploy_requested(environment: str, sha: str, check: RunCheck, traffic: int |
         "",
         metrics,
         "",
-        f"The `{environment}` environment's required reviewers approve the deployment in the "
+        f"The {code(environment)} environment's required reviewers approve the deployment in the "
         "workflow run; the deploy job checks the run against the cloud first, and this comment "
         "is updated with the result.",
     ])
 
 
 def rollback_requested(environment: str, pipeline: str | None, actor: str) -> str:
-    what = f"`{pipeline}`" if pipeline else "every pipeline"
+    what = code(pipeline) if pipeline else "every pipeline"
     return "\n".join([
-        f"### :rewind: Roll back {what} in `{environment}`: waiting for approval", "",
+        f"### :rewind: Roll back {what} in {code(environment)}: waiting for approval", "",
         f"Requested by @{actor}. Traffic goes back to the model version that served before the "
         "last promotion, without a rebuild. The environment's required reviewers approve it in "
         "the workflow run; this comment is updated with the result."])
@@ -61,19 +64,22 @@ def rollback_requested(environment: str, pipeline: str | None, actor: str) -> st
 
 def locked(lock: EnvironmentLock) -> str:
     reason = f" Reason: {code(lock.reason)}." if lock.reason else ""
-    return (f"### :lock: `{lock.environment}` is locked by {lock.owner}\n\n"
-            f"Locked by @{lock.actor} at {lock.created_at}.{reason} Other pull requests cannot "
-            f"deploy to `{lock.environment}` until `/unlock {lock.environment}` here.")
+    env = code(lock.environment)
+    # The owner links its pull request (#12); the lock stores hold it to that pattern.
+    return (f"### :lock: {env} is locked by {lock.owner}\n\n"
+            f"Locked by @{plain(lock.actor)} at {plain(lock.created_at)}.{reason} Other pull "
+            f"requests cannot deploy to {env} until {code('/unlock ' + lock.environment)} here.")
 
 
 def unlocked(environment: str, lock: EnvironmentLock | None) -> str:
     if lock is None:
-        return f"### :unlock: `{environment}` was not locked"
-    return f"### :unlock: `{environment}` is unlocked\n\nIt was locked by {lock.owner}."
+        return f"### :unlock: {code(environment)} was not locked"
+    return f"### :unlock: {code(environment)} is unlocked\n\nIt was locked by {lock.owner}."
 
 
 def run_started(run: RunRecord, status: str) -> str:
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())) or "none"
-    return (f"### :arrow_forward: Run of `{run.pipeline}@{run.version}`: {status}\n\n"
-            f"Commit `{run.git_sha[:12]}`, run `{run.run_id}`, metrics: {metrics}.")
+    metrics = ", ".join(plain(f"{k}={v:.4g}") for k, v in sorted(run.metrics.items())) or "none"
+    return (f"### :arrow_forward: Run of {code(f'{run.pipeline}@{run.version}')}: "
+            f"{plain(status)}\n\nCommit {code(run.git_sha[:12])}, run {code(run.run_id)}, "
+            f"metrics: {metrics}.")
 

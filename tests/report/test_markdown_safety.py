@@ -22,8 +22,6 @@ _KNOWN = {
     # refused() takes Markdown: its callers compose messages with code spans, and the deploy
     # job passes an exception's text as it is (mlops_bot/flows/deploy_job.py).
     "comment_refused_hostile_error.md",
-    # not fixed yet
-    "comment_rollback_requested_hostile.md", "comment_run_started_hostile.md",
 }
 
 
