@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops_bot.backends.types import BuildResult, EnvironmentLock, RunRecord
-from mlops_bot.flows.gate import GateResult, MetricRow
+from mlops_bot.flows.results.gate import GateResult, MetricRow
 from mlops_bot.flows.results.promote import PromotionResult, RollbackResult, TrafficStep
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.flows.results.retrain import RetrainPromotion, RetrainResult, ScheduledRun
