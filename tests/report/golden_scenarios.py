@@ -12,13 +12,16 @@ import math
 import re
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-from mlops_bot.backends.types import BuildResult, EnvironmentLock, RunRecord
+from mlops_bot.backends.types import BuildResult, EnvironmentLock, RunRecord, VersionRecord
 from mlops_bot.flows.results.gate import GateResult, MetricRow
 from mlops_bot.flows.results.promote import PromotionResult, RollbackResult, TrafficStep
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.flows.results.retrain import RetrainPromotion, RetrainResult, ScheduledRun
+from mlops_bot.flows.results.schedules_sync import Change, SyncResult
 from mlops_bot.github.comment_commands import Reply
 from mlops_bot.github.comment_grammar import parse_comment
 from mlops_bot.github.outcome import Outcome, ReasonCode
@@ -28,9 +31,16 @@ from mlops_bot.repo.layout import Component, Image, Pipeline, Problem
 from mlops_bot.repo.plan import ImagePlan, PipelinePlan, Plan
 from mlops_bot.report import comments
 from mlops_bot.report.deploy_report import deploy_markdown, deploy_text
+from mlops_bot.report.endpoints_report import endpoint_text, endpoints_table
+from mlops_bot.report.init_report import init_text
 from mlops_bot.report.plan_report import render_pipelines, render_plan, render_plan_markdown
 from mlops_bot.report.push_report import render_push_markdown, render_push_text
+from mlops_bot.report.registry_report import version_text, versions_table
 from mlops_bot.report.retrain_report import retrain_markdown, retrain_text, schedule_markdown
+from mlops_bot.report.runs_report import run_text, runs_table
+from mlops_bot.report.schedules_report import render_sync, schedules_table
+from mlops_bot.report.serve_report import ready_text
+from mlops_bot.serving.app import Endpoint, Routes, StateSource
 
 __all__ = ["SCENARIOS"]
 
@@ -207,6 +217,54 @@ def _text(value: str) -> str:
     return value if value.endswith("\n") else value + "\n"
 
 
+def _endpoint(environment: str = "staging", deployed: int = 2,
+              exists: bool = True, url: str | None = "http://127.0.0.1:8080") -> dict[str, Any]:
+    """An endpoint as `endpoints show --json` prints it (the document endpoints_report reads)."""
+    models = [{"deployed_model_id": f"81{i}", "model": "churn", "model_version": str(3 + i),
+               "traffic": 90 if i == 0 else 10,
+               "lineage": {"git_sha": SHA if i else EARLIER, "image": "serve@sha256:" + "7" * 12,
+                           "registry_version": VERSION, "run_id": f"churn-run-{i}",
+                           "model_version": str(3 + i)},
+               "aliases": ["staging"] if i == 0 else [],
+               "metrics": {"accuracy": 0.93 + i / 100, "nan_metric": math.nan},
+               "artifact_uri": f"gs://acme-models/churn/{3 + i}"} for i in range(deployed)]
+    return {"environment": environment, "endpoint": ENDPOINT if exists else "churn-staging",
+            "exists": exists, "etag": "e7" if exists else None, "url": url if exists else None,
+            "deployed": models if exists else []}
+
+
+def _schedule_row(name: str = "nightly", paused: bool = False,
+                  environment: str | None = "staging") -> dict[str, Any]:
+    """A schedule as `schedules list --json` prints it."""
+    return {"name": name, "pipeline": "churn", "tag": "main", "cron": "15 8 * * *",
+            "timezone": "Europe/Amsterdam", "paused": paused, "environment": environment,
+            "auto_promote": environment is not None, "margin": 0.01,
+            "tracking_issue": "mlops-bot retraining", "last_due": WHEN,
+            "next_due": None if paused else "2026-12-01T07:15:00+00:00"}
+
+
+@dataclass
+class _Source:
+    """A serving state source that has read nothing yet (serve's first lines)."""
+
+    environment: str = "staging"
+
+    def poll(self) -> None:
+        return None
+
+
+def _serving(last_error: str | None = None) -> str:
+    endpoint = Endpoint(cast(StateSource, _Source()))
+    endpoint.last_error = last_error
+    return ready_text(endpoint, "http://127.0.0.1:8080", Routes(),
+                      Path("/srv/state/staging.json"), None)
+
+
+def _version(pipeline: str = "churn", tags: tuple[str, ...] = ("latest", "main")) -> VersionRecord:
+    return VersionRecord(pipeline, VERSION, {"git_sha": SHA, "compiled_at": WHEN,
+                                             "parameters": {"epochs": 3}}, tags)
+
+
 HOSTILE_NOTE = f"note {INJECT}"
 SCENARIOS: dict[str, Scenario] = {
     # PR comments (mlops_bot.report.comments)
@@ -322,4 +380,37 @@ SCENARIOS: dict[str, Scenario] = {
     "outputs_hostile.txt": lambda: _outputs(Outcome(
         "stop", ReasonCode.FAILED, MULTILINE + "\nreason_code=ok", pipelines=[HOSTILE_PIPELINE],
         details={"error": FENCE})),
+    # terminal reports of the CLI (mlops_bot.report.*_report)
+    "endpoints.txt": lambda: _text(endpoints_table([
+        _endpoint(), _endpoint("prod", 0), _endpoint("dev", exists=False)])),
+    "endpoint_show.txt": lambda: _text(endpoint_text(_endpoint())),
+    "endpoint_show_not_served.txt": lambda: _text(endpoint_text(_endpoint("prod", 0, url=None))),
+    "endpoint_show_not_created.txt": lambda: _text(endpoint_text(_endpoint(exists=False))),
+    "registry.txt": lambda: _text(versions_table([_version(), _version("fraud", ())])),
+    "registry_empty.txt": lambda: _text(versions_table([])),
+    "registry_show.txt": lambda: _text(version_text(_version())),
+    "run.txt": lambda: _text(run_text(_run_record(), "churn", "succeeded")),
+    "run_failed.txt": lambda: _text(run_text(
+        _run_record(status="failed", metrics={}, error="task trainer failed: exit code 1"),
+        "churn", "failed")),
+    "runs.txt": lambda: _text(runs_table([
+        _run_record(), _run_record(run_id="churn-2", metrics={"nan": math.nan, "inf": math.inf},
+                                   status="failed")])),
+    "runs_none.txt": lambda: _text(runs_table([])),
+    "schedules.txt": lambda: _text(schedules_table([
+        _schedule_row(), _schedule_row("weekly", paused=True, environment=None)])),
+    "schedules_none.txt": lambda: _text(schedules_table([])),
+    "schedules_sync_dry_run.txt": lambda: _text(render_sync(SyncResult(
+        [Change("create", "nightly", ("cron 15 8 * * * Europe/Amsterdam",)),
+         Change("update", "weekly", ("cron: 0 3 * * 1 -> 0 4 * * 1",)),
+         Change("delete", "old"), Change("unchanged", "monthly")], ("someone-elses",), True))),
+    "schedules_sync_applied.txt": lambda: _text(render_sync(SyncResult(
+        [Change("pause", "nightly")], (), False, ["nightly"]))),
+    "schedules_sync_in_sync.txt": lambda: _text(render_sync(SyncResult(
+        [Change("unchanged", "nightly")], (), False))),
+    "init.txt": lambda: _text(init_text([".github/workflows/mlops-push.yml", "mlops.yaml"],
+                                        "acme/mlops-bot@" + "8" * 40, "OWNER/REPO@SHA")),
+    "init_unpinned.txt": lambda: _text(init_text(["mlops.yaml"], None, "OWNER/REPO@SHA")),
+    "serve.txt": lambda: _text(_serving()),
+    "serve_error.txt": lambda: _text(_serving("staging.json is not valid JSON")),
 }
