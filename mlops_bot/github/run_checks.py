@@ -115,7 +115,7 @@ def _summary(record: RunCheck) -> str:
             ["Backend", record.backend]]
     lines = [markdown_table(["", ""], rows), ""]
     if record.carried_from:
-        lines += [f"Nothing changed `{record.pipeline}` since commit "
+        lines += [f"Nothing changed {code(record.pipeline)} since commit "
                   f"{code(record.carried_from[:12])}: its record holds for this commit.", ""]
     if record.metrics:
         lines += [markdown_table(["Metric", "Value"], [
@@ -123,8 +123,8 @@ def _summary(record: RunCheck) -> str:
     if record.error:
         lines += [f"Error: {code(record.error)}", ""]
     if record.run_status == "succeeded":
-        lines.append(f"Comment `/deploy <environment> {record.pipeline}` on the pull request "
-                     "to deploy it.")
+        lines.append(f"Comment {code('/deploy <environment> ' + record.pipeline)} on the pull "
+                     "request to deploy it.")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -317,6 +317,8 @@ SCENARIOS: dict[str, Scenario] = {
         metrics={}, error="compile failed")),
     "check_run_hostile_error.md": lambda: _check_run(_check(
         run_status="failed", metrics={}, error=FENCE)),
+    "check_run_hostile_pipeline.md": lambda: _check_run(_check(
+        pipeline=HOSTILE_PIPELINE, carried_from=EARLIER, metrics=HOSTILE_METRICS)),
     # plans: PR comment and terminal (mlops_bot.report.plan_report)
     "plan.md": lambda: render_plan_markdown(_plan()),
     "plan.txt": lambda: _text(render_plan(_plan())),
