@@ -15,18 +15,18 @@ Text = Callable[[str], str]  # how a value that is not the bot's is shown
 
 
 def render_push_text(result: PushResult) -> str:
-    return "\n".join(_sections(result, table, str))
+    return "\n".join(_sections(result, table, str, "Note: "))
 
 
 def render_push_markdown(result: PushResult) -> str:
     """The job summary. Branch, pipeline, image and metric names, errors and notes are not the
     bot's (a branch or folder name may hold Markdown): each is shown as plain text."""
-    lines = _sections(result, markdown_table, plain)
+    lines = _sections(result, markdown_table, plain, "- Note: ")  # one line each, not a paragraph
     lines[0] = f"### mlops-bot: {lines[0]}"
     return "\n".join(lines)
 
 
-def _sections(result: PushResult, render: Table, text: Text) -> list[str]:
+def _sections(result: PushResult, render: Table, text: Text, note: str) -> list[str]:
     plan = result.plan
     where = f"{text(result.branch)} @ {plan.head[:12]}" if result.branch else plan.head[:12]
     verdict = "ok" if result.ok else "FAILED"
@@ -47,7 +47,7 @@ def _sections(result: PushResult, render: Table, text: Text) -> list[str]:
              ", ".join(text(f"{k}={v:.4g}") for k, v in sorted(r.metrics.items())) or "-"]
             for r in result.runs])]
     out += _problems(result, text)
-    notes = [f"Note: {text(note)}" for note in [*plan.notes, *result.notes]]
+    notes = [note + text(n) for n in [*plan.notes, *result.notes]]
     # A line right after a table would be read into it as one more row.
     return out + ([""] if notes and len(out) > 1 else []) + notes
 
