@@ -14,10 +14,12 @@ __all__ = ["code", "markdown_table", "table"]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain aligned table; the last column is left ragged."""
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    """A plain aligned table, one line per row (a line break in a cell becomes a space); the
+    last column is left ragged."""
+    cells = [[" ".join(str(cell).splitlines()) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
     return "\n".join(lines)
 
 

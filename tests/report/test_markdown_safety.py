@@ -10,7 +10,7 @@ import re
 import pytest
 
 from mlops_bot.report.markdown import fenced, link, plain
-from mlops_bot.report.tables import code, markdown_table
+from mlops_bot.report.tables import code, markdown_table, table
 from tests.report.golden_scenarios import SCENARIOS
 
 # The bot's own HTML: line breaks in table cells and the reason code's small print.
@@ -108,5 +108,6 @@ def test_the_helpers_leave_text_readable() -> None:
     assert link("run", "https://x.test/a b)(c") == "[run](https://x.test/a%20b%29%28c)"
     assert code("serve@sha256:ab @acme `x`") == "`serve@sha256:ab @\u200bacme 'x'`"
     assert markdown_table(["a"], [["x\ny|z"]]).splitlines()[-1] == "| x y\\|z |"
+    assert table(["A", "B"], [["x\ny", "z"]]).splitlines() == ["A    B", "x y  z"]
     assert link("run", "javascript:alert(1)") == ""
     assert link("run", "/tmp/runs/1") == ""
