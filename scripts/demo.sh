@@ -22,7 +22,7 @@ trap '[ -n "$server" ] && kill "$server" 2>/dev/null; true' EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "scratch repository: $work"
-step "mlops-bot push   (first commit: builds the environment, compiles, publishes, runs)"
+step "mlops-bot push   (first commit: builds the image, compiles, publishes, runs)"
 "$bot" push
 step "mlops-bot registry show wine_quality:main"
 "$bot" registry show wine_quality:main
