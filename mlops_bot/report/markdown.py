@@ -22,6 +22,8 @@ _BLOCK = re.compile(r"^([>+=-]|[0-9]{1,9}[.)])")
 _BACKTICKS = re.compile(r"`+")
 # A mention starts an `@` that no letter or digit precedes (`image@sha256:...` is none).
 _MENTION = re.compile(r"(?<![A-Za-z0-9])@")
+# `#12` (and `owner/repo#12`) links an issue and leaves a reference in its timeline.
+_REFERENCE = re.compile(r"#(?=[0-9])")
 # Characters a link destination keeps as they are; anything else (spaces, parentheses, quotes,
 # angle brackets, backticks) is percent-encoded so the link cannot end early.
 _URL_SAFE = ":/?#@!$&*+,;=%~-._"
@@ -29,9 +31,10 @@ _URL_SAFE = ":/?#@!$&*+,;=%~-._"
 
 def plain(text: str) -> str:
     """`text` shown as it is, on one line, in running text or a table cell: no emphasis, link,
-    HTML, heading or mention of its making."""
+    HTML, heading, mention or issue reference of its making."""
     flat = _SYNTAX.sub(r"\\\1", " ".join(text.split()))
-    return no_mentions(_BLOCK.sub(_escape_block, flat, count=1))
+    flat = _REFERENCE.sub("#\u200b", _BLOCK.sub(_escape_block, flat, count=1))
+    return no_mentions(flat)
 
 
 def no_mentions(text: str) -> str:

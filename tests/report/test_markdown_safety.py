@@ -46,7 +46,7 @@ def _outside_fences(markdown: str) -> list[str]:
 def _outside_code(line: str) -> str:
     """The line without its escapes and code spans (a run of n backticks up to the next run of
     exactly n), as CommonMark reads inline code."""
-    line = _ESCAPED.sub("", line)
+    line = _ESCAPED.sub("", line.replace("\\#", "#"))  # an escaped #1 still links issue 1
     out, i = [], 0
     while i < len(line):
         if line[i] != "`":
@@ -70,6 +70,7 @@ def _problems(markdown: str) -> list[str]:
         text = _OWN_HTML.sub("", _outside_code(line))
         checks = {"a mention": "@acme" in text, "HTML": re.search(r"<[!/A-Za-z]", text),
                   "a link": "](javascript" in text, "emphasis": "**b**" in text,
+                  "an issue reference": re.search(r"#1(?![0-9])", text),  # the bot's are #12
                   "a heading": line.startswith("## injected")}
         found += [f"{what} outside code: {line!r}" for what, bad in checks.items() if bad]
         is_row, next_line = line.startswith("|"), (lines[number + 1:] or [""])[0]
@@ -96,12 +97,13 @@ def test_hostile_values_stay_text(name: str) -> None:
 def test_the_checks_catch_what_they_look_for() -> None:
     """The checker itself: each kind of injection is found, and the bot's own Markdown is not."""
     assert len(_problems("hi @acme/admins\n<!-- x\n<img src=x>\n[a](javascript:1)\n**b**\n"
-                         "## injected\n| a |\n| b\ntext")) == 8
+                         "## injected\n| a |\n| b\ntext #1")) == 9
     assert _problems("```\n@acme\n```\n`@acme` \\<!-- a<br>b\n\n| a |\n| `x\\|y` |") == []
 
 
 def test_the_helpers_leave_text_readable() -> None:
     assert plain("churn_v2 _x_ <b> @acme\nnext") == "churn_v2 \\_x\\_ \\<b> @\u200bacme next"
+    assert plain("see #1, acme/x#2") == "see \\#\u200b1, acme/x\\#\u200b2"
     assert [plain(t) for t in ("> quote", "- item", "12. item", "a >= b - c")] == [
         "\\> quote", "\\- item", "12\\. item", "a >= b - c"]
     assert fenced("a\n```\nb") == "````\na\n```\nb\n````"
