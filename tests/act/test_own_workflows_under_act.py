@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from tests.support.docker import require_docker
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder
 
-pytestmark = [pytest.mark.docker, pytest.mark.act]
+pytestmark = [pytest.mark.docker, pytest.mark.act, pytest.mark.usefixtures("docker_engine")]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,12 +36,12 @@ def github() -> Iterator[FakeGitHub]:
     fake.stop()
 
 
-@pytest.fixture(scope="module")
-def checkout(tmp_path_factory: pytest.TempPathFactory, github: FakeGitHub) -> GitRepoBuilder:
-    """The tracked files of this checkout, as they are now, committed on main of a new repo."""
-    require_docker()
-    repo = GitRepoBuilder(tmp_path_factory.mktemp("own") / "repo")
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+def copy_of_this_checkout(path: Path, github: FakeGitHub) -> GitRepoBuilder:
+    """The files of this checkout that git would commit (tracked or new, not ignored), as they
+    are now, committed on main of a new repository: what the action image is built from too."""
+    repo = GitRepoBuilder(path)
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"], cwd=ROOT, capture_output=True,
                              check=True).stdout.decode().split("\0")
     for name in filter(None, tracked):
         source = ROOT / name
@@ -49,6 +50,12 @@ def checkout(tmp_path_factory: pytest.TempPathFactory, github: FakeGitHub) -> Gi
             shutil.copy2(source, repo.path / name)
     github.repo(REPOSITORY).commits.add(repo.commit(message="this checkout"))
     return repo
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory, github: FakeGitHub) -> GitRepoBuilder:
+    require_docker()
+    return copy_of_this_checkout(tmp_path_factory.mktemp("own") / "repo", github)
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +93,20 @@ def test_ci_lints_the_dockerfile_and_validates_workflows_and_action(
 
 @pytest.mark.skipif(os.environ.get("MLOPS_BOT_ACT_CI") != "1",
                     reason="runs the whole suite under act (about 6 minutes): MLOPS_BOT_ACT_CI=1")
-def test_ci_test_job_passes_as_github_runs_it(checkout: GitRepoBuilder, act: Act) -> None:
-    run = act.run(checkout.path, ".github/workflows/ci.yml", "push",
-                  push_event("main", "0" * 40, checkout.head()), job="test", share_tmp=True,
-                  timeout=2400)
+def test_ci_test_job_passes_as_github_runs_it(tmp_path: Path, github: FakeGitHub) -> None:
+    # The job shares the host's /tmp (its tests bind-mount folders there into containers), so its
+    # workspace is where the runner's user can reach it, not under pytest's private folder.
+    folder = Path(tempfile.mkdtemp(prefix="mlops-bot-act-ci-"))
+    folder.chmod(0o755)
+    try:
+        repo = copy_of_this_checkout(folder / "repo", github)
+        # No state folder: the suite in the job makes its own.
+        act = Act(tmp_path, github.url, TOKEN, repository=REPOSITORY)
+        run = act.run(repo.path, ".github/workflows/ci.yml", "push",
+                      push_event("main", "0" * 40, repo.head()), job="test", share_tmp=True,
+                      timeout=2400)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
     run.assert_ok()
     assert run.jobs["test"].result == "success"

@@ -34,6 +34,7 @@ MLOPS_BOT_ACT_CI=1; the lint job runs every time.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -53,7 +54,7 @@ from tests.support.fake_github import FakeGitHub
 from tests.support.fake_iam import credentials_for
 from tests.support.gitrepo import GitRepoBuilder
 
-pytestmark = [pytest.mark.docker, pytest.mark.act]
+pytestmark = [pytest.mark.docker, pytest.mark.act, pytest.mark.usefixtures("docker_engine")]
 
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "octo/models"
@@ -285,6 +286,21 @@ def test_the_push_jobs_identity_cannot_deploy(gcp: Project, cloud: Cloud) -> Non
     assert "iam.serviceAccounts.getAccessToken" in asked.log and not asked.jobs["push"].outputs
 
 
+def test_a_reader_cannot_deploy_and_no_deploy_job_starts(gcp: Project, cloud: Cloud) -> None:
+    pull_request(gcp, 10, "feature", gcp.feature)
+    exchanges = len(cloud.sts.exchanges)
+
+    run = gcp.comment(10, "mallory", "/deploy staging", environments={"deploy": "staging"})
+
+    run.assert_ok()
+    command = run.jobs["command"]
+    assert (command.outputs["decision"], command.outputs["reason_code"]) == (
+        "stop", "permission_denied")
+    assert run.jobs["deploy"].result == "skipped"
+    assert len(cloud.sts.exchanges) == exchanges  # nobody asked for a token
+    assert "@mallory has `read` permission" in commented(gcp, 10)
+
+
 def test_run_from_a_comment_runs_no_pr_code_where_a_token_is(gcp: Project) -> None:
     definition = gcp.repo.path / "pipelines" / "wine_quality" / "definition.py"
     gcp.repo.git("branch", "sneaky", gcp.main)
@@ -296,8 +312,11 @@ def test_run_from_a_comment_runs_no_pr_code_where_a_token_is(gcp: Project) -> No
 
     run.assert_ok()
     assert run.jobs["deploy"].result == "skipped"
-    assert "PR CODE RAN" not in run.log and TOKEN not in run.log
-    assert "token is kept in .git/config" not in run.log  # persist-credentials: false
+    assert "PR CODE RAN" not in run.log
+    # No token in .git/config either (persist-credentials: false); act would mask the token
+    # itself in its log, not the credential a checkout writes there.
+    assert "token is kept in .git/config" not in run.log
+    assert base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode() not in run.log
     assert "/run" in commented(gcp, 9)
 
 

@@ -69,6 +69,7 @@ class ActRun:
     jobs: dict[str, JobRun]
     log: str  # act's log as text, one line per entry
     seconds: float = 0.0
+    log_file: Path | None = None  # the whole log, kept with the run's files
 
     def tail(self, lines: int = 80) -> str:
         return "\n".join(self.log.splitlines()[-lines:])
@@ -76,7 +77,8 @@ class ActRun:
     def assert_ok(self) -> None:
         failed = [j for j, run in self.jobs.items() if run.result == "failure"]
         assert self.returncode == 0 and not failed, (
-            f"act exited {self.returncode}, failed jobs {failed}:\n{self.tail()}")
+            f"act exited {self.returncode}, failed jobs {failed} (whole log: {self.log_file}):"
+            f"\n{self.tail()}")
 
 
 def act_binary() -> str:
@@ -173,15 +175,19 @@ class Act:
         started = time.monotonic()
         try:
             with _engine_lock():
-                process = subprocess.run(args, cwd=files, env=self._process_env(),
-                                         capture_output=True, text=True, timeout=timeout)
+                try:
+                    process = subprocess.run(args, cwd=files, env=self._process_env(),
+                                             capture_output=True, text=True, timeout=timeout)
+                finally:
+                    _remove_job_containers(str(yaml.safe_load(text).get("name") or workflow))
         except subprocess.TimeoutExpired as expired:
             output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else (o or "")
                              for o in (expired.stdout, expired.stderr))
             raise AssertionError(f"act ran {workflow} for more than {timeout:.0f} s:\n"
                                  f"{_parse(-1, output).tail()}") from None
         run = _parse(process.returncode, process.stdout + process.stderr)
-        run.seconds = time.monotonic() - started
+        run.seconds, run.log_file = time.monotonic() - started, files / "act.log"
+        run.log_file.write_text(run.log)
         for name in yaml.safe_load(text).get("jobs") or {}:
             run.jobs.setdefault(name, JobRun("skipped"))  # act logs nothing of a skipped job
         return run
@@ -222,6 +228,15 @@ class Act:
         for job in environments:
             assert "environment" in (jobs.get(job) or {}), (
                 f"job {job} declares no environment: GitHub would put none in its OIDC token")
+
+
+def _remove_job_containers(workflow_name: str) -> None:
+    """act leaves a failed or interrupted job's containers running; they are named
+    act-<workflow>-<job>-<hash> (act's createContainerName)."""
+    prefix = re.sub("-+", "-", "act-" + re.sub(r"[^a-zA-Z0-9]", "-", workflow_name) + "-")
+    found = docker("ps", "-aq", "--filter", f"name=^{prefix}", check=False).stdout.split()
+    if found:
+        docker("rm", "-f", *found, check=False)
 
 
 def _socket_group() -> int:
