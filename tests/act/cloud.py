@@ -136,7 +136,7 @@ class Cloud:
 
     def __enter__(self) -> Self:
         for server in (self.gcs, self.gcp, self.pipelines, self.models, self.sts):
-            self._stack.enter_context(server)  # type: ignore[arg-type]
+            self._stack.enter_context(server)
         self.front = self._stack.enter_context(VertexFront(self.pipelines.endpoint,
                                                            self.models.endpoint))
         return self

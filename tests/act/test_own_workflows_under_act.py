@@ -3,8 +3,8 @@ dogfood push workflow (`uses: ./`, the action built from this Dockerfile) and `c
 
 What act does not model (approvals, token permissions, OIDC claims, concurrency, trigger filters)
 is listed in test_workflows_under_act.py with what checks it instead. `ci.yml`'s test job runs the
-whole suite (about 6 minutes on 2 cores), so it runs only with MLOPS_BOT_ACT_CI=1; its lint job
-runs every time.
+whole suite again (13-14 minutes on 2 cores), so it runs only with MLOPS_BOT_ACT_CI=1; its lint
+job runs every time.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def test_ci_lints_the_dockerfile_and_validates_workflows_and_action(
 
 
 @pytest.mark.skipif(os.environ.get("MLOPS_BOT_ACT_CI") != "1",
-                    reason="runs the whole suite under act (about 6 minutes): MLOPS_BOT_ACT_CI=1")
+                    reason="runs the whole suite under act (13-14 minutes): MLOPS_BOT_ACT_CI=1")
 def test_ci_test_job_passes_as_github_runs_it(tmp_path: Path, github: FakeGitHub) -> None:
     # The job shares the host's /tmp (its tests bind-mount folders there into containers), so its
     # workspace is where the runner's user can reach it, not under pytest's private folder.
