@@ -24,6 +24,7 @@ from mlops_bot.github.outcome import Outcome, ReasonCode
 from mlops_bot.github.run_checks import workflow_run_url
 from mlops_bot.report import comments
 from mlops_bot.report.deploy_report import deploy_markdown
+from mlops_bot.report.markdown import plain
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -97,7 +98,8 @@ class _DeployJob:
             self.environment, owner, str(self.payload.get("requested_by", "")),
             "deploy in progress", datetime.now(UTC).isoformat(timespec="seconds")))
         if lock.owner != owner:
-            return self._fail(ReasonCode.ENV_LOCKED, comments.locked(lock))
+            locked = comments.locked(lock)
+            return self._fail(ReasonCode.ENV_LOCKED, locked, markdown=locked)
         self.forge.set_deployment_status(self.deployment.id, "in_progress", "promoting",
                                          log_url=self.log_url)
         try:
@@ -128,10 +130,10 @@ class _DeployJob:
         pull = self.forge.pull_request(self.pull_request)
         if pull.head_sha == self.deployment.sha:
             return None
-        return self._fail(ReasonCode.REF_CHANGED,
-                          f"the PR head moved from {self.deployment.sha[:12]} to "
-                          f"{pull.head_sha[:12]} after the command: nothing was promoted; "
-                          f"comment `/deploy {self.environment}` again to deploy the new head")
+        moved = (f"the PR head moved from {self.deployment.sha[:12]} to {pull.head_sha[:12]} "
+                 f"after the command: nothing was promoted; comment `/deploy {self.environment}` "
+                 "again to deploy the new head")
+        return self._fail(ReasonCode.REF_CHANGED, moved, markdown=moved)
 
     def _verify(self) -> Outcome | None:
         """A deploy's claimed run against the cloud; a refusal promotes nothing."""
@@ -174,12 +176,16 @@ class _DeployJob:
             self.forge.react(self.comment_id, reaction)
 
     def _fail(self, code: ReasonCode, message: str, report: str = "",
-              details: dict[str, Any] | None = None) -> Outcome:
+              details: dict[str, Any] | None = None, markdown: str | None = None) -> Outcome:
+        """End the deployment with `message`; the PR is told `report`, else a refusal whose body
+        is `markdown` (the bot's own) or `message` as plain text (errors quote values that
+        pipelines, runs and services wrote)."""
         state: DeploymentState = "error" if code == ReasonCode.FAILED else "failure"
         self.forge.set_deployment_status(self.deployment.id, state, message[:140],
                                          log_url=self.log_url)
         self.report = report or comments.refused(
-            f"/{self.payload.get('action', 'deploy')} {self.environment}", code, message)
+            f"/{self.payload.get('action', 'deploy')} {self.environment}", code,
+            markdown if markdown is not None else plain(message))
         self._tell(self.report, "-1")
         return Outcome("stop", code, message, sha=self.deployment.sha,
                        environment=self.environment, deployment_id=self.deployment.id,

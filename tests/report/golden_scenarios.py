@@ -33,6 +33,7 @@ from mlops_bot.report import comments
 from mlops_bot.report.deploy_report import deploy_markdown, deploy_text
 from mlops_bot.report.endpoints_report import endpoint_text, endpoints_table
 from mlops_bot.report.init_report import init_text
+from mlops_bot.report.markdown import plain
 from mlops_bot.report.plan_report import render_pipelines, render_plan, render_plan_markdown
 from mlops_bot.report.push_report import render_push_markdown, render_push_text
 from mlops_bot.report.registry_report import version_text, versions_table
@@ -288,8 +289,9 @@ SCENARIOS: dict[str, Scenario] = {
     "comment_unlocked_not_locked.md": lambda: comments.unlocked("prod", None),
     "comment_refused.md": lambda: comments.refused(
         "/deploy", ReasonCode.ENV_LOCKED, comments.locked(_lock())),
+    # The deploy job's refusal of an error's text, as it passes it: plain text, escaped.
     "comment_refused_hostile_error.md": lambda: comments.refused(
-        "/deploy staging", ReasonCode.FAILED, FENCE),
+        "/deploy staging", ReasonCode.FAILED, plain(FENCE)),
     "comment_run_started.md": lambda: comments.run_started(_run_record(), "succeeded"),
     "comment_run_started_hostile.md": lambda: comments.run_started(
         _run_record(pipeline=HOSTILE_PIPELINE, run_id=INJECT, metrics=HOSTILE_METRICS),

@@ -18,11 +18,7 @@ _OWN_HTML = re.compile(r"<br>|</?sub>")
 _ESCAPED = re.compile(r"\\[!-/:-@\[-`{-~]")
 _FENCE = re.compile(r"^(`{3,})")
 # Left unescaped on purpose, each with its reason (reported, not fixed here):
-_KNOWN = {
-    # refused() takes Markdown: its callers compose messages with code spans, and the deploy
-    # job passes an exception's text as it is (mlops_bot/flows/deploy_job.py).
-    "comment_refused_hostile_error.md",
-}
+_KNOWN: set[str] = set()
 
 
 def _outside_fences(markdown: str) -> list[str]:
