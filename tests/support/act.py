@@ -181,7 +181,9 @@ class Act:
                     process = subprocess.run(args, cwd=files, env=self._process_env(),
                                              capture_output=True, text=True, timeout=timeout)
                 finally:
-                    _remove_job_containers(str(yaml.safe_load(text).get("name") or workflow))
+                    parsed = yaml.safe_load(text)
+                    _remove_job_containers(str(parsed.get("name") or workflow),
+                                           [job] if job else list(parsed.get("jobs") or {}))
         except subprocess.TimeoutExpired as expired:
             output = "".join(o.decode(errors="replace") if isinstance(o, bytes) else (o or "")
                              for o in (expired.stdout, expired.stderr))
@@ -232,11 +234,14 @@ class Act:
                 f"job {job} declares no environment: GitHub would put none in its OIDC token")
 
 
-def _remove_job_containers(workflow_name: str) -> None:
+def _remove_job_containers(workflow_name: str, jobs: list[str]) -> None:
     """act leaves a failed or interrupted job's containers running; they are named
-    act-<workflow>-<job>-<hash> (act's createContainerName)."""
-    prefix = re.sub("-+", "-", "act-" + re.sub(r"[^a-zA-Z0-9]", "-", workflow_name) + "-")
-    found = docker("ps", "-aq", "--filter", f"name=^{prefix}", check=False).stdout.split()
+    act-<workflow>-<job>-<hash> (act's createContainerName). Only those of `jobs`: a run
+    nested in a job of an outer run (ci.yml's test job) must not remove the outer job's."""
+    found = []
+    for job in jobs:
+        prefix = re.sub("-+", "-", re.sub(r"[^a-zA-Z0-9]", "-", f"act-{workflow_name}-{job}-"))
+        found += docker("ps", "-aq", "--filter", f"name=^{prefix}", check=False).stdout.split()
     if found:
         docker("rm", "-f", *found, check=False)
 
