@@ -6,6 +6,7 @@ workspace at /github/workspace, file commands, event file, GITHUB_* and INPUT_*,
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def test_a_workspace_owned_by_another_user_is_read(docker_engine, image, tmp_pat
     # runner's own files (outputs, summary, home) are writable, as the runner makes them.
     repo, base, head = changed_pipeline(tmp_path)
     hand_to(repo.path, 0, 0o644)
+    try:
+        _read_a_workspace_owned_by_root(image, repo, base, head, tmp_path)
+    finally:
+        hand_to(repo.path, os.geteuid(), 0o644)  # the test's own again, so it can be removed
+
+
+def _read_a_workspace_owned_by_root(image, repo, base, head, tmp_path):
     # Git in the image refuses this checkout; mlops-bot says so, with the fix, not "not a commit".
     refused = docker("run", "--rm", "-v", f"{repo.path}:/work", "--workdir", "/work",
                      "--entrypoint", "mlops-bot", image, "plan", "--base", base, "--head", head,

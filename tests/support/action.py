@@ -81,12 +81,27 @@ def action_inputs(given: dict[str, str]) -> dict[str, str]:
 
 def hand_to(path: Path, uid: int, mode: int | None = None) -> None:
     """`path` and everything below owned by `uid` (and chmod'ed to `mode`, folders kept
-    traversable), as a runner of that user would have left them."""
+    traversable), as a runner of that user would have left them. Where the tests do not run as
+    root (GitHub-hosted runners run them as uid 1001), a root container makes the change."""
+    if os.geteuid() != 0:
+        _hand_to_in_container(path, uid, mode)
+        return
     for folder, dirs, files in os.walk(path):
         for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
             os.lchown(name, uid, uid)
             if mode is not None and not os.path.islink(name):
                 os.chmod(name, mode | (0o111 if os.path.isdir(name) else 0))
+
+
+def _hand_to_in_container(path: Path, uid: int, mode: int | None) -> None:
+    from tests.support.docker import docker
+
+    script = f"chown -R {uid}:{uid} /target"
+    if mode is not None:
+        script += (f" && find /target -type d -exec chmod {mode | 0o111:o} {{}} +"
+                   f" && find /target ! -type d ! -type l -exec chmod {mode:o} {{}} +")
+    docker("run", "--rm", "--user", "0", "-v", f"{path}:/target", "--entrypoint", "sh",
+           "python:3.11-slim", "-c", script)
 
 
 def run_in_image(image: str, workspace: Path, tmp: Path, event_name: str, event: dict[str, Any],
