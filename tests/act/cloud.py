@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import http.client
 import re
-import threading
 from contextlib import ExitStack
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ from tests.support.fake_iam import Iam
 from tests.support.fake_sts import PROVIDER, FakeSts
 from tests.support.fake_vertex_models import FakeVertexModels
 from tests.support.fake_vertex_pipelines import FakeVertexPipelines
+from tests.support.loopback import LoopbackServer
 from tests.support.models import train_wine_model
 
 __all__ = ["BUCKET", "BUILDER", "DEPLOYER", "PROJECT", "REGION", "RUNTIME", "Cloud"]
@@ -64,7 +64,7 @@ class TrainingPipelines(FakeVertexPipelines):
         return job
 
 
-class VertexFront:
+class VertexFront(LoopbackServer):
     """One `aiplatform` endpoint for two fakes: pipeline jobs go to the pipelines fake, models,
     endpoints and predictions to the models fake; requests and answers pass through as they are."""
 
@@ -72,21 +72,11 @@ class VertexFront:
 
     def __init__(self, pipelines: str, models: str) -> None:
         self.backends = (urlsplit(pipelines).netloc, urlsplit(models).netloc)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _front_handler(self))
-        self._server.daemon_threads = True
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_front_handler(self))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base_url
 
     def backend_for(self, path: str) -> str:
         return self.backends[0] if self._PIPELINES.match(path) else self.backends[1]

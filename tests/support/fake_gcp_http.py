@@ -20,11 +20,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tests.support.discovery import Conformance, Method, Violation
+from tests.support.loopback import LoopbackServer
 
 if TYPE_CHECKING:
     from tests.support.fake_iam import Iam
@@ -49,7 +50,7 @@ class _Fault:
     times: int | None
 
 
-class JsonApiServer:
+class JsonApiServer(LoopbackServer):
     routes: ClassVar[list[tuple[str, re.Pattern[str], str]]] = []
     discovery: ClassVar[tuple[str, ...]] = ()  # e.g. ("aiplatform.v1",): the APIs served
 
@@ -61,18 +62,10 @@ class JsonApiServer:
         # The request's Authorization header, per handler thread: _dispatch keeps its signature.
         self._caller = threading.local()
         self._lock = threading.RLock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
+        super().__init__(_handler_for(self))
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
         if self.conformance is not None:
             self.conformance.assert_clean()
 
@@ -88,8 +81,7 @@ class JsonApiServer:
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base_url
 
     def fail(self, route: str, status: int, times: int | None = 1) -> None:
         """Answer `status` to the next `times` requests of `route` (None: all), not applying them."""

@@ -20,11 +20,12 @@ import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from mlops_bot.backends.gcp.identities import IDENTITIES, Identity, permissions_of
+from tests.support.loopback import LoopbackServer
 
 __all__ = ["ROUTE_PERMISSIONS", "TOKEN_PREFIX", "Denied", "Iam", "TokenServer", "credentials_for",
            "token_for"]
@@ -82,7 +83,7 @@ def credentials_for(email: str) -> Any:
     return Credentials(token=token_for(email))
 
 
-class TokenServer:
+class TokenServer(LoopbackServer):
     """A token exchange (STS) that hands out `email`'s fake token for any subject token, for
     Application Default Credentials read from a file (`GOOGLE_APPLICATION_CREDENTIALS`) of the
     kind google-github-actions/auth writes on a runner (`external_account`, Workload Identity
@@ -95,23 +96,11 @@ class TokenServer:
     def __init__(self, email: str) -> None:
         self.email = email
         self.requests = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_token_handler(self))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1/token"
+        return f"{self.base_url}/v1/token"
 
     def credentials_file(self, folder: Path) -> Path:
         """An `external_account` ADC file whose token exchange comes here."""

@@ -15,10 +15,12 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import yaml
+
+from tests.support.loopback import LoopbackServer
 
 __all__ = ["FakeKfpRepository", "Upload"]
 
@@ -32,7 +34,7 @@ class Upload:
     authorization: str | None
 
 
-class FakeKfpRepository:
+class FakeKfpRepository(LoopbackServer):
     def __init__(self, project: str = "test-project", repository: str = "pipelines",
                  token: str = "test-token") -> None:
         self.path, self.token = f"/{project}/{repository}", token
@@ -40,23 +42,11 @@ class FakeKfpRepository:
         self.tags: dict[tuple[str, str], str] = {}  # (package, tag) -> digest
         self._faults: list[int] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self) -> FakeKfpRepository:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_for(self))
 
     @property
     def host(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.path}"
+        return f"{self.base_url}{self.path}"
 
     def fail(self, status: int, times: int = 1) -> None:
         with self._lock:

@@ -24,12 +24,13 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qsl
 
 from mlops_bot.backends.gcp.identities import Federation, identity_for_claims
 from tests.support.fake_iam import token_for
+from tests.support.loopback import LoopbackServer
 
 __all__ = ["PROVIDER", "Exchange", "FakeSts"]
 
@@ -46,7 +47,7 @@ class Exchange:
 
 
 @dataclass
-class FakeSts:
+class FakeSts(LoopbackServer):
     federation: Federation
     project: str
     provider: str = PROVIDER
@@ -55,21 +56,11 @@ class FakeSts:
     def __post_init__(self) -> None:
         self._federated: dict[str, dict[str, Any]] = {}  # federated token -> the claims
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_for(self))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base_url
 
     def granted(self) -> list[str]:
         with self._lock:
