@@ -31,7 +31,7 @@ from tests.support.fake_iam import Iam, TokenServer, credentials_for
 from tests.support.fake_vertex_models import FakeVertexModels
 from tests.support.fake_vertex_pipelines import FakeVertexPipelines
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
-from tests.support.models import candidate, train_wine_model, wine_features
+from tests.support.models import candidate, wine_features
 
 PROJECT, REGION, BUCKET = "acme-ml", "europe-west4", "acme-registry"
 BUILDER, DEPLOYER = BUILD.email(PROJECT), DEPLOY.email(PROJECT)
@@ -108,19 +108,6 @@ def test_no_identity_reads_nothing(gcs: FakeGcs, iam: Iam) -> None:
 
 
 # -- models and endpoints ------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gcs")
-    train_wine_model(root / "models" / "wine" / "1")
-    return root
-
-
-@pytest.fixture
-def vertex(model_files: Path, iam: Iam) -> Iterator[FakeVertexModels]:
-    with FakeVertexModels(files=model_files).enforce(iam) as fake:
-        yield fake
-
 
 def _vertex_backends(vertex: FakeVertexModels, email: str) -> tuple[Any, Any]:
     clients = GcpClients(_config(aiplatform=vertex.endpoint), credentials_for(email))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from tests.support.fake_sts import PROVIDER, FakeSts
 from tests.support.fake_vertex_models import FakeVertexModels
 from tests.support.fake_vertex_pipelines import FakeVertexPipelines
 from tests.support.fake_vertex_schedules import FakeVertexSchedules
-from tests.support.models import candidate, train_wine_model, wine_features
+from tests.support.models import candidate, wine_features
 
 PROJECT, REGION, BUCKET = "acme-ml", "europe-west4", "acme-registry"
 BUILDER, DEPLOYER = BUILD.email(PROJECT), DEPLOY.email(PROJECT)
@@ -75,19 +74,6 @@ def _signed_in_as(folder: Path, sts: FakeSts, account: str, claims: dict[str, st
 @pytest.fixture
 def iam() -> Iam:
     return Iam(PROJECT, BUCKET, runtime_account=RUNTIME)
-
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gcs")
-    train_wine_model(root / "models" / "wine" / "1")
-    return root
-
-
-@pytest.fixture
-def vertex(model_files: Path, iam: Iam) -> Iterator[FakeVertexModels]:
-    with FakeVertexModels(files=model_files).enforce(iam) as fake:
-        yield fake
 
 
 def _backends(vertex: FakeVertexModels, credentials: Any = None) -> tuple[Any, Any]:
