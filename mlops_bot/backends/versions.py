@@ -7,7 +7,7 @@ import re
 
 from mlops_bot.errors import UserError
 
-__all__ = ["DEFAULT_TAG", "check_tag", "parse_ref", "tag_for_branch", "version_of"]
+__all__ = ["DEFAULT_TAG", "check_tag", "parse_ref", "tag_for_branch", "tags_for_push", "version_of"]
 
 DEFAULT_TAG = "latest"
 _VERSION = re.compile(r"^v-[0-9a-f]{16}$")
@@ -20,9 +20,23 @@ def version_of(spec: bytes) -> str:
 
 
 def tag_for_branch(branch: str) -> str:
-    """A tag name for a branch: `feature/x` becomes `feature-x` (tags are single path segments)."""
-    tag = re.sub(r"[^A-Za-z0-9._-]+", "-", branch).strip("-.")[:128]
-    return tag or "branch"
+    """A branch's own tag, `branch-<slug>-<8 hex of the name>`: `feature/x` and `feature-x`, or
+    `main-` and `main`, get different tags (the slug alone would merge them), and no branch can
+    take a reserved tag (`latest`, the default branch's, an environment's) by its name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", branch).strip("-.")[:100] or "x"
+    return f"branch-{slug}-{hashlib.sha256(branch.encode()).hexdigest()[:8]}"
+
+
+def tags_for_push(branch: str | None, default_branch: str) -> list[str]:
+    """The tags a push moves. `latest` and the default branch's tag (e.g. `main`, which
+    scheduled retraining follows) move only on pushes to the default branch; a push to another
+    branch moves its own tag only; a push of no branch (a tag, a detached commit) moves none."""
+    if branch is None:
+        return []
+    if branch == default_branch:
+        plain = re.sub(r"[^A-Za-z0-9._-]+", "-", branch).strip("-.")[:128]
+        return [DEFAULT_TAG, *([plain] if plain and plain != DEFAULT_TAG else [])]
+    return [tag_for_branch(branch)]
 
 
 def check_tag(tag: str) -> str:

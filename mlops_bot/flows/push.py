@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_bot import __version__
 from mlops_bot.backends.factory import Backends
 from mlops_bot.backends.types import BuildRequest, BuildResult, RunRequest
-from mlops_bot.backends.versions import DEFAULT_TAG, tag_for_branch
+from mlops_bot.backends.versions import tags_for_push
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
@@ -49,11 +49,13 @@ def run_id_for(pipeline: str, version: str, parameters: dict[str, Any], trigger:
 
 class PushFlow:
     def __init__(self, git: GitRepo, config: Config, backends: Backends,
-                 branch: str | None, trigger: str = "push") -> None:
+                 branch: str | None, trigger: str = "push",
+                 default_branch: str | None = None) -> None:
         self._git = git
         self._config = config
         self._backends = backends
         self._branch = branch
+        self._default_branch = default_branch or config.default_branch
         self._trigger = trigger
         self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
 
@@ -145,13 +147,13 @@ class PushFlow:
             manifest[MANIFEST_KEY] = self._serving[entry.name]
         try:
             published = registry.publish(entry.name, compiled.spec, manifest)
-            tags = [DEFAULT_TAG] + ([tag_for_branch(self._branch)] if self._branch else [])
+            tags = tags_for_push(self._branch, self._default_branch)
             for tag in tags:
                 registry.tag(entry.name, tag, published.version)
         except UserError as error:
             return VersionOutcome(entry.name, None, "failed", error=str(error))
         progress(f"  {entry.name}@{published.version}: {published.status}, "
-                 f"tagged {', '.join(tags)}")
+                 f"tagged {', '.join(tags) or 'nothing (not a branch push)'}")
         return VersionOutcome(entry.name, published.version, published.status, tags)
 
     def _should_run(self, pipeline: str) -> bool:
@@ -237,7 +239,8 @@ def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[st
     if base is None:
         base = event.before if event else git.parent(head_sha)
     config = config_at(git, head_sha)
-    flow = PushFlow(git, config, backends_for(config, git.root), branch)
+    flow = PushFlow(git, config, backends_for(config, git.root), branch,
+                    default_branch=event.default_branch if event else None)
     result = flow.plan_only(base, head_sha) if plan_only else flow.run(
         base, head_sha, cli_parameters)
     summary = step_summary_path(environ)

@@ -64,6 +64,7 @@ class PushEvent:
     before: str  # all zeros for a new branch
     after: str
     ref: str  # refs/heads/<branch> or refs/tags/<tag>
+    default_branch: str | None = None  # the repository's, as the event says
 
     @property
     def branch(self) -> str | None:
@@ -77,7 +78,10 @@ def push_event_from_env(environ: Mapping[str, str] = os.environ) -> PushEvent | 
     path = Path(environ["GITHUB_EVENT_PATH"])
     try:
         payload = json.loads(path.read_text())
-        return PushEvent(str(payload["before"]), str(payload["after"]), str(payload["ref"]))
+        repository = payload.get("repository")
+        default = repository.get("default_branch") if isinstance(repository, dict) else None
+        return PushEvent(str(payload["before"]), str(payload["after"]), str(payload["ref"]),
+                         default if isinstance(default, str) and default else None)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"cannot read the push event at {path} (GITHUB_EVENT_PATH): {error}; "
                         "pass --base and --head instead") from None
