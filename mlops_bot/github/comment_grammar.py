@@ -35,9 +35,9 @@ _NEAR_MISS = 0.8
 # behind a line separator that the tokenizer would read as plain whitespace.
 _LINE_END = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
-_Slot = Literal["env", "pipeline"]
+_Slot = Literal["env", "pipeline", "sha"]
 _Option = Literal["--version", "--traffic", "--reason"]
-_Checked = Literal["env", "pipeline", "--version", "--traffic"]
+_Checked = Literal["env", "pipeline", "sha", "--version", "--traffic"]
 
 # Anchoring is done with fullmatch: `$` would also accept a trailing newline.
 _PATTERNS: dict[_Checked, tuple[re.Pattern[str], str]] = {
@@ -46,13 +46,15 @@ _PATTERNS: dict[_Checked, tuple[re.Pattern[str], str]] = {
     "pipeline": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"),
                  "a letter or digit first, then letters, digits, `.`, `_` or `-`, "
                  "at most 100 characters"),
+    # Lowercase only, as GitHub shows SHAs; 7 digits is the shortest abbreviation git prints.
+    "sha": (re.compile(r"[0-9a-f]{7,40}"), "a commit SHA: 7 to 40 lowercase hex digits"),
     "--version": (re.compile(r"v-[0-9a-f]{16}"),
                   "a registry version: `v-` and 16 lowercase hex digits"),
     # ASCII digits only: int() alone would also take "+5", "1_0" and full-width digits.
     "--traffic": (re.compile(r"100|[1-9][0-9]?"), "a whole percentage from 1 to 100"),
 }
 _LABELS: dict[_Checked, str] = {
-    "env": "The environment", "pipeline": "The pipeline",
+    "env": "The environment", "pipeline": "The pipeline", "sha": "The commit",
     "--version": "`--version`", "--traffic": "`--traffic`",
 }
 # Option-looking tokens safe to quote back; anything else is described, not echoed.
@@ -72,10 +74,11 @@ class _Syntax:
 
 
 _SYNTAX: dict[str, _Syntax] = {s.usage.split()[0]: s for s in (
-    _Syntax("deploy", "/deploy <env> [<pipeline>] [--version V] [--traffic N]",
+    _Syntax("deploy", "/deploy <env> [<pipeline>] [<sha>] [--version V] [--traffic N]",
             "Promote the model this PR's head commit built (or registry version `V`) to "
-            "`<env>`; `--traffic` sets the new model's share, in percent.",
-            ("env", "pipeline"), 1, ("--version", "--traffic")),
+            "`<env>`; `<sha>` pins the commit you reviewed (it must be the head); `--traffic` "
+            "sets the new model's share, in percent.",
+            ("env", "pipeline", "sha"), 1, ("--version", "--traffic")),
     _Syntax("rollback", "/rollback <env> [<pipeline>]",
             "Put back the model `<env>` served before its last deploy.", ("env", "pipeline"), 1),
     _Syntax("lock", "/lock <env> [--reason TEXT]",
@@ -119,6 +122,8 @@ def parse_comment(body: str, environments: Sequence[str], pipelines: Sequence[st
     envs, pipes = _known("env", environments), _known("pipeline", pipelines)
     if syntax.name == "help":
         return Reply(help_text(envs, pipes), "help")
+    if "sha" in syntax.slots:
+        args = _sha_in_pipeline_slot(args, pipes)
     return _check_patterns(syntax, args) or _resolve(syntax.name, syntax, args, envs, pipes)
 
 
@@ -169,6 +174,18 @@ def _tokenize(syntax: _Syntax, tokens: list[str]) -> _Args | Reply:
     return args
 
 
+def _sha_in_pipeline_slot(args: _Args, pipelines: Sequence[str]) -> _Args:
+    """`/deploy staging 1a2b3c4` names a commit, not a pipeline: a second word that reads as a
+    SHA and is no pipeline's name moves to the sha slot (a pipeline named like a SHA wins)."""
+    word = args.get("pipeline")
+    if ("sha" in args or word is None or word in pipelines
+            or not _PATTERNS["sha"][0].fullmatch(word)):
+        return args
+    moved = {k: v for k, v in args.items() if k != "pipeline"}
+    moved["sha"] = word
+    return moved
+
+
 def _check_patterns(syntax: _Syntax, args: _Args) -> Reply | None:
     """The first argument outside its pattern, said with what is allowed; None when all fit."""
     for kind, (pattern, allowed) in _PATTERNS.items():
@@ -204,7 +221,7 @@ def _resolve(name: CommandName, syntax: _Syntax, args: _Args,
     return Command(name, environment=env, pipeline=pipeline,
                    version=args.get("--version"),
                    traffic=int(traffic) if traffic is not None else None,
-                   reason=args.get("--reason"))
+                   reason=args.get("--reason"), sha=args.get("sha"))
 
 
 def _unknown(kind: Literal["environment", "pipeline"], value: str,

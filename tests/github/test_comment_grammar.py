@@ -14,8 +14,9 @@ from mlops_bot.github.comment_grammar import MAX_LINE, help_text, parse_comment
 ENVS = ("staging", "production", "dev_eu")
 PIPES = ("churn", "fraud-v2", "ranker.tf")
 V = "v-0123456789abcdef"
+SHA = "0123456789abcdef0123456789abcdef01234567"
 USAGE = {
-    "deploy": "`/deploy <env> [<pipeline>] [--version V] [--traffic N]`",
+    "deploy": "`/deploy <env> [<pipeline>] [<sha>] [--version V] [--traffic N]`",
     "rollback": "`/rollback <env> [<pipeline>]`",
     "lock": "`/lock <env> [--reason TEXT]`",
     "unlock": "`/unlock <env>`",
@@ -85,6 +86,22 @@ TABLE = [
     row("/deploy staging churn\u2028/deploy production", deploy(), id="line separator ends line"),
     row("/deploy staging churn\n" + "x" * 70_000, deploy(), id="body over 64 KiB"),
     row("/deploy production", deploy("production"), pipes=("churn",), id="single pipeline"),
+    # --- a pinned commit: the sha the commenter reviewed ---
+    row(f"/deploy staging churn {SHA}", deploy(sha=SHA)),
+    row("/deploy staging churn 1a2b3c4", deploy(sha="1a2b3c4"), id="7-digit prefix"),
+    row("/deploy staging 1a2b3c4", deploy("staging", "churn", sha="1a2b3c4"), pipes=("churn",),
+        id="sha without the pipeline"),
+    row("/deploy staging abcdef1", deploy("staging", "abcdef1"), pipes=("abcdef1", "churn"),
+        id="a pipeline named like a sha stays a pipeline"),
+    row(f"/deploy staging churn {SHA} --traffic 5", deploy(sha=SHA, traffic=5)),
+    row("/deploy staging churn 1a2b3c", R("invalid_argument", ("The commit", "7 to 40"))),
+    row(f"/deploy staging churn {SHA}0", R("invalid_argument", ("The commit",)), id="41 digits"),
+    row(f"/deploy staging churn {SHA.upper()}", R("invalid_argument", ("The commit",)),
+        id="uppercase sha"),
+    row("/deploy staging churn HEAD~1", R("invalid_argument", ("The commit",), ("HEAD",))),
+    row("/deploy staging churn main", R("invalid_argument", ("The commit",)), id="a branch"),
+    row(f"/deploy staging churn {SHA[:7]}`@x`", R("invalid_argument", ("The commit",), ("@x",))),
+    row(f"/rollback staging churn {SHA}", R("usage", ("Too many arguments",))),
     row("/rollback production fraud-v2", Command("rollback", "production", "fraud-v2")),
     row("/rollback production", Command("rollback", "production", "churn"), pipes=("churn",),
         id="rollback, single pipeline"),
@@ -166,7 +183,8 @@ TABLE = [
     row("/plan staging", R("usage", ("Too many arguments", USAGE["plan"]))),
     row("/plan --verbose", R("usage", ("`--verbose` is not an option",))),
     row("/rollback staging churn fraud-v2", R("usage", ("Too many arguments",))),
-    row("/deploy staging churn extra", R("usage", ("Too many arguments", USAGE["deploy"]))),
+    row("/deploy staging churn 1a2b3c4 extra", R("usage", ("Too many arguments", USAGE["deploy"]))),
+    row("/deploy staging churn extra", R("invalid_argument", ("The commit",), ("extra",))),
     row("/deploy staging churn --force", R("usage", ("`--force` is not an option of `/deploy`",))),
     row("/deploy staging churn -v", R("usage", ("`-v` is not an option",))),
     row("/deploy staging churn --@everyone", R("usage", ("is not an option",), ("@",))),
