@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlops_bot.backends.versions import tag_for_branch
 from tests.support.cli import cli, cli_json
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 
@@ -170,7 +171,7 @@ def test_push_event_sets_the_range_and_the_job_summary(builder, tmp_path):
     document = cli_json("push", cwd=builder.path, env=env)
     assert document["branch"] == "feature/x"
     assert [(v["pipeline"], v["tags"]) for v in document["versions"]] == [
-        ("beta", ["latest", "feature-x"])]
+        ("beta", [tag_for_branch("feature/x")])]  # latest moves only on the default branch
     markdown = summary.read_text()
     assert markdown.startswith("### mlops-bot: push feature/x @ ")
     assert "| beta | v-" in markdown
