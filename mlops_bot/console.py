@@ -10,7 +10,9 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["emit_json", "progress", "say"]
+__all__ = ["emit_json", "json_documents", "progress", "say"]
+
+_emitted = 0  # documents emit_json printed in this process (the CLI adds an error one if 0)
 
 
 def emit_json(document: Any) -> None:
@@ -19,7 +21,15 @@ def emit_json(document: Any) -> None:
     Compact: documents can be large (a plan of hundreds of pipelines), and json's indenting
     encoder is pure Python, several times slower than the compact C one. `jq .` pretty-prints.
     """
+    global _emitted
     sys.stdout.write(json.dumps(document) + "\n")
+    sys.stdout.flush()
+    _emitted += 1
+
+
+def json_documents() -> int:
+    """How many documents emit_json printed so far (the CLI compares before and after)."""
+    return _emitted
 
 
 def say(text: str) -> None:

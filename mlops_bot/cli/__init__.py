@@ -11,6 +11,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mlops_bot import __version__
 from mlops_bot.cli import (
@@ -32,7 +33,8 @@ from mlops_bot.cli import (
     serve,
 )
 from mlops_bot.cli.options import Handler
-from mlops_bot.errors import EXIT_FAILED, EXIT_UNEXPECTED, UserError
+from mlops_bot.console import emit_json, json_documents, progress
+from mlops_bot.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, UsageError, UserError
 
 __all__ = ["build_parser", "main"]
 
@@ -41,12 +43,22 @@ _GROUPS = (plan, pipelines, push, compile, run, runs, registry, bootstrap, serve
            rollback, endpoints, retrain, schedules, init, config)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Raises a usage error instead of exiting, so `--json` can report it as a document too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlops-bot",
         description="GitOps CI/CD for Kubeflow (KFP v2) pipelines on Vertex AI.",
-        epilog="Exit codes: 0 success, 1 something failed that you can fix (the message says how), "
-        "2 usage error, 3 unexpected failure (a bug: the traceback is on stderr).",
+        epilog="Exit codes: 0 success, 1 something failed or was refused that you can fix (the "
+        "message says how), 2 usage error, 3 unexpected failure (a bug: the traceback is on "
+        "stderr), 130 interrupted (Ctrl-C). With --json, stdout holds exactly one JSON document "
+        "on every path; a failure is {\"error\": {\"code\": ..., \"message\": ...}}.",
     )
     parser.add_argument("--version", action="version", version=f"mlops-bot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -56,21 +68,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Handler = args.handler
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments
+    documents = json_documents()
+    command = next((a for a in arguments if not a.startswith("-")), "mlops-bot")
     try:
+        args = build_parser().parse_args(arguments)
+        command = args.command
+        handler: Handler = args.handler
         return handler(args)
     except UserError as error:
-        print(f"mlops-bot: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return _failed(error.code, str(error), error.exit_code, as_json, documents)
     except KeyboardInterrupt:
-        print("mlops-bot: interrupted", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception:
-        traceback.print_exc()
-        print(
-            f"mlops-bot: unexpected failure in `{args.command}` (this is a bug, or a backend "
-            "failed): the traceback above says where.",
-            file=sys.stderr,
-        )
-        return EXIT_UNEXPECTED
+        return _failed("interrupted", f"`{command}` was interrupted (Ctrl-C)", EXIT_INTERRUPTED,
+                       as_json, documents)
+    except OSError as error:
+        translated = _disk_error(error)
+        if translated is not None:
+            return _failed(translated.code, str(translated), translated.exit_code, as_json,
+                           documents)
+        return _unexpected(command, error, as_json, documents)
+    except Exception as error:
+        return _unexpected(command, error, as_json, documents)
+
+
+def _failed(code: str, message: str, exit_code: int, as_json: bool, documents: int) -> int:
+    """Say why, once: on stderr, and as the one JSON document when none was printed yet."""
+    progress(f"mlops-bot: {message}")
+    if as_json and json_documents() == documents:
+        emit_json({"error": {"code": code, "message": message}})
+    return exit_code
+
+
+def _unexpected(command: str, error: BaseException, as_json: bool, documents: int) -> int:
+    traceback.print_exc()
+    return _failed("internal", f"unexpected failure in `{command}` (this is a bug, or a backend "
+                   f"failed: {type(error).__name__}: {error}): the traceback on stderr says where",
+                   EXIT_UNEXPECTED, as_json, documents)
+
+
+def _disk_error(error: OSError) -> UserError | None:
+    """A full or read-only disk met outside the state helpers, as one sentence."""
+    from mlops_bot.backends.local.files import storage_error
+
+    return storage_error(error)

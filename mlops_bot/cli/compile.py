@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, progress, say
-from mlops_bot.errors import UserError
+from mlops_bot.errors import UsageError
 
 if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
@@ -40,7 +40,7 @@ def _command(args: argparse.Namespace) -> int:
     for option in args.image:
         name, sep, ref = option.partition("=")
         if not sep or not name or not ref:
-            raise UserError(f"--image {option!r} must look like NAME=REFERENCE")
+            raise UsageError(f"--image {option!r} must look like NAME=REFERENCE")
         pins[name] = ref
     return run_compile(repo=args.repo, names=args.pipelines, out=args.out, pins=pins,
                        as_json=args.json)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, say
-from mlops_bot.errors import UserError
+from mlops_bot.errors import UsageError
 
 if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
@@ -38,7 +38,7 @@ def run_runs_list(repo: Path, pipeline: str | None, sha: str | None, as_json: bo
     from mlops_bot.report.runs_report import runs_table
 
     if sha is not None and len(sha) < 7:
-        raise UserError(f"--sha {sha!r} is too short: give at least 7 hex digits")
+        raise UsageError(f"--sha {sha!r} is too short: give at least 7 hex digits")
     runs = backends_for(load_config(repo), repo).runner.runs(pipeline, sha)
     if as_json:
         emit_json({"runs": [dataclasses.asdict(r) for r in runs]})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_bot.cli.options import repo_option
 from mlops_bot.console import progress, say
-from mlops_bot.errors import UserError
+from mlops_bot.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
@@ -73,7 +73,7 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
     if environment not in config.environments:
         raise UserError(_unknown_environment(environment, list(config.environments)))
     if poll_interval <= 0:
-        raise UserError(f"--poll-interval must be more than 0 seconds, not {poll_interval}")
+        raise UsageError(f"--poll-interval must be more than 0 seconds, not {poll_interval}")
     path = endpoint_state_path(state_dir(config, repo), environment)
     url_path = url_file(state_dir(config, repo), environment)
     routes = Routes.from_env(os.environ)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_bot.cron import CronError, latest_fire, next_fire
-from mlops_bot.errors import UserError
+from mlops_bot.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from mlops_bot.backends.types import PipelineRegistry, VersionRecord
@@ -46,7 +46,7 @@ def parse_now(text: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise UserError(f"--now {text!r} is not an ISO 8601 time: use e.g. "
+        raise UsageError(f"--now {text!r} is not an ISO 8601 time: use e.g. "
                         "2026-03-02T03:05:00Z") from None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 

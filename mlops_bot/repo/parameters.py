@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlops_bot.errors import UserError
+from mlops_bot.errors import UsageError, UserError
 
 __all__ = ["merge_parameters", "parse_param_options", "run_py_parameters"]
 
@@ -41,7 +41,7 @@ def parse_param_options(options: Sequence[str]) -> dict[str, Any]:
     for option in options:
         key, sep, raw = option.partition("=")
         if not sep or not key.strip():
-            raise UserError(f"--param {option!r} must look like name=value")
+            raise UsageError(f"--param {option!r} must look like name=value")
         try:
             parsed[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:

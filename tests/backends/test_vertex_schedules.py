@@ -270,5 +270,5 @@ def test_now_must_be_an_iso_time(tmp_path):
     repo = GitRepoBuilder(tmp_path / "repo")
     repo.commit({"mlops.yaml": "schedules:\n" + WEEKLY})
     result = cli("schedules", "list", "--now", "next tuesday", "--repo", str(repo.path))
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error
     assert "--now 'next tuesday' is not an ISO 8601 time" in result.stderr
