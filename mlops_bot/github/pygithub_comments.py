@@ -1,9 +1,11 @@
 """What the bot writes on GitHub for people to read: pull request comments (one per marker,
 edited in place), reactions, and issues.
 
-A comment carries a hidden marker (`<!-- mlops-bot:<marker> -->`), so the bot finds and edits its
-own comment instead of adding another; only comments by the bot's own login count, so a comment
-somebody else wrote with the marker copied into it is never taken for the bot's.
+A comment carries a hidden marker (`<!-- mlops-bot:<marker> -->`) as its first line, so the bot
+finds and edits its own comment instead of adding another. Only a comment by the bot's own login
+whose first line is the marker counts: a comment somebody else wrote with the marker copied into
+it, or one of the bot's that quotes another's marker further down (a `/lock --reason` holding
+it), is never taken for it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from collections.abc import Callable
 from mlops_bot.console import progress
 from mlops_bot.github.pygithub_client import GithubClient, cut, login_of
 
-__all__ = ["COMMENT_LIMIT", "comment_marker", "create_issue", "find_issue", "react",
-           "upsert_comment", "with_marker"]
+__all__ = ["COMMENT_LIMIT", "comment_marker", "create_issue", "find_issue", "is_marked",
+           "react", "upsert_comment", "with_marker"]
 
 COMMENT_LIMIT = 65536  # GitHub refuses longer comment bodies (422)
 _MARKER = re.compile(r"[A-Za-z0-9_.:/-]+")  # no '>' or spaces: it cannot close the HTML comment
@@ -29,26 +31,31 @@ def comment_marker(marker: str) -> str:
 
 
 def with_marker(body: str, marker: str) -> str:
-    """`body` carrying its hidden marker, cut to GitHub's size limit without losing the marker."""
+    """`body` under its hidden marker (the first line), cut to GitHub's size limit."""
     tag = comment_marker(marker)
-    text = body if tag in body else f"{body.rstrip()}\n\n{tag}"
+    text = f"{tag}\n{body.strip()}"
     if len(text) <= COMMENT_LIMIT:
         return text
-    note = f"\n\n… (cut: GitHub comments hold at most {COMMENT_LIMIT} characters)\n\n{tag}"
-    return body.replace(tag, "")[:COMMENT_LIMIT - len(note)] + note
+    note = f"\n\n… (cut: GitHub comments hold at most {COMMENT_LIMIT} characters)"
+    return text[:COMMENT_LIMIT - len(note)] + note
+
+
+def is_marked(body: str | None, marker: str) -> bool:
+    """Whether `body` is the comment of `marker`: the marker is its first line."""
+    return (body or "").split("\n", 1)[0].rstrip("\r") == comment_marker(marker)
 
 
 def upsert_comment(client: GithubClient, bot: Callable[[], str], number: int, marker: str,
                    body: str) -> int:
     """The id of the bot's comment with `marker` on #`number`, edited to `body` or created.
     `bot()`: the bot's login, asked once the marker is known to be valid."""
-    text, tag = with_marker(body, marker), comment_marker(marker)
+    text = with_marker(body, marker)
     login = bot().casefold()
     with client.calling(f"comment on pull request #{number}", "pull-requests: write",
                         not_found=client.no_pull(number)):
         issue = client.repo().get_issue(number)
         for comment in issue.get_comments():  # PaginatedList: follows every Link rel="next"
-            if tag in (comment.body or "") and login_of(comment.user).casefold() == login:
+            if is_marked(comment.body, marker) and login_of(comment.user).casefold() == login:
                 if comment.body != text:
                     comment.edit(text)
                 return int(comment.id)
@@ -74,18 +81,28 @@ def react(client: GithubClient, comment_id: int, reaction: str) -> None:
         progress(f"warning: could not add the {reaction} reaction: {reason}")
 
 
-def find_issue(client: GithubClient, title: str) -> int | None:
+_ISSUE_MARKER = "tracking-issue"
+
+
+def find_issue(client: GithubClient, bot: Callable[[], str], title: str) -> int | None:
+    """The oldest open issue titled `title` that the bot opened (`create_issue`): by the bot's
+    login, its body's first line the marker. Anyone can open an issue of that title."""
+    tag, login = comment_marker(_ISSUE_MARKER), bot().casefold()
     with client.calling(f"look for the issue {title!r}", "issues: read"):
-        # Oldest first, so every run reports on the same issue if two were ever opened.
+        # Oldest first, so every run reports on the same issue if two were ever opened. (No
+        # `creator=` filter: how GitHub matches a bot's login there is not documented.)
         issues = client.repo().get_issues(state="open", sort="created", direction="asc")
         for issue in issues:  # PaginatedList: every page; pull requests are issues too
             # The title first: reading an unset `pull_request` makes PyGithub GET the issue.
-            if issue.title == title and issue.pull_request is None:
+            if (issue.title == title and login_of(issue.user).casefold() == login
+                    and (issue.body or "").split("\n", 1)[0].strip() == tag
+                    and issue.pull_request is None):
                 return int(issue.number)
     return None
 
 
 def create_issue(client: GithubClient, title: str, body: str) -> int:
+    text = f"{comment_marker(_ISSUE_MARKER)}\n{body.strip()}"
     with client.calling(f"open the issue {title!r}", "issues: write"):
-        issue = client.repo().create_issue(title=title, body=cut(body, COMMENT_LIMIT))
+        issue = client.repo().create_issue(title=title, body=cut(text, COMMENT_LIMIT))
         return int(issue.number)

@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.report.markdown import link
 from mlops_bot.report.tables import code, markdown_table
 
 if TYPE_CHECKING:
@@ -106,8 +107,9 @@ def _title(record: RunCheck) -> str:
 
 def _summary(record: RunCheck) -> str:
     run = code(record.run_id) if record.run_id else "-"
-    if record.run_id and record.run_url:
-        run += f" ([details]({record.run_url}))"
+    details = link("details", record.run_url) if record.run_id else ""
+    if details:
+        run += f" ({details})"
     rows = [["Pipeline", code(record.pipeline)],
             ["Registry version", code(record.version) if record.version else "-"],
             ["Run", run], ["Run status", record.run_status],

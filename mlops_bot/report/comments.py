@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from mlops_bot.backends.types import EnvironmentLock, RunRecord
-from mlops_bot.report.markdown import plain
+from mlops_bot.report.markdown import link, mention, plain
 from mlops_bot.report.tables import code, markdown_table
 
 if TYPE_CHECKING:
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
 
 __all__ = ["code", "deploy_requested", "locked", "refused", "rollback_requested",
            "run_started", "unlocked"]
+
+_PULL = re.compile(r"#[1-9][0-9]{0,9}")
 
 
 def refused(command: str, reason_code: str, message: str) -> str:
@@ -32,16 +35,18 @@ def deploy_requested(environment: str, sha: str, check: RunCheck, traffic: int |
     if check.produced_by and check.produced_by != sha:
         produced += " (an earlier commit: the PR head compiles to the same registry version)"
     run = code(check.run_id or "-")
-    if check.run_url:
-        run += f" ([details]({check.run_url}))"
+    details = link("details", check.run_url)
+    if details:
+        run += f" ({details})"
     return "\n".join([
         f"### :rocket: Deploy {code(check.pipeline)} to {code(environment)}: waiting for approval",
         "",
-        f"Requested by @{actor}. This deploys exactly commit `{sha[:12]}` (the PR head now); if "
+        f"Requested by {mention(actor)}. This deploys exactly commit {code(sha[:12])} (the PR "
+        "head now); if "
         "the PR head moves before the deploy starts, the deploy stops.",
         "",
         markdown_table(["", ""], [
-            ["Commit", f"`{sha}`"], ["Pipeline", code(check.pipeline)],
+            ["Commit", code(sha)], ["Pipeline", code(check.pipeline)],
             ["Registry version", code(check.version or "-")], ["Run", run],
             ["Run produced by", produced], ["Rollout", canary]]),
         "",
@@ -57,24 +62,29 @@ def rollback_requested(environment: str, pipeline: str | None, actor: str) -> st
     what = code(pipeline) if pipeline else "every pipeline"
     return "\n".join([
         f"### :rewind: Roll back {what} in {code(environment)}: waiting for approval", "",
-        f"Requested by @{actor}. Traffic goes back to the model version that served before the "
-        "last promotion, without a rebuild. The environment's required reviewers approve it in "
-        "the workflow run; this comment is updated with the result."])
+        f"Requested by {mention(actor)}. Traffic goes back to the model version that served "
+        "before the last promotion, without a rebuild. The environment's required reviewers "
+        "approve it in the workflow run; this comment is updated with the result."])
 
 
 def locked(lock: EnvironmentLock) -> str:
     reason = f" Reason: {code(lock.reason)}." if lock.reason else ""
     env = code(lock.environment)
-    # The owner links its pull request (#12); the lock stores hold it to that pattern.
-    return (f"### :lock: {env} is locked by {lock.owner}\n\n"
-            f"Locked by @{plain(lock.actor)} at {plain(lock.created_at)}.{reason} Other pull "
+    return (f"### :lock: {env} is locked by {_owner(lock.owner)}\n\n"
+            f"Locked by {mention(lock.actor)} at {plain(lock.created_at)}.{reason} Other pull "
             f"requests cannot deploy to {env} until {code('/unlock ' + lock.environment)} here.")
 
 
 def unlocked(environment: str, lock: EnvironmentLock | None) -> str:
     if lock is None:
         return f"### :unlock: {code(environment)} was not locked"
-    return f"### :unlock: {code(environment)} is unlocked\n\nIt was locked by {lock.owner}."
+    return (f"### :unlock: {code(environment)} is unlocked\n\n"
+            f"It was locked by {_owner(lock.owner)}.")
+
+
+def _owner(owner: str) -> str:
+    """A lock's owner: its pull request (`#12`, which GitHub links), else the text as code."""
+    return owner if _PULL.fullmatch(owner) else code(owner)
 
 
 def run_started(run: RunRecord, status: str) -> str:

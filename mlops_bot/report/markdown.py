@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-__all__ = ["fenced", "link", "no_mentions", "plain"]
+__all__ = ["PLAIN_LIMIT", "cap", "fenced", "link", "mention", "no_mentions", "plain"]
 
 # ASCII punctuation that starts Markdown or HTML inline syntax; `|` is left to markdown_table
 # (a pipe means nothing outside a table row, and table cells escape it themselves), `>` and the
@@ -27,12 +27,23 @@ _REFERENCE = re.compile(r"#(?=[0-9])")
 # Characters a link destination keeps as they are; anything else (spaces, parentheses, quotes,
 # angle brackets, backticks) is percent-encoded so the link cannot end early.
 _URL_SAFE = ":/?#@!$&*+,;=%~-._"
+# A GitHub login (or an app's `name[bot]`): the only text the bot writes after an `@` itself.
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+# An HTML comment's opening: the bot's sticky comments are marked with one, so a value never
+# carries one into a body, not even inside a code span.
+_HTML_COMMENT = "<!--"
+PLAIN_LIMIT = 1000  # characters of one value shown as text (a message, a note, an error line)
 
 
-def plain(text: str) -> str:
+def cap(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis showing where it was cut."""
+    return text if len(text) <= limit else text[:max(limit - 1, 0)] + "\u2026"
+
+
+def plain(text: str, limit: int = PLAIN_LIMIT) -> str:
     """`text` shown as it is, on one line, in running text or a table cell: no emphasis, link,
-    HTML, heading, mention or issue reference of its making."""
-    flat = _SYNTAX.sub(r"\\\1", " ".join(text.split()))
+    HTML, heading, mention or issue reference of its making; at most `limit` characters of it."""
+    flat = _SYNTAX.sub(r"\\\1", cap(" ".join(text.split()), limit))
     flat = _REFERENCE.sub("#\u200b", _BLOCK.sub(_escape_block, flat, count=1))
     return no_mentions(flat)
 
@@ -40,7 +51,13 @@ def plain(text: str) -> str:
 def no_mentions(text: str) -> str:
     """`text` with a zero-width space after each `@` that could start a mention or team
     reference; `name@host` and `image@sha256:...` are left whole, so they copy as they are."""
-    return _MENTION.sub("@\u200b", text)
+    return _MENTION.sub("@\u200b", text).replace(_HTML_COMMENT, "<\u200b!--")
+
+
+def mention(login: str) -> str:
+    """`@login` for a GitHub login (it notifies that user), else the text escaped: a login the
+    bot did not get from GitHub (a lock file, a payload) mentions nobody."""
+    return f"@{login}" if _LOGIN.fullmatch(login) else plain(login)
 
 
 def _escape_block(match: re.Match[str]) -> str:

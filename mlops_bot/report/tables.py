@@ -6,11 +6,15 @@ can use these without importing what it renders.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from mlops_bot.report.markdown import no_mentions
+from mlops_bot.report.markdown import cap, no_mentions
 
-__all__ = ["code", "markdown_table", "table"]
+__all__ = ["CODE_LIMIT", "code", "markdown_table", "table"]
+
+CODE_LIMIT = 200  # characters of one value shown as code: an image reference with its digest fits
+_BACKTICKS = re.compile(r"`+")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -32,8 +36,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([row(header), row(["---"] * len(header)), *map(row, rows)])
 
 
-def code(text: str) -> str:
-    """`text` as one inline code span: values from users, pipelines or check runs (a lock
-    reason, a metric name) cannot break out of it, start a new line or mention people."""
-    flat = " ".join(text.split())
-    return "`" + no_mentions(flat.replace("`", "'")) + "`"
+def code(text: str, limit: int = CODE_LIMIT) -> str:
+    """`text` as one inline code span, shown as it is: its delimiters are longer than any run of
+    backticks inside, so values from users, pipelines or check runs (a lock reason, a metric
+    name) cannot close it; on one line, at most `limit` characters, mentioning nobody."""
+    flat = no_mentions(cap(" ".join(text.split()), limit)) or " "
+    longest = max((len(run) for run in _BACKTICKS.findall(flat)), default=0)
+    fence = "`" * (longest + 1)
+    # A space each side when the text starts or ends with a backtick (CommonMark strips one
+    # space from each side of such a span, so the value is shown whole).
+    pad = " " if flat[0] == "`" or flat[-1] == "`" else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"

@@ -128,7 +128,7 @@ def test_sticky_comment_is_created_then_edited_in_place(fake):
     [comment] = fake.comments(5)
     assert first == second == comment.id
     assert comment.author == "mlops-bot" and comment.updated
-    assert comment.body == f"Deployed `3f2b` to staging\n\n{MARK}"
+    assert comment.body == f"{MARK}\nDeployed `3f2b` to staging"
     assert [r.route for r in fake.writes()] == ["create_comment", "edit_comment"]
     assert len(fake.calls("get_user")) == 1  # the bot's login is asked once
 
@@ -155,9 +155,9 @@ def test_the_bots_comment_is_found_across_pages(fake):
     fake.add_pull(5, SHA)
     for n in range(5):
         fake.add_comment(5, "alice", f"comment {n} {MARK if n == 1 else ''}")
-    mine = fake.add_comment(5, "mlops-bot", f"old plan\n\n{MARK}")
+    mine = fake.add_comment(5, "mlops-bot", f"{MARK}\nold plan")
     assert forge_for(fake).upsert_comment(5, "deploy-staging", "new plan") == mine.id
-    assert mine.body == f"new plan\n\n{MARK}"
+    assert mine.body == f"{MARK}\nnew plan"
     assert len(fake.comments(5)) == 6
     assert [r.query.get("page") for r in fake.calls("list_comments")] == [None, "2", "3"]
 
@@ -165,14 +165,14 @@ def test_the_bots_comment_is_found_across_pages(fake):
 def test_actions_token_comments_as_github_actions_bot(fake):
     fake.actions_token()  # GET /user -> 403, writes as github-actions[bot]
     fake.add_pull(5, SHA)
-    mine = fake.add_comment(5, ACTIONS_BOT, f"old\n\n{MARK}")
+    mine = fake.add_comment(5, ACTIONS_BOT, f"{MARK}\nold")
     assert forge_for(fake).upsert_comment(5, "deploy-staging", "new") == mine.id
     assert mine.updated and len(fake.comments(5)) == 1
 
 
 def test_a_given_bot_login_skips_the_user_lookup(fake):
     fake.add_pull(5, SHA)
-    mine = fake.add_comment(5, "deployer-app[bot]", f"old\n\n{MARK}")
+    mine = fake.add_comment(5, "deployer-app[bot]", f"{MARK}\nold")
     forge = forge_for(fake, bot_login="deployer-app[bot]")
     assert forge.upsert_comment(5, "deploy-staging", "new") == mine.id
     assert fake.calls("get_user") == []
@@ -194,6 +194,15 @@ def test_a_failed_comment_post_is_not_retried(fake):
     assert len(fake.calls("create_comment")) == 1
 
 
+def test_the_bots_comment_quoting_another_marker_is_not_that_comment(fake):
+    """A `/lock --reason` holding the deploy comment's marker: the lock comment is the bot's,
+    but its first line is its own marker, so the deploy comment is not found in it."""
+    fake.add_pull(5, SHA)
+    lock = fake.add_comment(5, "mlops-bot", f"<!-- mlops-bot:lock -->\nlocked: {MARK}")
+    new_id = forge_for(fake).upsert_comment(5, "deploy-staging", "Deployed")
+    assert new_id != lock.id and not lock.updated
+
+
 def test_commenting_on_a_missing_pull_request(fake):
     with pytest.raises(UserError, match="pull request #77 was not found in octo/models"):
         forge_for(fake).upsert_comment(77, "plan", "hello")
@@ -201,8 +210,8 @@ def test_commenting_on_a_missing_pull_request(fake):
 
 def test_marker_is_kept_when_the_body_is_cut_to_githubs_limit():
     text = with_marker("x" * (COMMENT_LIMIT + 10), "plan")
-    assert len(text) <= COMMENT_LIMIT and text.endswith("<!-- mlops-bot:plan -->")
-    assert with_marker(f"a\n{MARK}\nb", "deploy-staging") == f"a\n{MARK}\nb"
+    assert len(text) <= COMMENT_LIMIT and text.startswith("<!-- mlops-bot:plan -->\n")
+    assert with_marker(f"a\n{MARK}\nb", "deploy-staging") == f"{MARK}\na\n{MARK}\nb"
     with pytest.raises(ValueError, match="marker"):
         with_marker("body", "x -->")
 
@@ -243,7 +252,7 @@ def test_deployment_of_the_exact_sha_with_its_payload_and_statuses(fake):
     assert post.body == {"ref": SHA, "environment": "staging", "payload": payload,
                          "description": "wine v-1a2b to staging", "auto_merge": False,
                          "required_contexts": [], "transient_environment": False,
-                         "production_environment": False}
+                         "production_environment": False, "task": "deploy:mlops-bot"}
     statuses = fake.repo().deployments[deployment_id].statuses
     assert [s["state"] for s in statuses] == ["in_progress", "success"]
     assert len(statuses[1]["description"]) == 140
@@ -341,7 +350,7 @@ def test_console_forge_prints_and_remembers(capsys):
     assert "would post comment" in err and "would update comment" in err and "Plan B" in err
     assert "would set deployment" in err and "http://127.0.0.1:8080" in err
     assert isinstance(forge, ConsoleForge)
-    assert forge.comments[(4, "plan")].body.endswith("<!-- mlops-bot:plan -->")
+    assert forge.comments[(4, "plan")].body.startswith("<!-- mlops-bot:plan -->\n")
     assert forge.deployments[deployment].statuses == [("success", "done")]
     assert forge.reactions == [(first, "eyes")]
 

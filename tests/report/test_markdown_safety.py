@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from mlops_bot.report.markdown import fenced, link, plain
+from mlops_bot.report.markdown import fenced, link, mention, plain
 from mlops_bot.report.tables import code, markdown_table, table
 from tests.report.golden_scenarios import SCENARIOS
 
@@ -104,8 +104,32 @@ def test_the_helpers_leave_text_readable() -> None:
         "\\> quote", "\\- item", "12\\. item", "a >= b - c"]
     assert fenced("a\n```\nb") == "````\na\n```\nb\n````"
     assert link("run", "https://x.test/a b)(c") == "[run](https://x.test/a%20b%29%28c)"
-    assert code("serve@sha256:ab @acme `x`") == "`serve@sha256:ab @\u200bacme 'x'`"
+    assert code("serve@sha256:ab @acme `x`") == "`` serve@sha256:ab @\u200bacme `x` ``"
     assert markdown_table(["a"], [["x\ny|z"]]).splitlines()[-1] == "| x y\\|z |"
     assert table(["A", "B"], [["x\ny", "z"]]).splitlines() == ["A    B", "x y  z"]
     assert link("run", "javascript:alert(1)") == ""
     assert link("run", "/tmp/runs/1") == ""
+
+
+def test_a_code_span_is_longer_than_any_backtick_run_in_its_value() -> None:
+    """The folder name is shown whole, and closing the span takes more backticks than it has."""
+    assert code("a``b") == "```a``b```"
+    assert _outside_code(code("x```` <!-- @acme")) == ""
+    assert code("") == "` `"
+
+
+def test_values_are_capped_with_an_ellipsis() -> None:
+    assert code("x" * 500) == "`" + "x" * 199 + "\u2026`"
+    assert plain("y" * 5000).endswith("y\u2026") and len(plain("y" * 5000)) == 1000
+
+
+def test_no_value_carries_a_comment_marker_into_a_body() -> None:
+    """The bot finds its sticky comments by a hidden marker: no value may hold one, even as
+    code (a `/lock --reason` quoting another comment's marker)."""
+    marker = "<!-- mlops-bot:staging -->"
+    assert marker not in code(marker) and "<!--" not in plain(marker)
+
+
+def test_only_a_github_login_is_mentioned() -> None:
+    assert mention("octo-cat") == "@octo-cat" and mention("app[bot]") == "@app[bot]"
+    assert mention("@acme/admins\n## x") == "@\u200bacme/admins \\#\\# x"
