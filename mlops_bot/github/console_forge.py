@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.github.forge import (
+from mlops_bot.github.deployment_payload import DEPLOY_TASK
     CheckConclusion,
     CheckRun,
     Deployment,
@@ -97,8 +98,11 @@ class ConsoleForge:
     def deployment(self, deployment_id: int) -> Deployment:
         if deployment_id not in self.deployments:
             raise UserError(f"deployment {deployment_id} was not created in this run")
-        found = self.deployments[deployment_id]
-        return Deployment(found.id, found.sha, found.environment, dict(found.payload))
+        return self._deployment(self.deployments[deployment_id])
+
+    def _deployment(self, found: ConsoleDeployment) -> Deployment:
+        return Deployment(found.id, found.sha, found.environment, dict(found.payload),
+                          task=DEPLOY_TASK, creator=self.user)
 
     def set_deployment_status(self, deployment_id: int, state: DeploymentState,
                               description: str, environment_url: str | None = None,
@@ -122,6 +126,16 @@ class ConsoleForge:
         number = next(self._ids)
         self.issues[number] = title
         progress(f"[local] would open issue #{number} {title!r}:\n"
+    def deployment_states(self, deployment_id: int) -> list[str]:
+        return [state for state, _ in reversed(self.deployments[deployment_id].statuses)]
+
+    def environment_reviewers(self, environment: str) -> list[str] | None:
+        # On a laptop the person running the command is the one who approves it.
+        return [self.user]
+
+    def bot_login(self) -> str:
+        return self.user
+
                  f"{textwrap.indent(body.rstrip(), '  | ')}")
         return number
 

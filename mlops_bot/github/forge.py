@@ -44,6 +44,8 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+    task: str = "deploy"  # GitHub's default; mlops-bot's own are DEPLOY_TASK (deployment_payload)
+    creator: str = ""  # the login that created it (the bot's, for mlops-bot's own)
 class CheckRun:
     """A check run as GitHub holds it. Anything a workflow with `checks: write` can write: the
     reader validates it (mlops_bot.github.run_checks) and the deploy job re-verifies it."""
@@ -101,11 +103,14 @@ class Forge(Protocol):
         ...
 
     def find_issue(self, title: str) -> int | None:
-        """The number of the oldest open issue (not pull request) titled exactly `title`."""
+        """The number of the oldest open issue (not pull request) titled exactly `title` that
+        the bot opened with `create_issue`: its author is `bot_login()` and its body starts
+        with the bot's marker. Anyone else's issue of that title is not it."""
         ...
 
     def create_issue(self, title: str, body: str) -> int:
-        """A new issue; returns its number. Comment on it with `upsert_comment`."""
+        """A new issue whose body starts with the bot's marker (`find_issue` finds it); returns
+        its number. Comment on it with `upsert_comment`."""
         ...
 
     def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
@@ -120,6 +125,20 @@ class Forge(Protocol):
 
     def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:
         """Create `ref` (refs/heads/...) on a new parentless commit holding `files` with
+    def deployment_states(self, deployment_id: int) -> list[str]:
+        """The states of a deployment's statuses, newest first (GitHub's own `waiting` too)."""
+        ...
+
+    def environment_reviewers(self, environment: str) -> list[str] | None:
+        """The required reviewers (user logins, team slugs) of a GitHub environment's protection
+        rules; [] when it has none, None when there is no such environment."""
+        ...
+
+    def bot_login(self) -> str:
+        """The login the token writes as: what mlops-bot's own comments, issues and
+        deployments are created by."""
+        ...
+
         `message`. Atomic: False, changing nothing, when the ref exists already."""
         ...
 

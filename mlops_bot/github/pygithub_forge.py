@@ -93,7 +93,7 @@ class GithubForge:
         pygithub_comments.react(self._client, comment_id, reaction)
 
     def find_issue(self, title: str) -> int | None:
-        return pygithub_comments.find_issue(self._client, title)
+        return pygithub_comments.find_issue(self._client, self._bot, title)
 
     def create_issue(self, title: str, body: str) -> int:
         return pygithub_comments.create_issue(self._client, title, body)
@@ -121,6 +121,15 @@ class GithubForge:
                          summary: str, text: str, details_url: str | None = None) -> int:
         return pygithub_checks.create_check_run(self._client, sha, name, conclusion, title,
                                                 summary, text, details_url)
+    def deployment_states(self, deployment_id: int) -> list[str]:
+        return pygithub_deployments.deployment_states(self._client, deployment_id)
+
+    def environment_reviewers(self, environment: str) -> list[str] | None:
+        return pygithub_deployments.environment_reviewers(self._client, environment)
+
+    def bot_login(self) -> str:
+        return self._bot()
+
 
     def check_runs(self, sha: str) -> list[CheckRun]:
         return pygithub_checks.check_runs(self._client, sha)

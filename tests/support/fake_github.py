@@ -123,6 +123,14 @@ class Repo:
     check_runs: list[dict[str, Any]] = field(default_factory=list)  # as GitHub answers, oldest first
     refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/x" -> commit sha
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # git trees and commits by sha
+    # Environment -> its required reviewers (tests/support/fake_github_environments.py).
+    environments: dict[str, list[str]] = field(default_factory=lambda: _environments())
+
+
+def _environments() -> dict[str, list[str]]:
+    from tests.support.fake_github_environments import default_environments
+
+    return default_environments()
 
 
 Handler = Callable[["FakeGitHub", Recorded, dict[str, str]], Any]
@@ -151,6 +159,11 @@ class FakeGitHub:
         self._server: ThreadingHTTPServer | None = None
         for method, template, name, handler in DEFAULT_ROUTES:
             self.add_route(method, template, name, handler)
+        from tests.support import fake_github_environments
+
+        for method, template, name, handler in fake_github_environments.ROUTES:
+            self.add_route(method, template, name, handler)
+        self.route_permissions = {**ROUTE_PERMISSIONS, **fake_github_environments.PERMISSIONS}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
@@ -252,7 +265,7 @@ class FakeGitHub:
         authorization = request.headers.get("authorization", "")
         if authorization not in (f"token {self.token}", f"Bearer {self.token}"):
             return _error(401, "Bad credentials")
-        needed = ROUTE_PERMISSIONS.get(route.name, "").split("|")
+        needed = self.route_permissions.get(route.name, "").split("|")
         granted = self.token_permissions
         if granted is not None and needed != [""] and not any(
                 {n, n.replace(": read", ": write")} & granted for n in needed):
