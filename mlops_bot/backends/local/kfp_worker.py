@@ -10,11 +10,15 @@ and the metrics they logged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
+
+from mlops_bot.backends.local.files import replace_json
+from mlops_bot.backends.local.run_owner import Heartbeat
 
 __all__ = ["main"]
 
@@ -23,14 +27,19 @@ def main(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text())
     root = Path(request["pipeline_root"])
     result: dict[str, Any] = {"status": "succeeded", "error": None}
-    try:
-        _run(Path(request["spec_path"]), request["parameters"], root,
-             request.get("runner", "subprocess"))
-    except Exception as error:  # the run failed: the record says why, the runner carries on
-        result = {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                  "traceback": traceback.format_exc()}
-    result["outputs"] = _outputs(Path(request["spec_path"]), root)
-    Path(request["result_path"]).write_text(json.dumps(result, indent=2))
+    # The worker beats too: when the push that started it dies, an orphaned worker that still
+    # runs is seen as alive (from other hosts as well) until it has written its result.
+    beating = request.get("heartbeat_path")
+    with Heartbeat(Path(beating)) if beating else contextlib.nullcontext():
+        try:
+            _run(Path(request["spec_path"]), request["parameters"], root,
+                 request.get("runner", "subprocess"))
+        except Exception as error:  # the run failed: the record says why, the runner carries on
+            result = {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                      "traceback": traceback.format_exc()}
+        result["outputs"] = _outputs(Path(request["spec_path"]), root)
+        # Whole or not at all: the runner folds in an orphan's result only when it is complete.
+        replace_json(Path(request["result_path"]), result)
     return 0
 
 
