@@ -86,7 +86,12 @@ def read_state(path: Path, environment: str) -> EndpointState:
         return EndpointState(environment=environment, revision=0)
     except (OSError, UnicodeDecodeError) as error:
         raise StateError(f"cannot read {path}: {error}") from None
-    return parse_state(text, str(path))
+    try:
+        return parse_state(text, str(path))
+    except StateError as error:
+        # The fix LocalEndpoints gives too (serving does not import the backends).
+        raise StateError(f"{error}: move it aside with `mv {path} {path}.bad`; the next "
+                         f"`mlops-bot deploy {environment}` writes it again") from None
 
 
 def parse_state(text: str, source: str) -> EndpointState:

@@ -12,9 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlops_bot.backends.local.files import locked, read_json, replace_json
+from pydantic import StringConstraints
+
+from mlops_bot.backends.local.files import (
+    StateFileError,
+    locked,
+    move_aside,
+    read_state,
+    replace_json,
+)
 from mlops_bot.backends.model_types import (
     NEW_DEPLOYMENT,
     ConcurrentChange,
@@ -22,10 +30,12 @@ from mlops_bot.backends.model_types import (
     EndpointRecord,
     ModelVersion,
 )
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 
-__all__ = ["LocalEndpoints", "deployed_model_id", "url_file"]
+__all__ = ["LocalEndpoints", "deployed_model_id", "state_file_fix", "url_file"]
 
+_Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
 _LINEAGE = ("git_sha", "image", "registry_version", "run_id", "pipeline")
 
 
@@ -100,7 +110,7 @@ class LocalEndpoints:
                 deployed_model_id: str | None = None) -> list[Any]:
         from mlops_bot.serving.models import PredictionError, RequestError
 
-        document = self._read(endpoint.environment) or {"deployed": []}
+        document = self._read(endpoint.environment) or {"revision": 0, "deployed": []}
         entries = document["deployed"]
         if deployed_model_id is None:
             serving = self._record(endpoint.environment, document).serving()
@@ -133,6 +143,17 @@ class LocalEndpoints:
         self._loaded = (*(m for m in self._loaded if m.file_key != model.file_key), model)[-4:]
         return model
 
+    def _url(self, environment: str) -> str | None:
+        """Where a running `serve` answers; a garbled URL file is ignored (serve rewrites it)."""
+        path = url_file(self.state_dir, environment)
+        fix = f"{move_aside(path)}; the next `mlops-bot serve {environment}` writes it again"
+        try:
+            url: str | None = read_state(path, _Url, fix, text=True)
+        except StateFileError as error:
+            progress(f"mlops-bot: warning: ignored {environment}'s serving URL: {error}")
+            return None
+        return url
+
     def _path(self, environment: str) -> Path:
         return self._folder / f"{environment}.json"
 
@@ -140,13 +161,17 @@ class LocalEndpoints:
         return self._folder / f"{environment}.lock"
 
     def _read(self, environment: str) -> dict[str, Any] | None:
-        from mlops_bot.serving.state import StateError
+        """The endpoint's state file, checked as `serve` checks it; None when there is none."""
+        from mlops_bot.serving.state import StateError, parse_state
 
-        document = read_json(self._path(environment))
-        if document is not None and (not isinstance(document, dict)
-                                     or type(document.get("revision")) is not int):
-            raise StateError(f"{self._path(environment)} is not an endpoint state file: fix or "
-                             "remove it")
+        path = self._path(environment)
+        fix = state_file_fix(path, environment)
+        document: dict[str, Any] | None = read_state(path, dict[str, Any], fix)
+        if document is not None:
+            try:
+                parse_state(json.dumps(document), str(path))
+            except StateError as error:
+                raise StateFileError(f"{error}: {fix}") from None
         return document
 
     def _current(self, endpoint: EndpointRecord) -> dict[str, Any]:
@@ -174,13 +199,18 @@ class LocalEndpoints:
             model_version=str(e.get("model_version", "")),
             lineage={k: str(v) for k, v in (e.get("lineage") or {}).items()})
             for e in entries)
-        url_path = url_file(self.state_dir, environment)
-        url = url_path.read_text().strip() if url_path.is_file() else None
+        url = self._url(environment)
         return EndpointRecord(
             environment=environment, name=str(document.get("endpoint", "")),
             etag=str(document["revision"]), deployed=deployed,
             traffic={e["deployed_model_id"]: int(e["traffic"]) for e in entries},
             url=url or None, resource_name=str(self._path(environment)))
+
+
+def state_file_fix(path: Path, environment: str) -> str:
+    """The fix for a bad endpoint state file (what `serve` and the promotion say)."""
+    return (f"{move_aside(path)}; the next `mlops-bot deploy {environment}` writes it again "
+            f"(until then nothing is deployed to {environment})")
 
 
 def _split(entries: list[dict[str, Any]], traffic: dict[str, int]) -> list[dict[str, Any]]:

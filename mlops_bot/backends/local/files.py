@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from mlops_bot.errors import UserError
 
 __all__ = ["TEMP_PATTERNS", "StateFileError", "StorageError", "create_json", "locked",
-           "move_aside", "read_json", "read_state", "replace_json", "storage_errors",
+           "move_aside", "read_state", "replace_json", "storage_errors",
            "write_atomic"]
 
 T = TypeVar("T")
@@ -153,15 +153,6 @@ def replace_json(path: Path, document: Any) -> None:
 def create_json(path: Path, document: Any) -> bool:
     """Create `path` holding `document` only if no file has that name; False when one has."""
     return write_atomic(path, _encoded(document), replace=False)
-
-
-def read_json(path: Path) -> Any:
-    """The JSON document at `path`, or None when there is no such file (unchecked: prefer
-    read_state)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
 
 
 def read_state(path: Path, schema: type[T], fix: str, text: bool = False) -> T | None:

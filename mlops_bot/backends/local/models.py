@@ -19,8 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.backends.local.files import create_json, locked, read_json, replace_json
+from pydantic import BaseModel
+
+from mlops_bot.backends.local.files import (
+    StateFileError,
+    create_json,
+    locked,
+    move_aside,
+    read_state,
+    replace_json,
+)
 from mlops_bot.backends.model_types import ModelCandidate, ModelVersion
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 
 __all__ = ["LocalModelRegistry"]
@@ -28,6 +38,20 @@ __all__ = ["LocalModelRegistry"]
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VERSION_FILE = re.compile(r"^([1-9][0-9]*)\.json$")
 _ALIASES = "aliases.json"
+
+
+class _AliasMove(BaseModel):
+    alias: str
+    version: str
+    previous: str | None = None
+    at: str = ""
+
+
+class _AliasesFile(BaseModel):
+    """aliases.json: where each alias points, and every move (what rollback reads)."""
+
+    aliases: dict[str, str] = {}
+    history: list[_AliasMove] = []
 
 
 class LocalModelRegistry:
@@ -81,8 +105,13 @@ class LocalModelRegistry:
             p.name for p in self.root.glob("*") if p.is_dir() and _SAFE.match(p.name))
         found: list[ModelVersion] = []
         for name in models:
-            aliases = self._aliases_of(name)
-            found.extend(self._with_aliases(v, aliases) for v in self._read_versions(name))
+            try:  # one model's bad file never hides the other models
+                aliases = self._aliases_of(name)
+                versions = self._read_versions(name, skip_bad=True)
+            except StateFileError as error:
+                progress(f"mlops-bot: warning: skipped model {name}: {error}")
+                continue
+            found.extend(self._with_aliases(v, aliases) for v in versions)
         return sorted(found, key=lambda v: (v.created_at, v.model, int(v.version)), reverse=True)
 
     def alias_history(self, model: str, alias: str | None = None) -> list[dict[str, Any]]:
@@ -96,25 +125,36 @@ class LocalModelRegistry:
                             "'-' (the pipeline's folder name)")
         return self.root / model
 
-    def _read_versions(self, model: str) -> list[ModelVersion]:
+    def _read_versions(self, model: str, skip_bad: bool = False) -> list[ModelVersion]:
         folder = self._folder(model)
-        paths = [p for p in folder.glob("*.json") if _VERSION_FILE.match(p.name)]
-        return [v for v in map(self._read, paths) if v is not None]
+        found = []
+        for path in folder.glob("*.json"):
+            if not _VERSION_FILE.match(path.name):
+                continue
+            try:
+                version = self._read(path)
+            except StateFileError as error:
+                if not skip_bad:
+                    raise
+                progress(f"mlops-bot: warning: skipped a model version: {error}")
+                continue
+            if version is not None:
+                found.append(version)
+        return found
 
-    def _read(self, path: Path) -> ModelVersion | None:
-        document = read_json(path)
-        if document is None:
-            return None
-        known = {f.name for f in dataclasses.fields(ModelVersion)}
-        fields = {k: v for k, v in document.items() if k in known}  # newer writers may add keys
-        for key in ("aliases", "feature_names", "classes"):
-            fields[key] = tuple(fields.get(key) or ())
-        return ModelVersion(**fields)
+    @staticmethod
+    def _read(path: Path) -> ModelVersion | None:
+        fix = (f"{move_aside(path)}; deploying its run again registers it again as a new "
+               "version")
+        version = read_state(path, ModelVersion, fix)  # unknown keys (a newer writer's): ignored
+        return None if version is None else dataclasses.replace(version, aliases=())
 
     def _aliases_document(self, model: str) -> dict[str, Any]:
-        document = read_json(self._folder(model) / _ALIASES) or {}
-        return {"aliases": dict(document.get("aliases", {})),
-                "history": list(document.get("history", []))}
+        path = self._folder(model) / _ALIASES
+        fix = (f"{move_aside(path)}; the next deploy writes it again (a rollback then knows "
+               "only the versions deployed after that)")
+        document = read_state(path, _AliasesFile, fix) or _AliasesFile()
+        return document.model_dump()
 
     def _aliases_of(self, model: str) -> dict[str, str]:
         aliases: dict[str, str] = self._aliases_document(model)["aliases"]

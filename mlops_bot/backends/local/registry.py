@@ -11,20 +11,42 @@ into place, and a rename onto an existing version fails, which makes versions cr
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from mlops_bot.backends.local.files import locked
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from mlops_bot.backends.local.files import (
+    StateFileError,
+    locked,
+    move_aside,
+    read_state,
+    storage_errors,
+    write_atomic,
+)
 from mlops_bot.backends.types import PublishResult, VersionRecord
 from mlops_bot.backends.versions import DEFAULT_TAG, check_tag, parse_ref, version_of
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 
 __all__ = ["DirectoryRegistry"]
+
+_VERSION = r"^v-[0-9a-f]{16}$"  # what version_of makes; `v-....bad` folders moved aside are not
+_VERSION_NAME = re.compile(_VERSION)
+_TagTarget = Annotated[str, StringConstraints(pattern=_VERSION)]
+
+
+class _Manifest(BaseModel):
+    """What a reader relies on in manifest.json; the writer's other keys are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    pipeline: str
+    version: Annotated[str, StringConstraints(pattern=_VERSION)]
 
 
 class DirectoryRegistry:
@@ -42,15 +64,18 @@ class DirectoryRegistry:
         final = self._version_dir(pipeline, version)
         if final.exists():
             return self._same_or_error(pipeline, version, spec)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=final.parent))
+        with storage_errors(final.parent):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=final.parent))
         try:
-            _write(staging / "pipeline.yaml", spec)
+            write_atomic(staging / "pipeline.yaml", spec)
             document = {**manifest, "pipeline": pipeline, "version": version}
-            _write(staging / "manifest.json", json.dumps(document, indent=2).encode())
+            write_atomic(staging / "manifest.json", json.dumps(document, indent=2).encode())
             try:
                 staging.rename(final)
             except OSError:
+                if not final.is_dir():
+                    raise
                 return self._same_or_error(pipeline, version, spec)  # lost a race: compare
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -71,9 +96,8 @@ class DirectoryRegistry:
         if not self._version_dir(pipeline, version).is_dir():
             raise UserError(f"cannot tag {pipeline}@{version}: no such version")
         tags = self._pipeline_dir(pipeline) / "tags"
-        tags.mkdir(parents=True, exist_ok=True)
         with locked(tags / ".lock"):
-            _write(tags / tag, version.encode(), replace=True)
+            write_atomic(tags / tag, version.encode())
 
     def resolve(self, pipeline: str, ref: str | None = None) -> VersionRecord:
         kind, name = parse_ref(ref)
@@ -83,7 +107,14 @@ class DirectoryRegistry:
         return self._record(pipeline, version, self._tags(pipeline))
 
     def spec(self, pipeline: str, version: str) -> bytes:
-        return (self._version_dir(pipeline, version) / "pipeline.yaml").read_bytes()
+        folder = self._version_dir(pipeline, version)
+        try:
+            return (folder / "pipeline.yaml").read_bytes()
+        except FileNotFoundError:
+            raise StateFileError(f"{folder / 'pipeline.yaml'} is missing (the version folder is "
+                                 f"incomplete): move the version aside with `mv {folder} "
+                                 f"{folder}.bad`; the next push of {pipeline} publishes it "
+                                 "again") from None
 
     def versions(self, pipeline: str | None = None) -> list[VersionRecord]:
         base = self.root / "pipelines"
@@ -92,23 +123,48 @@ class DirectoryRegistry:
         for name in names:
             tags = self._tags(name)
             for folder in (base / name / "versions").glob("v-*"):
-                records.append(self._record(name, folder.name, tags))
+                if not _VERSION_NAME.match(folder.name):
+                    continue
+                try:
+                    records.append(self._record(name, folder.name, tags))
+                except StateFileError as error:  # one bad version never hides the others
+                    progress(f"mlops-bot: warning: skipped {name}@{folder.name}: {error}")
         records.sort(key=lambda r: str(r.manifest.get("compiled_at", "")), reverse=True)
         return records
 
     def _tag_target(self, pipeline: str, tag: str) -> str | None:
         path = self._pipeline_dir(pipeline) / "tags" / tag
-        return path.read_text().strip() if path.is_file() else None
+        fix = (f"{move_aside(path)}; the next push that moves tag {tag!r} of {pipeline} "
+               "writes it again")
+        target: str | None = read_state(path, _TagTarget, fix, text=True)
+        return target
 
     def _tags(self, pipeline: str) -> dict[str, list[str]]:
+        """Each version's tags; a bad tag file is skipped with a warning (resolving it says why)."""
         by_version: dict[str, list[str]] = {}
         for path in sorted((self._pipeline_dir(pipeline) / "tags").glob("[!.]*")):
-            by_version.setdefault(path.read_text().strip(), []).append(path.name)
+            try:
+                target = self._tag_target(pipeline, path.name)
+            except StateFileError as error:
+                progress(f"mlops-bot: warning: skipped tag {path.name} of {pipeline}: {error}")
+                continue
+            if target is not None:
+                by_version.setdefault(target, []).append(path.name)
         return by_version
 
     def _record(self, pipeline: str, version: str, tags: dict[str, list[str]]) -> VersionRecord:
-        manifest = json.loads((self._version_dir(pipeline, version) / "manifest.json").read_text())
-        return VersionRecord(pipeline, version, manifest, tuple(tags.get(version, ())))
+        folder = self._version_dir(pipeline, version)
+        path = folder / "manifest.json"
+        fix = (f"move the version aside with `mv {folder} {folder}.bad`; the next push of "
+               f"{pipeline} publishes it again")
+        manifest = read_state(path, _Manifest, fix)
+        if manifest is None:
+            raise StateFileError(f"{path} is missing (the version folder is incomplete): {fix}")
+        if (manifest.pipeline, manifest.version) != (pipeline, version):
+            raise StateFileError(f"{path} describes {manifest.pipeline}@{manifest.version}, not "
+                                 f"{pipeline}@{version} (it was copied by hand): {fix}")
+        return VersionRecord(pipeline, version, manifest.model_dump(),
+                             tuple(tags.get(version, ())))
 
     def _not_found(self, pipeline: str, ref: str) -> str:
         if not self._pipeline_dir(pipeline).is_dir():
@@ -119,20 +175,3 @@ class DirectoryRegistry:
         return (f"{pipeline} has no version or tag {ref!r} (tags: {', '.join(tags) or 'none'}); "
                 "see mlops-bot registry list")
 
-
-def _write(path: Path, data: bytes, replace: bool = False) -> None:
-    """Write through a temporary file so readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
