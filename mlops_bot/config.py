@@ -25,8 +25,8 @@ from mlops_bot.cron import CronError, check_fires, parse_cron
 from mlops_bot.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", "GcpConfig",
-           "LocalConfig", "PipelineSettings", "Schedule", "Threshold", "config_path", "load_config",
-           "parse_config", "schema_json"]
+           "LocalConfig", "PipelineSettings", "RunSettings", "Schedule", "Threshold", "config_path",
+           "load_config", "parse_config", "schema_json"]
 
 _ALLOWED: dict[str, str] = {}  # pattern -> what it allows, in words, for error messages
 
@@ -128,6 +128,15 @@ class GcpConfig(_Model):
         default_factory=ApiEndpoints, description="Per-service endpoint overrides (emulators).")
 
 
+class RunSettings(_Model):
+    max_parallel: int | None = Field(
+        None, ge=1, le=100, description="Runs of one push or retrain started and waited for at "
+        "once (default: the cores on backend local, 10 on gcp).")
+    timeout_seconds: int | None = Field(
+        None, ge=1, le=604800, description="One deadline for all the runs of a push or retrain "
+        "(default: gcp.run_timeout_seconds on gcp, none on local).")
+
+
 class LocalConfig(_Model):
     builder: Literal["auto", "docker", "venv"] = Field(
         "auto", description="How the local backend builds images: docker (the Dockerfiles, runs "
@@ -173,6 +182,23 @@ class Environment(_Model):
     deployers: Deployers = Field(default_factory=Deployers, description="Who may deploy.")
     allow_forks: bool = Field(False, description="Allow deploying pull requests from forks.")
     smoke_instances: RelativePath | None = Field(None, description="JSON file of sample inputs.")
+    unprotected: Literal["refuse", "warn"] = Field(
+        "refuse", description="What the deploy job does when the GitHub environment has no "
+        "required reviewers: refuse (nothing is promoted), or warn (promote, and say so).")
+    require: list[Literal["approved", "checks", "base"]] = Field(
+        default_factory=list, description="Checked at /deploy and again in the deploy job: "
+        "approved (an approving review of the head, no changes requested), checks (the head's "
+        "checks are green), base (the PR targets the default branch).")
+    required_checks: list[str] = Field(
+        default_factory=list, description="Check run names or status contexts `checks` needs "
+        "green on the head (empty: every check run and status the head has).")
+
+    @model_validator(mode="after")
+    def _checks_required(self) -> Environment:
+        if self.required_checks and "checks" not in self.require:
+            raise ValueError("required_checks is set but `checks` is not in require: add it "
+                             "(require: [checks]) or remove required_checks")
+        return self
 
 
 class Schedule(_Model):
@@ -229,6 +255,8 @@ class Config(_Model):
     environments: dict[str, Environment] = Field(
         default_factory=dict, description="Deployment environments, by name.")
     schedules: list[Schedule] = Field(default_factory=list, description="Retraining schedules.")
+    run: RunSettings = Field(
+        default_factory=RunSettings, description="How a push or retrain waits for its runs.")
 
     @field_validator("environments")
     @classmethod

@@ -162,6 +162,17 @@ class PipelineRunner(Protocol):
         """
         ...
 
+    def start(self, request: RunRequest) -> RunRecord:
+        """Start the run (or attach to the one of its run id) as `run` does, without waiting
+        for it where the backend runs it elsewhere: the record then has `status="running"` and
+        its `url`. Safe to call from several threads at once, one request each."""
+        ...
+
+    def wait(self, request: RunRequest, deadline: float) -> RunRecord:
+        """The started run once it ended, or, when `time.monotonic()` reaches `deadline` first,
+        a record with `status="failed"` whose `error` says it is still running and where."""
+        ...
+
     def get(self, run_id: str) -> RunRecord | None:
         """The record of a run, or None if there is none."""
         ...
@@ -178,6 +189,8 @@ class EnvironmentLock:
     actor: str  # the login that took it
     reason: str
     created_at: str
+    # When it lapses unless renewed (ISO 8601, UTC); "" never: a /lock holds until /unlock.
+    expires_at: str = ""
 
 
 class LockStore(Protocol):
@@ -189,8 +202,19 @@ class LockStore(Protocol):
         """
         ...
 
-    def release(self, environment: str, owner: str) -> EnvironmentLock | None:
-        """Release the lock held by `owner`; returns what was released (None: not locked).
+    def take_over(self, held: EnvironmentLock, lock: EnvironmentLock) -> EnvironmentLock:
+        """Replace `held` (expired, or its holder gone) by `lock`, atomically: only if `held` is
+        still the lock in force; returns the lock in force afterwards, as `acquire`."""
+        ...
+
+    def renew(self, lock: EnvironmentLock) -> bool:
+        """Replace the lock `lock.owner` holds by `lock` (a later `expires_at`); False, changing
+        nothing, when that owner no longer holds it."""
+        ...
+
+    def release(self, environment: str, owner: str | None) -> EnvironmentLock | None:
+        """Release the lock held by `owner` (None: whoever holds it, a forced unlock); returns
+        what was released (None: not locked).
 
         Raises UserError naming the holder when someone else holds it.
         """

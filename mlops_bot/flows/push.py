@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from mlops_bot.backends.versions import tags_for_push
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
+from mlops_bot.flows.run_pool import RunPool, deadline_of, not_started, parallel_runs, run_or_wait
 from mlops_bot.repo.checkout import checkout
 from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
@@ -48,15 +49,21 @@ def run_id_for(pipeline: str, version: str, parameters: dict[str, Any], trigger:
 
 
 class PushFlow:
+    """`wait=False` starts the runs and reports them `running` without waiting for them (a later
+    `mlops-bot status` records how they ended); `on_run` hears of each run as it ends."""
+
     def __init__(self, git: GitRepo, config: Config, backends: Backends,
                  branch: str | None, trigger: str = "push",
-                 default_branch: str | None = None) -> None:
+                 default_branch: str | None = None, *, wait: bool = True,
+                 on_run: Callable[[RunOutcome], None] | None = None) -> None:
         self._git = git
         self._config = config
         self._backends = backends
         self._branch = branch
         self._default_branch = default_branch or config.default_branch
         self._trigger = trigger
+        self._wait = wait
+        self._on_run = on_run
         self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
 
     def plan_only(self, base: str, head: str) -> PushResult:
@@ -66,6 +73,7 @@ class PushFlow:
         return result
 
     def run(self, base: str, head: str, cli_parameters: dict[str, Any]) -> PushResult:
+        started = time.monotonic()
         with _step("plan"):
             plan = ChangePlanner(self._git).plan(base, head)
         result = PushResult(plan, self._branch)
@@ -83,8 +91,14 @@ class PushFlow:
             # On gcp, the image each pipeline's models will be served by (serving_image.py).
             self._serving, notes = serving_images(self._config, self._backends.builder, plan, refs)
             result.notes += notes
-            for entry in plan.pipelines:
-                self._publish_and_run(entry, plan.head, tree, refs, cli_parameters, result)
+            # Each pipeline's run starts once it is published, while the next one compiles.
+            with RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as pool:
+                for entry in plan.pipelines:
+                    self._publish_and_run(entry, plan.head, tree, refs, cli_parameters, result,
+                                          pool)
+                pool.drain()
+        order = [p.name for p in plan.pipelines]
+        result.runs.sort(key=lambda r: order.index(r.pipeline))
         return result
 
     def _build(self, plan: Plan, tree: Path) -> list[BuildResult]:
@@ -98,7 +112,7 @@ class PushFlow:
 
     def _publish_and_run(self, entry: PipelinePlan, head: str, tree: Path,
                          refs: dict[str, str], cli_parameters: dict[str, Any],
-                         result: PushResult) -> None:
+                         result: PushResult, pool: RunPool) -> None:
         from mlops_bot.compile import CompileError, compile_pipeline
 
         missing = [i.image.name for i in entry.images if i.image.name not in refs]
@@ -128,7 +142,13 @@ class PushFlow:
             result.runs.append(RunOutcome(entry.name, outcome.version, "", "failed",
                                           error=str(error)))
             return
-        result.runs.append(self._run(entry.name, outcome.version, compiled, head, parameters))
+        request = RunRequest(
+            run_id=run_id_for(entry.name, outcome.version, parameters, self._trigger),
+            pipeline=entry.name, version=outcome.version, spec=compiled.spec,
+            parameters=parameters, git_sha=head, trigger=self._trigger, images=compiled.images,
+            labels=run_labels(self._config, entry.name, outcome.version, head))
+        pool.submit(lambda: self._run(request, pool.deadline),
+                    lambda run: self._ended(run, result))
 
     def _publish(self, entry: PipelinePlan, compiled: CompiledPipeline,
                  head: str) -> VersionOutcome:
@@ -175,28 +195,34 @@ class PushFlow:
             ("--param", cli_parameters),
         )
 
-    def _run(self, pipeline: str, version: str, compiled: CompiledPipeline, head: str,
-             parameters: dict[str, Any]) -> RunOutcome:
-        runner = self._backends.runner
-        run_id = run_id_for(pipeline, version, parameters, self._trigger)
+    def _run(self, request: RunRequest, deadline: float) -> RunOutcome:
+        """In a worker thread: the run started (unless it already succeeded) and waited for."""
+        runner, pipeline, version = self._backends.runner, request.pipeline, request.version
         try:  # one pipeline's run that cannot start (a denied permission) fails that pipeline only
-            existing = runner.get(run_id)
+            if time.monotonic() >= deadline:
+                raise not_started(f"the run of {pipeline}@{version}")
+            existing = runner.get(request.run_id)
             if existing is not None and existing.status == "succeeded":
-                progress(f"  {pipeline}: run {run_id} already succeeded; not starting it again")
-                return RunOutcome(pipeline, version, run_id, "existing", existing.metrics,
-                                  url=existing.url, parameters=parameters,
-                                  produced_by=existing.git_sha)
-            with _step(f"run {pipeline}@{version}"):
-                record = runner.run(RunRequest(
-                    run_id=run_id, pipeline=pipeline, version=version, spec=compiled.spec,
-                    parameters=parameters, git_sha=head, trigger=self._trigger,
-                    images=compiled.images,
-                    labels=run_labels(self._config, pipeline, version, head)))
+                progress(f"  {pipeline}: run {request.run_id} already succeeded; not starting "
+                         "it again")
+                return RunOutcome(pipeline, version, request.run_id, "existing",
+                                  existing.metrics, url=existing.url,
+                                  parameters=request.parameters, produced_by=existing.git_sha)
+            progress(f"==> run {pipeline}@{version}")
+            record = run_or_wait(runner, request, deadline, self._wait)
         except UserError as error:
-            return RunOutcome(pipeline, version, run_id, "failed", {}, str(error),
-                              parameters=parameters)
-        return RunOutcome(pipeline, version, run_id, record.status, record.metrics,
-                          record.error, record.url, parameters, record.git_sha)
+            return RunOutcome(pipeline, version, request.run_id, "failed", {}, str(error),
+                              parameters=request.parameters)
+        return RunOutcome(pipeline, version, request.run_id, record.status, record.metrics,
+                          record.error, record.url, request.parameters, record.git_sha)
+
+    def _ended(self, run: RunOutcome, result: PushResult) -> None:
+        """As each run ends (or, without waiting, starts): say so and pass it on."""
+        result.runs.append(run)
+        link = f": {run.url}" if run.url else ""
+        progress(f"  {run.pipeline}: run {run.run_id or '-'} {run.status}{link}")
+        if self._on_run is not None:
+            self._on_run(run)
 
 
 def run_labels(config: Config, pipeline: str, version: str, git_sha: str) -> dict[str, str]:
@@ -221,8 +247,10 @@ def _step(what: str) -> Iterator[None]:
 
 
 def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
-         environ: Mapping[str, str] = os.environ, plan_only: bool = False) -> PushResult:
-    """Push a range: from the arguments, else the GitHub push event, else HEAD~1..HEAD."""
+         environ: Mapping[str, str] = os.environ, plan_only: bool = False,
+         wait: bool = True) -> PushResult:
+    """Push a range: from the arguments, else the GitHub push event, else HEAD~1..HEAD.
+    `wait=False`: start the runs and return; `mlops-bot status` records how they end."""
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.github.context import push_event_from_env, step_summary_path
     from mlops_bot.repo.config_diff import config_at
@@ -239,13 +267,29 @@ def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[st
     if base is None:
         base = event.before if event else git.parent(head_sha)
     config = config_at(git, head_sha)
+    summary = step_summary_path(environ)
     flow = PushFlow(git, config, backends_for(config, git.root), branch,
-                    default_branch=event.default_branch if event else None)
+                    default_branch=event.default_branch if event else None, wait=wait,
+                    on_run=summary_writer(summary) if summary is not None else None)
     result = flow.plan_only(base, head_sha) if plan_only else flow.run(
         base, head_sha, cli_parameters)
-    summary = step_summary_path(environ)
     if summary is not None:
         with summary.open("a") as handle:
             handle.write(render_push_markdown(result) + "\n")
     return result
 
+
+def summary_writer(summary: Path) -> Callable[[RunOutcome], None]:
+    """Appends each run to the job summary as it ends: a job stopped before the end (its
+    timeout, a cancel) still shows the runs that had ended."""
+    from mlops_bot.report.run_progress import RUNS_HEADING, render_run_line
+
+    written = False
+
+    def write(run: RunOutcome) -> None:
+        nonlocal written
+        with summary.open("a") as handle:
+            handle.write(("" if written else RUNS_HEADING + "\n\n") + render_run_line(run) + "\n")
+        written = True
+
+    return write

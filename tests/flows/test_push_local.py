@@ -173,8 +173,11 @@ def test_push_event_sets_the_range_and_the_job_summary(builder, tmp_path):
     assert [(v["pipeline"], v["tags"]) for v in document["versions"]] == [
         ("beta", [tag_for_branch("feature/x")])]  # latest moves only on the default branch
     markdown = summary.read_text()
-    assert markdown.startswith("### mlops-bot: push feature/x @ ")
-    assert "| beta | v-" in markdown
+    # Each run as it ended, then the push's report.
+    runs, report = markdown.split("\n### mlops-bot: push feature/x @ ")
+    assert runs.startswith("### mlops-bot: runs, as each ended\n\n- `beta`: run `beta-")
+    assert runs.rstrip().endswith(" succeeded")
+    assert "| beta | v-" in report
 
 
 def test_pushing_an_older_commit_compiles_that_commit_not_the_working_tree(builder):

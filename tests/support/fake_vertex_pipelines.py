@@ -20,7 +20,9 @@ A job is PIPELINE_STATE_PENDING when created, RUNNING from its first get, and en
 artifacts are typed from the spec (a system.Metrics artifact carries `metrics` in its metadata, a
 system.Model one a gs:// uri under the job's output directory); FAILED fails `failing_task` with
 `task_error` and the tasks after it are CANCELLED, the job `error` naming it as Vertex does;
-RUNNING never ends.
+RUNNING never ends. With `seconds`, a job ends at its first get `seconds` after its creation
+instead (a job that takes T seconds, however often it is polled). `set_outcome(...,
+pipeline="beta")` sets the outcome of that pipeline's jobs only (its `pipeline` label).
 
 Faults per route name (create_pipeline_job, get_pipeline_job, list_pipeline_jobs):
     vertex.fail("create_pipeline_job", 503)     # answer 503 once, without creating the job
@@ -32,6 +34,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +64,7 @@ class JobOutcome:
     task_error: str = ("The replica workerpool0-0 exited with a non-zero status of 1. "
                        "Termination reason: Error.")
     metrics: dict[str, float] = field(default_factory=lambda: {"accuracy": 0.91, "f1": 0.88})
+    seconds: float | None = None  # ends at the first get this long after creation
 
 
 @dataclass
@@ -70,6 +74,7 @@ class _Job:
     request: dict[str, Any]  # the body as the client sent it
     polls: int = 0
     done: bool = False
+    created: float = field(default_factory=time.monotonic)
 
 
 class FakeVertexPipelines(JsonApiServer):
@@ -79,6 +84,7 @@ class FakeVertexPipelines(JsonApiServer):
     def __init__(self) -> None:
         super().__init__()
         self.outcome = JobOutcome()
+        self.outcomes: dict[str, JobOutcome] = {}  # by the job's pipeline label
         self.jobs: dict[str, _Job] = {}  # job id -> job, in creation order
         self._clock = threading.Lock()
         self._ticks = 0
@@ -86,13 +92,16 @@ class FakeVertexPipelines(JsonApiServer):
     # -- set-up ----------------------------------------------------------------------------
     def set_outcome(self, state: str, after_polls: int = 2, failing_task: str | None = None,
                     metrics: dict[str, float] | None = None, task_error: str | None = None,
-                    ) -> None:
-        outcome = JobOutcome(state, after_polls, failing_task)
+                    seconds: float | None = None, pipeline: str | None = None) -> None:
+        outcome = JobOutcome(state, after_polls, failing_task, seconds=seconds)
         if metrics is not None:
             outcome.metrics = metrics
         if task_error is not None:
             outcome.task_error = task_error
-        self.outcome = outcome
+        if pipeline is not None:
+            self.outcomes[pipeline] = outcome
+        else:
+            self.outcome = outcome
 
     def sent(self, job_id: str) -> dict[str, Any]:
         """The PipelineJob body the client sent for `job_id`."""
@@ -113,7 +122,9 @@ class FakeVertexPipelines(JsonApiServer):
         with self._lock:
             if job_id in self.jobs:
                 raise Reply(409, f"PipelineJob {name} already exists.")
-            self.jobs[job_id] = _Job(resource, self.outcome, copy.deepcopy(body))
+            outcome = self.outcomes.get((body.get("labels") or {}).get("pipeline", ""),
+                                        self.outcome)
+            self.jobs[job_id] = _Job(resource, outcome, copy.deepcopy(body))
             return copy.deepcopy(resource)
 
     def get_pipeline_job(self, m: dict[str, str], query: dict[str, str], body: Any) -> Any:
@@ -180,7 +191,10 @@ class FakeVertexPipelines(JsonApiServer):
         resource, outcome = job.resource, job.outcome
         if resource["state"] == "PIPELINE_STATE_PENDING":
             resource["state"], resource["startTime"] = "PIPELINE_STATE_RUNNING", self._now()
-        if outcome.state == "RUNNING" or job.polls < outcome.after_polls:
+        if outcome.state == "RUNNING":
+            return job
+        if (time.monotonic() - job.created < outcome.seconds if outcome.seconds is not None
+                else job.polls < outcome.after_polls):
             return job
         job.done = True
         resource["endTime"] = resource["updateTime"] = self._now()

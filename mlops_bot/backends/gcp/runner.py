@@ -73,33 +73,66 @@ class VertexRunner:
     # -- PipelineRunner --------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunRecord:
         started = time.monotonic()
+        return self._waited(request, lambda: self._start(request), started + self._deadline,
+                            f"within {self._deadline:g} s (gcp.run_timeout_seconds")
+
+    def start(self, request: RunRequest) -> RunRecord:
         try:
             job = self._start(request)
-            job, overdue = self._wait(job, started)
         except UserError as failure:
             return failed_to_start(request, str(failure), self.url(job_id_for(request.run_id)))
-        record = self._record(job, request.run_id)
-        record = dataclasses.replace(record, pipeline=request.pipeline, version=request.version,
-                                     git_sha=request.git_sha, trigger=request.trigger,
-                                     parameters=request.parameters)
+        return self._of_request(self._record(job, request.run_id), request)
+
+    def wait(self, request: RunRequest, deadline: float) -> RunRecord:
+        return self._waited(request, lambda: self._latest(request.run_id), deadline,
+                            "within the deadline of all the runs (run.timeout_seconds")
+
+    def _waited(self, request: RunRequest, job_of: Callable[[], PipelineJob],
+                deadline: float, setting: str) -> RunRecord:
+        """The record of the job `job_of` finds, once it ended or at `deadline`."""
+        job = None
+        try:
+            job = job_of()
+            job, overdue = self._wait(job, time.monotonic(), deadline)
+        except UserError as failure:
+            url = self.url(job_id_of(job) if job is not None else job_id_for(request.run_id))
+            return failed_to_start(request, str(failure), url)
+        record = self._of_request(self._record(job, request.run_id), request)
         if overdue:
             record = dataclasses.replace(record, status="failed", error=(
-                f"pipeline job {job_id_of(job)} did not finish within {self._deadline:g} s "
-                f"(gcp.run_timeout_seconds in mlops.yaml); it is still "
-                f"{state_word(job)} on Vertex AI: see {record.url}; a new push of this "
-                "commit waits for it again, or cancel it there"))
+                f"pipeline job {job_id_of(job)} did not finish {setting} in mlops.yaml); "
+                f"it is still {state_word(job)} on Vertex AI: see {record.url}; "
+                "a new push of this commit waits for it again, or cancel it there"))
         return record
 
+    @staticmethod
+    def _of_request(record: RunRecord, request: RunRequest) -> RunRecord:
+        return dataclasses.replace(record, pipeline=request.pipeline, version=request.version,
+                                   git_sha=request.git_sha, trigger=request.trigger,
+                                   parameters=request.parameters)
+
     def get(self, run_id: str) -> RunRecord | None:
+        latest = self._newest(run_id)
+        return None if latest is None else self._record(latest, run_id)
+
+    def _newest(self, run_id: str) -> PipelineJob | None:
+        """The newest attempt's job of a run id (only a failed attempt has a successor)."""
         latest = None
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             job = self._get(job_id_for(run_id, attempt))
             if job is None:
                 break
             latest = job
-            if job_state(job) not in RERUN:  # only a failed attempt has a successor
+            if job_state(job) not in RERUN:
                 break
-        return None if latest is None else self._record(latest, run_id)
+        return latest
+
+    def _latest(self, run_id: str) -> PipelineJob:
+        job = self._newest(run_id)
+        if job is None:
+            raise UserError(f"pipeline job {job_id_for(run_id)} disappeared from Vertex AI "
+                            "while mlops-bot waited for it (deleted by hand?)")
+        return job
 
     def runs(self, pipeline: str | None = None, git_sha: str | None = None) -> list[RunRecord]:
         from google.cloud.aiplatform_v1 import ListPipelineJobsRequest
@@ -185,9 +218,10 @@ class VertexRunner:
                         "show it started anyway; run the push again to attach to it")
 
     # -- waiting ---------------------------------------------------------------------------
-    def _wait(self, job: PipelineJob, started: float) -> tuple[PipelineJob, bool]:
+    def _wait(self, job: PipelineJob, started: float,
+              deadline: float) -> tuple[PipelineJob, bool]:
         """The job once ended, or as it was at the deadline (True: the deadline passed)."""
-        deadline, job_id = started + self._deadline, job_id_of(job)
+        job_id = job_id_of(job)
         state, said, delay = "", 0.0, min(1.0, self._poll)
         while True:
             now = time.monotonic()

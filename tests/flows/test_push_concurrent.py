@@ -1,0 +1,144 @@
+"""A push's runs overlap: each starts once its pipeline is published, all are waited for together
+under one deadline, each reported as it ends. Real git repositories, the real kfp compiler, and
+the real google-cloud clients against the fake Cloud Build, Cloud Storage and Vertex AI servers
+(polled every 50 ms instead of every few seconds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_bot.backends.gcp.builder import CloudBuildBuilder
+from mlops_bot.backends.gcp.clients import GcpClients
+from mlops_bot.backends.gcp.factory import gcp_backends
+from mlops_bot.backends.gcp.runner import VertexRunner
+from mlops_bot.config import load_config
+from mlops_bot.flows.push import PushFlow, PushResult
+from mlops_bot.flows.results.push import RunOutcome
+from mlops_bot.repo.git import GitRepo
+from tests.support.fake_gcp import FakeGcp
+from tests.support.fake_gcs import FakeGcs
+from tests.support.fake_vertex_pipelines import FakeVertexPipelines
+from tests.support.gitrepo import GitRepoBuilder, pipeline_files
+
+PROJECT, REGION, BUCKET = "acme-ml", "europe-west4", "acme-registry"
+
+
+@dataclass
+class Cloud:
+    gcs: FakeGcs
+    gcp: FakeGcp
+    vertex: FakeVertexPipelines
+
+    def mlops_yaml(self, **run: Any) -> str:
+        return yaml.safe_dump({"backend": "gcp", "run": run, "gcp": {
+            "project": PROJECT, "region": REGION, "artifact_repository": "images",
+            "registry_bucket": BUCKET, "api_endpoints": {
+                "storage": self.gcs.endpoint, "cloudbuild": self.gcp.endpoint,
+                "artifactregistry": self.gcp.endpoint, "aiplatform": self.vertex.endpoint}}})
+
+
+@pytest.fixture
+def cloud() -> Iterator[Cloud]:
+    with FakeGcs(buckets=[BUCKET]) as gcs, FakeGcp() as gcp, FakeVertexPipelines() as vertex:
+        gcp.set_outcome("SUCCESS", after_polls=1)
+        yield Cloud(gcs, gcp, vertex)
+
+
+def push(builder: GitRepoBuilder, cloud: Cloud, names: list[str], wait: bool = True,
+         **run: Any) -> tuple[PushResult, list[RunOutcome], float]:
+    """Push a commit adding `names`; the result, the runs in the order they ended, the seconds."""
+    base = builder.commit({"README.md": "models\n"})
+    head = builder.commit({"mlops.yaml": cloud.mlops_yaml(**run),
+                           **{k: v for n in names for k, v in pipeline_files(n).items()}})
+    config = load_config(builder.path)
+    assert config.gcp is not None
+    clients = GcpClients(config.gcp)
+    backends = dataclasses.replace(gcp_backends(config.gcp),
+                                   builder=CloudBuildBuilder(clients, poll_seconds=0.05),
+                                   runner=VertexRunner(clients, poll_seconds=0.05))
+    ended: list[RunOutcome] = []
+    flow = PushFlow(GitRepo(builder.path), config, backends, "main", wait=wait,
+                    on_run=ended.append)
+    started = time.monotonic()
+    result = flow.run(base, head, {})
+    return result, ended, time.monotonic() - started
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> GitRepoBuilder:
+    return GitRepoBuilder(tmp_path / "repo")
+
+
+def test_runs_of_several_pipelines_overlap_and_are_reported_as_each_ends(
+        cloud: Cloud, builder: GitRepoBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, seconds in (("alpha", 1.6), ("beta", 0.4), ("gamma", 1.0)):
+        cloud.vertex.set_outcome("SUCCEEDED", seconds=seconds, pipeline=name)
+
+    result, ended, _ = push(builder, cloud, ["alpha", "beta", "gamma"])
+
+    assert [(r.pipeline, r.status) for r in result.runs] == [
+        ("alpha", "succeeded"), ("beta", "succeeded"), ("gamma", "succeeded")]
+    assert [r.pipeline for r in ended] == ["beta", "gamma", "alpha"]  # as each ended
+    # Overlapping: the three jobs lived at the same time (run one after another, the first
+    # would have ended before the last was created).
+    jobs = list(cloud.vertex.jobs.values())
+    assert max(j.created for j in jobs) < min(j.created + j.outcome.seconds  # type: ignore
+                                              for j in jobs)
+    said = re.findall(r"^  (\w+): run \S+ succeeded: https://", capsys.readouterr().err, re.M)
+    assert said == ["beta", "gamma", "alpha"]  # progress lines in the order the runs ended
+
+
+def test_n_runs_of_t_seconds_take_about_t_not_n_times_t(cloud: Cloud,
+                                                        builder: GitRepoBuilder) -> None:
+    cloud.vertex.set_outcome("SUCCEEDED", seconds=1.0)
+
+    result, _, concurrent = push(builder, cloud, [f"p{i}" for i in range(4)])
+    assert [r.status for r in result.runs] == ["succeeded"] * 4
+
+    sequential_builder = GitRepoBuilder(builder.path.parent / "sequential")
+    result, _, sequential = push(sequential_builder, cloud, [f"q{i}" for i in range(4)],
+                                 max_parallel=1)
+    assert [r.status for r in result.runs] == ["succeeded"] * 4
+    # One after another costs 4 x 1 s of runs; together, about 1 s (plus compiling).
+    assert sequential > 4.0
+    assert concurrent < sequential - 2.0, (concurrent, sequential)
+
+
+def test_a_failing_run_does_not_stop_the_others(cloud: Cloud, builder: GitRepoBuilder) -> None:
+    cloud.vertex.set_outcome("SUCCEEDED", seconds=0.5)
+    cloud.vertex.set_outcome("FAILED", after_polls=1, failing_task="train",
+                             task_error="ValueError: no rows", pipeline="beta")
+
+    result, ended, _ = push(builder, cloud, ["alpha", "beta", "gamma"])
+
+    assert not result.ok
+    assert [(r.pipeline, r.status) for r in result.runs] == [
+        ("alpha", "succeeded"), ("beta", "failed"), ("gamma", "succeeded")]
+    assert "ValueError: no rows" in (result.runs[1].error or "")
+    assert ended[0].pipeline == "beta"  # it ended first, and was reported then
+
+
+def test_one_deadline_for_all_the_runs_of_a_push(cloud: Cloud, builder: GitRepoBuilder) -> None:
+    cloud.vertex.set_outcome("RUNNING")  # never ends
+
+    result, _, seconds = push(builder, cloud, ["alpha", "beta", "gamma"], max_parallel=2,
+                              timeout_seconds=2)
+
+    assert seconds < 12  # not 2 s per run waited for in turn, and no endless wait
+    statuses = {r.pipeline: (r.status, r.error or "") for r in result.runs}
+    assert all(status == "failed" for status, _ in statuses.values())
+    waited = [e for _, e in statuses.values() if "did not finish within the deadline of all "
+              "the runs (run.timeout_seconds in mlops.yaml)" in e]
+    queued = [e for _, e in statuses.values() if "was not started: the deadline" in e]
+    # Two ran at once and were waited for until the deadline; the third never got a slot.
+    assert (len(waited), len(queued)) == (2, 1), statuses
+    assert len(cloud.vertex.jobs) == 2
