@@ -69,8 +69,8 @@ def report_promotion(document: dict[str, Any], ok: bool, as_json: bool,
             handle.write(deploy_markdown(document) + "\n")
     if as_json:
         emit_json(document)
+        if not ok:  # stdout is for programs: say why on stderr too, once
+            progress(f"mlops-bot: {document['message']}")
     else:
-        say(deploy_text(document))
-    if not ok:
-        progress(f"mlops-bot: {document['message']}")
+        say(deploy_text(document))  # it starts with the message: not repeated on stderr
     return 0 if ok else 1

@@ -21,9 +21,13 @@ def register(commands: Subcommands) -> None:
         "init", help="write a starter mlops.yaml and the GitHub workflows into a repository",
         description="Write mlops.yaml (local backend, with gcp and staging examples) and the "
         "push, plan, comment and retrain workflows into .github/workflows/, then print the next "
-        "steps. Writes nothing when any of these files exists, unless --force.",
+        "steps, and add .mlops/ (the local backend's state) to .gitignore. Writes nothing when "
+        "any of these files exists, unless --force.",
     )
-    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.add_argument("--force", action="store_true",
+                      help="complete a set-up that exists: write the missing files and put "
+                      "--action-ref on the mlops-bot `uses:` lines of existing workflows; "
+                      "mlops.yaml is never overwritten")
     init.add_argument("--action-ref", metavar="OWNER/REPO@SHA",
                       help="the mlops-bot action the workflows use, pinned by full commit SHA "
                       "(of the release matching this version)")
@@ -39,6 +43,8 @@ def run_init(repo: Path, force: bool, action_ref: str | None) -> int:
     from mlops_bot.flows.init import DEFAULT_ACTION_REF, init_repository
     from mlops_bot.report.init_report import init_text
 
-    written = init_repository(repo, force, action_ref)
-    say(init_text(written, action_ref, DEFAULT_ACTION_REF))
+    outcome = init_repository(repo, force, action_ref)
+    say(init_text(outcome.written, action_ref, DEFAULT_ACTION_REF))
+    for note in outcome.notes:
+        say(f"note: {note}")
     return 0

@@ -10,10 +10,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["Handler", "json_option", "param_option", "repo_option"]
+__all__ = ["Handler", "did_you_mean", "json_option", "param_option", "repo_option"]
 
 # What each command's parser stores as `handler`: run the command, return its exit code.
 Handler = Callable[[argparse.Namespace], int]
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """" (did you mean 'x'?)" for the closest of `known`, or "" when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def param_option(parser: argparse.ArgumentParser) -> None:

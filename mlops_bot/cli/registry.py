@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_bot.cli.options import json_option, repo_option
+from mlops_bot.cli.options import did_you_mean, json_option, repo_option
 from mlops_bot.console import emit_json, say
+from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
     from mlops_bot.backends.types import PipelineRegistry
@@ -51,7 +52,10 @@ def _registry(repo: Path) -> PipelineRegistry:
 def run_registry_list(repo: Path, pipeline: str | None, as_json: bool) -> int:
     from mlops_bot.report.registry_report import versions_table
 
-    records = _registry(repo).versions(pipeline)
+    registry = _registry(repo)
+    records = registry.versions(pipeline)
+    if pipeline is not None and not records:
+        raise UserError(_no_pipeline(pipeline, sorted({r.pipeline for r in registry.versions()})))
     if as_json:
         emit_json({"versions": [{"pipeline": r.pipeline, "version": r.version,
                                  "tags": list(r.tags), "git_sha": r.manifest.get("git_sha"),
@@ -75,6 +79,14 @@ def run_registry_show(repo: Path, reference: str, as_json: bool) -> int:
     else:
         say(version_text(record))
     return 0
+
+
+def _no_pipeline(pipeline: str, known: list[str]) -> str:
+    if not known:
+        return (f"no pipeline {pipeline!r} in the registry: it is empty (`mlops-bot push` "
+                "publishes the pipelines of a commit)")
+    return (f"no pipeline {pipeline!r} in the registry{did_you_mean(pipeline, known)} (it has: "
+            f"{', '.join(known)})")
 
 
 def _split(reference: str) -> tuple[str, str | None]:

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "run_retrain"]
 
+_NO_SCHEDULES = ("mlops.yaml configures no schedules, so there is nothing to retrain: add one "
+                 "under schedules: (`mlops-bot config schema` shows its keys)")
+
 
 def register(commands: Subcommands) -> None:
     retrain = commands.add_parser(
@@ -44,6 +47,7 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def run_retrain(repo: Path, pipeline: str | None, now_text: str | None, as_json: bool) -> int:
+    from mlops_bot.config import load_config
     from mlops_bot.flows.retrain import retrain
     from mlops_bot.flows.schedules import parse_now
 
@@ -59,8 +63,12 @@ def run_retrain(repo: Path, pipeline: str | None, now_text: str | None, as_json:
 
         forge = ConsoleForge()
     result = retrain(repo, pipeline, parse_now(now_text), forge)
+    if not result.runs and not load_config(repo).schedules:  # not "none was due": none exists
+        result.notes.append(_NO_SCHEDULES)
     if as_json:
         emit_json(result.to_dict())
+    elif _NO_SCHEDULES in result.notes:
+        say(_NO_SCHEDULES)
     else:
         from mlops_bot.report.retrain_report import retrain_text
 

@@ -7,9 +7,9 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_bot.cli.options import json_option, repo_option
+from mlops_bot.cli.options import did_you_mean, json_option, repo_option
 from mlops_bot.console import emit_json, say
-from mlops_bot.errors import UsageError
+from mlops_bot.errors import UsageError, UserError
 
 if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
@@ -39,9 +39,20 @@ def run_runs_list(repo: Path, pipeline: str | None, sha: str | None, as_json: bo
 
     if sha is not None and len(sha) < 7:
         raise UsageError(f"--sha {sha!r} is too short: give at least 7 hex digits")
-    runs = backends_for(load_config(repo), repo).runner.runs(pipeline, sha)
+    runner = backends_for(load_config(repo), repo).runner
+    runs = runner.runs(pipeline, sha)
+    if pipeline is not None and not runs:
+        known = sorted({r.pipeline for r in runner.runs()})
+        if pipeline not in known:
+            raise UserError(f"no runs of pipeline {pipeline!r}{did_you_mean(pipeline, known)}: "
+                            f"runs exist for {', '.join(known) or 'no pipeline yet'}")
     if as_json:
         emit_json({"runs": [dataclasses.asdict(r) for r in runs]})
+        return 0
+    if not runs and (pipeline or sha):  # say which filter matched nothing, not "no runs yet"
+        of = " and ".join(([f"pipeline {pipeline}"] if pipeline else [])
+                          + ([f"commit {sha}"] if sha else []))
+        say(f"No runs of {of}: `mlops-bot runs list` lists them all.")
         return 0
     say(runs_table(runs))
     return 0

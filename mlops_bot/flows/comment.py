@@ -17,7 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
+from mlops_bot.flows.deploy_requirements import PERMISSION_RANK, pinned, unmet
 from mlops_bot.github.outcome import Outcome, ReasonCode
 from mlops_bot.report import comments
 
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     from mlops_bot.repo.git import GitRepo
 
 __all__ = ["CommentFlow", "handle_comment"]
-
-_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
 
 
 def handle_comment(ctx: ActionContext) -> Outcome:
@@ -66,8 +66,18 @@ def handle_comment(ctx: ActionContext) -> Outcome:
         reply_id = forge.upsert_comment(number, "reply", parsed.text)
         return Outcome("stop", ReasonCode.REPLIED, parsed.reason_code, comment_id=reply_id)
     flow = CommentFlow(forge, config, git, number, int(comment["id"]),
-                       str(comment["user"]["login"]), ctx.environ)
+                       str(comment["user"]["login"]), ctx.environ,
+                       _created_at(comment.get("created_at")))
     return flow.run(parsed)
+
+
+def _created_at(value: object) -> datetime | None:
+    """When GitHub says the comment was created (the event's own field); None if unreadable."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 @dataclass
@@ -79,6 +89,7 @@ class CommentFlow:
     comment_id: int
     actor: str
     environ: Mapping[str, str]
+    commented_at: datetime | None = None  # the comment's created_at: the head must be older
 
     @cached_property
     def backends(self) -> Backends:
@@ -121,9 +132,17 @@ class CommentFlow:
         try:
             permission = self.forge.permission(self.actor)
         except Exception as error:  # any failure to check is a denial, never an allowance
+            # The API's answer and URLs go to the job log only: the PR is told no internals.
+            progress(f"checking the permission of {self.actor} failed: "
+                     f"{type(error).__name__}: {error}")
             return self._refuse(command, ReasonCode.PERMISSION_DENIED,
-                                f"Could not check @{self.actor}'s permission ({error}); denied.")
-        if _RANK[permission] < _RANK[needed] or (allowed and self.actor not in allowed):
+                                f"Could not check @{self.actor}'s permission on GitHub, so the "
+                                "command is denied; the workflow run's log has the details. "
+                                "Comment again in a while.")
+        # GitHub logins are case-insensitive: @Alice and @alice are one user.
+        listed = {user.casefold() for user in allowed}
+        if (PERMISSION_RANK[permission] < PERMISSION_RANK[needed]
+                or (allowed and self.actor.casefold() not in listed)):
             who = f" and be one of {', '.join(allowed)}" if allowed else ""
             return self._refuse(command, ReasonCode.PERMISSION_DENIED,
                                 f"@{self.actor} has `{permission}` permission; this needs "
@@ -134,6 +153,11 @@ class CommentFlow:
         from mlops_bot.flows.head_run import NoRun, head_record
 
         environment, pipeline = command.environment or "", command.pipeline or ""
+        found = (pinned(self.forge, pull, command.sha, self.commented_at,
+                        f"/deploy {environment} {pipeline}")
+                 or unmet(self.forge, environment, self.config.environments[environment], pull))
+        if found is not None:
+            return self._refuse(command, found.code, found.message)
         refusal = self._unavailable(command, environment)
         if refusal is not None:
             return refusal

@@ -1,7 +1,10 @@
 """Init: a starter mlops.yaml and the GitHub workflows, written into a repository.
 
 Everything is rendered and every target checked before the first byte is written, so a refusal
-(a file exists and --force was not given) leaves the repository exactly as it was.
+(a file exists and --force was not given) leaves the repository exactly as it was. With --force
+an existing mlops.yaml is never overwritten (it is the team's configuration), and an existing
+workflow only gets the new action pin on its mlops-bot `uses:` lines. `.mlops/`, the local
+backend's state, is added to `.gitignore`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from mlops_bot import __version__
 from mlops_bot.errors import UserError
 
 __all__ = ["ACTION_PLACEHOLDER", "DEFAULT_ACTION_REF", "TEMPLATES", "VERSION_PLACEHOLDER",
-           "InitFile", "init_repository", "render_files", "write_files"]
+           "InitFile", "InitOutcome", "init_repository", "render_files", "write_files"]
 
 # Target path in the repository -> template file in mlops_bot/templates/.
 TEMPLATES: dict[str, str] = {
@@ -36,12 +39,22 @@ DEFAULT_ACTION_REF = "mlops-bot/mlops-bot@" + "0" * 40
 # A full commit SHA only: a tag or branch can be moved to other code after it was reviewed.
 _ACTION_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}"
                          r"(/[A-Za-z0-9._/-]+)?@[0-9a-f]{40}")
+# A `uses:` line of the mlops-bot action (any owner, pinned or not), with its version comment.
+_MLOPS_USES = re.compile(r"^(\s*(?:-\s+)?uses:\s*)[A-Za-z0-9-]+/mlops-bot(/[A-Za-z0-9._/-]+)?@\S+"
+                         r"(\s*#\s*v\S+)?\s*$", re.M)
+_STATE_IGNORED = {".mlops", ".mlops/", "/.mlops", "/.mlops/"}
 
 
 @dataclass(frozen=True)
 class InitFile:
     path: str  # relative to the repository, with '/'
     text: str
+
+
+@dataclass(frozen=True)
+class InitOutcome:
+    written: list[str]  # paths written, relative to the repository
+    notes: list[str]  # what was kept or merged, and what to do by hand
 
 
 def render_files(action_ref: str) -> list[InitFile]:
@@ -58,8 +71,9 @@ def write_files(repo: Path, files: list[InitFile], force: bool) -> list[str]:
     existing = [f.path for f in files if (repo / f.path).exists()]
     if existing and not force:
         raise UserError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''} "
-                        f"in {repo}; nothing was written. Pass --force to overwrite "
-                        f"{'it' if len(existing) == 1 else 'them'}.")
+                        f"in {repo}; nothing was written. Pass --force to write the missing files "
+                        "and pin the action in existing workflows (mlops.yaml is never "
+                        "overwritten).")
     created: list[Path] = []
     try:
         for file in files:
@@ -91,8 +105,8 @@ def _write_atomically(target: Path, text: str) -> None:
         raise
 
 
-def init_repository(repo: Path, force: bool, action_ref: str | None) -> list[str]:
-    """Check the arguments, then write every file; the paths written."""
+def init_repository(repo: Path, force: bool, action_ref: str | None) -> InitOutcome:
+    """Check the arguments, then write every file (see the module's docstring for --force)."""
     if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
         raise UserError(f"--action-ref {action_ref!r} must look like OWNER/REPO@SHA with the "
                         "full 40-character commit SHA: a tag or branch could later point at "
@@ -103,4 +117,49 @@ def init_repository(repo: Path, force: bool, action_ref: str | None) -> list[str
         raise UserError(f"{repo} is not the root of a git repository (it has no .git): run "
                         "`git init` there first, or pass --repo with the repository's root; "
                         "GitHub reads workflows only from .github/workflows at the root")
-    return write_files(repo, render_files(action_ref or DEFAULT_ACTION_REF), force)
+    ref = action_ref or DEFAULT_ACTION_REF
+    files, notes = render_files(ref), list[str]()
+    if force:
+        files, notes = _merged(repo, files, ref)
+    written = write_files(repo, files, force)
+    return InitOutcome(written + _ignore_state(repo), notes)
+
+
+def _merged(repo: Path, files: list[InitFile], ref: str) -> tuple[list[InitFile], list[str]]:
+    """What --force writes: an existing mlops.yaml is kept; an existing workflow keeps its
+    text and gets `ref` on its mlops-bot `uses:` lines (or a note saying what to add)."""
+    kept: list[InitFile] = []
+    notes: list[str] = []
+    pin = f"{ref} # v{__version__}"
+    for file in files:
+        target = repo / file.path
+        if not target.is_file():
+            kept.append(file)
+        elif file.path == "mlops.yaml":
+            if target.read_text(encoding="utf-8") != file.text:
+                notes.append("kept your mlops.yaml (--force never overwrites it); "
+                             "`mlops-bot config check` validates it")
+        else:
+            text = target.read_text(encoding="utf-8")
+            merged = _MLOPS_USES.sub(lambda m: m.group(1) + pin, text)
+            if _MLOPS_USES.search(text) is None:
+                notes.append(f"{file.path} runs no mlops-bot action, so it was kept as it is: "
+                             f"add `uses: {pin}` to the steps that should run mlops-bot")
+            elif merged != text:
+                kept.append(InitFile(file.path, merged))
+    return kept, notes
+
+
+def _ignore_state(repo: Path) -> list[str]:
+    """Add `.mlops/` (the local backend's state) to .gitignore, once; the paths written."""
+    path = repo / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if any(line.strip() in _STATE_IGNORED for line in text.splitlines()):
+        return []
+    separator = "\n" if text and not text.endswith("\n") else ""
+    try:
+        _write_atomically(path, f"{text}{separator}# mlops-bot's local state\n.mlops/\n")
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}; add the line "
+                        "`.mlops/` to it by hand") from None
+    return [".gitignore"]

@@ -11,19 +11,22 @@ import itertools
 import json
 import textwrap
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.github.forge import (
 from mlops_bot.github.deployment_payload import DEPLOY_TASK
+from mlops_bot.github.forge import (
     CheckConclusion,
     CheckRun,
+    CommitStatus,
     Deployment,
     DeploymentState,
     Forge,
     Permission,
     PullRequest,
+    Review,
 )
 from mlops_bot.github.pygithub_comments import comment_marker, with_marker
 
@@ -57,6 +60,11 @@ class ConsoleForge:
         self.issues: dict[int, str] = {}  # number -> title
         self.check_runs_by_sha: dict[str, dict[str, CheckRun]] = {}  # sha -> name -> latest
         self.refs: dict[str, str] = {}  # ref -> the message of its commit
+        # What a deploy's requirements read; a local run has none unless a caller sets them.
+        self.reviews_by_number: dict[int, list[Review]] = {}
+        self.statuses_by_sha: dict[str, list[CommitStatus]] = {}
+        self.pushed_at: dict[str, datetime] = {}  # head sha -> when it was pushed
+        self.main_branch = "main"
         self._ids = itertools.count(1)
 
     def pull_request(self, number: int) -> PullRequest:
@@ -115,17 +123,9 @@ class ConsoleForge:
         progress(f"[local] would set deployment {deployment_id} to {state}: {description}{links}")
 
     def recent_deployments(self, environment: str) -> list[Deployment]:
-        return [Deployment(d.id, d.sha, d.environment, dict(d.payload))
-                for d in reversed(self.deployments.values())
+        return [self._deployment(d) for d in reversed(self.deployments.values())
                 if d.environment == environment]
 
-    def find_issue(self, title: str) -> int | None:
-        return next((number for number, known in self.issues.items() if known == title), None)
-
-    def create_issue(self, title: str, body: str) -> int:
-        number = next(self._ids)
-        self.issues[number] = title
-        progress(f"[local] would open issue #{number} {title!r}:\n"
     def deployment_states(self, deployment_id: int) -> list[str]:
         return [state for state, _ in reversed(self.deployments[deployment_id].statuses)]
 
@@ -136,6 +136,13 @@ class ConsoleForge:
     def bot_login(self) -> str:
         return self.user
 
+    def find_issue(self, title: str) -> int | None:
+        return next((number for number, known in self.issues.items() if known == title), None)
+
+    def create_issue(self, title: str, body: str) -> int:
+        number = next(self._ids)
+        self.issues[number] = title
+        progress(f"[local] would open issue #{number} {title!r}:\n"
                  f"{textwrap.indent(body.rstrip(), '  | ')}")
         return number
 
@@ -150,6 +157,18 @@ class ConsoleForge:
 
     def check_runs(self, sha: str) -> list[CheckRun]:
         return list(self.check_runs_by_sha.get(sha, {}).values())
+
+    def reviews(self, number: int) -> list[Review]:
+        return list(self.reviews_by_number.get(number, []))
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        return list(self.statuses_by_sha.get(sha, []))
+
+    def default_branch(self) -> str:
+        return self.main_branch
+
+    def head_pushed_at(self, pull: PullRequest) -> datetime | None:
+        return self.pushed_at.get(pull.head_sha)
 
     def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:
         if ref in self.refs:

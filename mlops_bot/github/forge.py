@@ -7,16 +7,19 @@ Server; `ConsoleForge` prints what it would post, for local runs. Flows receive 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 __all__ = [
     "CheckConclusion",
     "CheckRun",
+    "CommitStatus",
     "Deployment",
     "DeploymentState",
     "Forge",
     "Permission",
     "PullRequest",
+    "Review",
 ]
 
 Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
@@ -41,11 +44,11 @@ class Deployment:
     sha: str
     environment: str
     payload: dict[str, object]
+    task: str = "deploy"  # GitHub's default; mlops-bot's own are DEPLOY_TASK (deployment_payload)
+    creator: str = ""  # the login that created it (the bot's, for mlops-bot's own)
 
 
 @dataclass(frozen=True)
-    task: str = "deploy"  # GitHub's default; mlops-bot's own are DEPLOY_TASK (deployment_payload)
-    creator: str = ""  # the login that created it (the bot's, for mlops-bot's own)
 class CheckRun:
     """A check run as GitHub holds it. Anything a workflow with `checks: write` can write: the
     reader validates it (mlops_bot.github.run_checks) and the deploy job re-verifies it."""
@@ -61,6 +64,23 @@ class CheckRun:
     details_url: str | None
     html_url: str | None
     app: str  # the slug of the GitHub App that wrote it (github-actions for GITHUB_TOKEN)
+
+
+@dataclass(frozen=True)
+class Review:
+    """A pull request review as GitHub lists it (oldest first)."""
+
+    login: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED or PENDING
+    commit_id: str  # the head commit the reviewer saw
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """The latest commit status of one context (the statuses API, not check runs)."""
+
+    context: str
+    state: str  # success, pending, failure or error
 
 
 class Forge(Protocol):
@@ -102,6 +122,20 @@ class Forge(Protocol):
         """The environment's most recent deployments (up to 100), newest first."""
         ...
 
+    def deployment_states(self, deployment_id: int) -> list[str]:
+        """The states of a deployment's statuses, newest first (GitHub's own `waiting` too)."""
+        ...
+
+    def environment_reviewers(self, environment: str) -> list[str] | None:
+        """The required reviewers (user logins, team slugs) of a GitHub environment's protection
+        rules; [] when it has none, None when there is no such environment."""
+        ...
+
+    def bot_login(self) -> str:
+        """The login the token writes as: what mlops-bot's own comments, issues and
+        deployments are created by."""
+        ...
+
     def find_issue(self, title: str) -> int | None:
         """The number of the oldest open issue (not pull request) titled exactly `title` that
         the bot opened with `create_issue`: its author is `bot_login()` and its body starts
@@ -123,22 +157,26 @@ class Forge(Protocol):
         """The latest check run of each name on commit `sha` (up to 1000)."""
         ...
 
+    def reviews(self, number: int) -> list[Review]:
+        """Every review of pull request `number`, oldest first."""
+        ...
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        """The latest status of each context on commit `sha`."""
+        ...
+
+    def default_branch(self) -> str:
+        """The repository's default branch, as GitHub has it now."""
+        ...
+
+    def head_pushed_at(self, pull: PullRequest) -> datetime | None:
+        """When GitHub received the push that made `pull.head_sha` the tip of `pull.head_ref`
+        (the repository's activity log: server time, which no commit date can fake); None when
+        the log has no such push (a fork's branch, or a push older than the log reaches)."""
+        ...
+
     def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:
         """Create `ref` (refs/heads/...) on a new parentless commit holding `files` with
-    def deployment_states(self, deployment_id: int) -> list[str]:
-        """The states of a deployment's statuses, newest first (GitHub's own `waiting` too)."""
-        ...
-
-    def environment_reviewers(self, environment: str) -> list[str] | None:
-        """The required reviewers (user logins, team slugs) of a GitHub environment's protection
-        rules; [] when it has none, None when there is no such environment."""
-        ...
-
-    def bot_login(self) -> str:
-        """The login the token writes as: what mlops-bot's own comments, issues and
-        deployments are created by."""
-        ...
-
         `message`. Atomic: False, changing nothing, when the ref exists already."""
         ...
 

@@ -34,6 +34,14 @@ class ReasonCode(StrEnum):
     NO_SHARED_STATE = "no_shared_state"  # backend local in Actions: runs do not outlive the job
     PR_CLOSED = "pr_closed"
     CONFIG_INVALID = "config_invalid"
+    # /deploy: the commit pinned is the one the commenter saw (mlops_bot.flows.deploy_requirements)
+    HEAD_PUSHED_AFTER_COMMENT = "head_pushed_after_comment"  # the head moved after the comment
+    HEAD_UNVERIFIED = "head_unverified"  # no push time of the head (a fork): name its SHA
+    SHA_NOT_HEAD = "sha_not_head"  # `/deploy <env> <sha>` named a commit that is not the head
+    # The environment's `require` in mlops.yaml, at comment time and again in the deploy job
+    NOT_APPROVED = "not_approved"  # no approval of the head, or changes requested
+    CHECKS_NOT_GREEN = "checks_not_green"  # a required check run or status is not green
+    BASE_NOT_DEFAULT = "base_not_default"  # the PR targets another branch than the default
 
 
 @dataclass

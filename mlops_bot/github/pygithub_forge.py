@@ -4,12 +4,14 @@
 requests, the bot's own login) and hands each other part to the module that does it, all through
 one `GithubClient` (`pygithub_client`: client settings, and library errors as sentences):
 comments, reactions and issues (`pygithub_comments`), deployments (`pygithub_deployments`), check
-runs (`pygithub_checks`) and the lock branches' refs (`pygithub_refs`).
+runs (`pygithub_checks`), the lock branches' refs (`pygithub_refs`), and what a deploy's
+requirements read: reviews, statuses, the default branch, the head's push (`pygithub_reviews`).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -19,15 +21,18 @@ from mlops_bot.github import (
     pygithub_comments,
     pygithub_deployments,
     pygithub_refs,
+    pygithub_reviews,
 )
 from mlops_bot.github.forge import (
     CheckConclusion,
     CheckRun,
+    CommitStatus,
     Deployment,
     DeploymentState,
     Forge,
     Permission,
     PullRequest,
+    Review,
 )
 from mlops_bot.github.pygithub_client import ClientSettings, ForgeError, GithubClient, login_of
 
@@ -116,11 +121,6 @@ class GithubForge:
     def recent_deployments(self, environment: str) -> list[Deployment]:
         return pygithub_deployments.recent_deployments(self._client, environment)
 
-    # -- check runs -------------------------------------------------------------------------------
-    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
-                         summary: str, text: str, details_url: str | None = None) -> int:
-        return pygithub_checks.create_check_run(self._client, sha, name, conclusion, title,
-                                                summary, text, details_url)
     def deployment_states(self, deployment_id: int) -> list[str]:
         return pygithub_deployments.deployment_states(self._client, deployment_id)
 
@@ -130,9 +130,27 @@ class GithubForge:
     def bot_login(self) -> str:
         return self._bot()
 
+    # -- check runs -------------------------------------------------------------------------------
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
+                         summary: str, text: str, details_url: str | None = None) -> int:
+        return pygithub_checks.create_check_run(self._client, sha, name, conclusion, title,
+                                                summary, text, details_url)
 
     def check_runs(self, sha: str) -> list[CheckRun]:
         return pygithub_checks.check_runs(self._client, sha)
+
+    # -- what a deploy's requirements read (reviews, statuses, base, push time) ----------------
+    def reviews(self, number: int) -> list[Review]:
+        return pygithub_reviews.reviews(self._client, number)
+
+    def commit_statuses(self, sha: str) -> list[CommitStatus]:
+        return pygithub_reviews.commit_statuses(self._client, sha)
+
+    def default_branch(self) -> str:
+        return pygithub_reviews.default_branch(self._client)
+
+    def head_pushed_at(self, pull: PullRequest) -> datetime | None:
+        return pygithub_reviews.head_pushed_at(self._client, pull)
 
     # -- refs (the lock branches) -----------------------------------------------------------------
     def create_ref(self, ref: str, message: str, files: dict[str, str]) -> bool:

@@ -82,11 +82,36 @@ def test_it_refuses_to_overwrite_and_then_writes_nothing_at_all(repo):
     assert _contents(repo) == {".github/workflows/mlops-plan.yml": "my own workflow\n"}
 
 
-def test_force_overwrites_what_exists(repo):
+def test_force_writes_what_is_missing_and_never_overwrites_a_customised_config(repo):
     (repo / "mlops.yaml").write_text("backend: local\n")
     result = cli("init", "--repo", str(repo), "--force", "--action-ref", ACTION_REF)
     assert result.returncode == 0, result.stderr
-    assert _contents(repo) == {f.path: f.text for f in render_files(ACTION_REF)}
+    rendered = {f.path: f.text for f in render_files(ACTION_REF)}
+    assert _contents(repo) == {**rendered, "mlops.yaml": "backend: local\n"}
+    assert "kept your mlops.yaml" in result.stdout
+
+
+def test_force_action_ref_pins_the_action_in_existing_workflows_and_keeps_their_edits(repo):
+    assert cli("init", "--repo", str(repo)).returncode == 0  # unpinned: the placeholder
+    push = repo / ".github/workflows/mlops-push.yml"
+    push.write_text(push.read_text().replace("name:", "# our own comment\nname:", 1))
+    mine = repo / ".github/workflows/mlops-plan.yml"
+    mine.write_text("on: push\njobs: {}\n")  # the team's own plan workflow
+    result = cli("init", "--repo", str(repo), "--force", "--action-ref", ACTION_REF)
+    assert result.returncode == 0, result.stderr
+    text = push.read_text()
+    assert "# our own comment" in text and DEFAULT_ACTION_REF not in text
+    assert f"uses: {ACTION_REF} # v{__version__}" in text
+    assert mine.read_text() == "on: push\njobs: {}\n"
+    assert f"add `uses: {ACTION_REF} # v{__version__}`" in result.stdout
+
+
+def test_init_ignores_the_state_folder_once_and_keeps_the_gitignore(repo):
+    (repo / ".gitignore").write_text("*.pyc")  # no newline at the end
+    assert cli("init", "--repo", str(repo), "--action-ref", ACTION_REF).returncode == 0
+    assert (repo / ".gitignore").read_text() == "*.pyc\n# mlops-bot's local state\n.mlops/\n"
+    assert cli("init", "--repo", str(repo), "--force").returncode == 0
+    assert (repo / ".gitignore").read_text().count(".mlops/") == 1
 
 
 @pytest.mark.parametrize("ref", ["example-org/mlops-bot@v1", "example-org/mlops-bot@main",

@@ -123,6 +123,11 @@ class Repo:
     check_runs: list[dict[str, Any]] = field(default_factory=list)  # as GitHub answers, oldest first
     refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/x" -> commit sha
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # git trees and commits by sha
+    # Read by a deploy's requirements (tests/support/fake_github_pulls.py has the helpers).
+    default_branch: str = "main"
+    reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # oldest first
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # commit statuses, oldest first
+    activity: list[dict[str, Any]] = field(default_factory=list)  # ref updates, oldest first
     # Environment -> its required reviewers (tests/support/fake_github_environments.py).
     environments: dict[str, list[str]] = field(default_factory=lambda: _environments())
 
@@ -159,11 +164,16 @@ class FakeGitHub:
         self._server: ThreadingHTTPServer | None = None
         for method, template, name, handler in DEFAULT_ROUTES:
             self.add_route(method, template, name, handler)
+        from tests.support import fake_github_pulls  # its handlers build on this module
+
+        for method, template, name, handler in fake_github_pulls.ROUTES:
+            self.add_route(method, template, name, handler)
         from tests.support import fake_github_environments
 
         for method, template, name, handler in fake_github_environments.ROUTES:
             self.add_route(method, template, name, handler)
-        self.route_permissions = {**ROUTE_PERMISSIONS, **fake_github_environments.PERMISSIONS}
+        self.route_permissions = {**ROUTE_PERMISSIONS, **fake_github_pulls.PERMISSIONS,
+                                  **fake_github_environments.PERMISSIONS}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
@@ -193,6 +203,10 @@ class FakeGitHub:
         pull = Pull(number, head_sha, head_ref, base_ref, author, repo if head_repo == "" else head_repo)
         self.repo(repo).pulls[number] = pull
         self.repo(repo).commits.add(head_sha)
+        if head_repo == "":  # the branch was pushed to this repository, an hour before NOW
+            from tests.support.fake_github_pulls import PUSHED, log_push
+
+            log_push(self, head_ref, "0" * 40, head_sha, PUSHED, "branch_creation", author, repo)
         return pull
 
     def add_issue(self, title: str, *, body: str = "", author: str = "alice", state: str = "open",
@@ -301,7 +315,8 @@ class FakeGitHub:
     def repo_json(self, full_name: str) -> dict[str, Any]:
         owner, name = full_name.split("/")
         return {"id": zlib.crc32(full_name.encode()), "name": name, "full_name": full_name,
-                "owner": self.user_json(owner), "private": False, "default_branch": "main",
+                "owner": self.user_json(owner), "private": False,
+                "default_branch": getattr(self.repos.get(full_name), "default_branch", "main"),
                 "url": f"{self.root}/repos/{full_name}",
                 "html_url": f"https://github.example/{full_name}"}
 
