@@ -12,8 +12,10 @@ on the schedule's tracking issue.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from mlops_bot.flows.schedules import (
     selected_schedules,
     window_of,
 )
+from mlops_bot.github.deployment_payload import stamped
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -52,19 +55,38 @@ class RetrainFlow:
         self.result = RetrainResult(now=_iso(now))
 
     def run(self, pipeline: str | None = None) -> RetrainResult:
+        from mlops_bot.flows.run_pool import RunPool, deadline_of, parallel_runs
+
         result = self.result = RetrainResult(now=_iso(self.now))
+        due: list[tuple[int, Schedule]] = []
         for index, schedule in selected_schedules(self.config, pipeline):
             if schedule.paused and pipeline is None:
                 result.notes.append(f"{schedule.name}: paused in mlops.yaml; not run (`mlops-bot "
                                     f"retrain --pipeline {schedule.pipeline}` runs it anyway)")
                 continue
-            run = self._run(index, schedule)
-            result.runs.append(run)
-            result.promotions.append(self._promotion(schedule, run))
+            due.append((index, schedule))
+        # The schedules' runs overlap under one deadline; the promotions follow, in order.
+        ended: dict[int, ScheduledRun] = {}
+        deadline = deadline_of(self.config, time.monotonic())
+        with RunPool(parallel_runs(self.config), deadline) as pool:
+            for index, schedule in due:
+                pool.submit(functools.partial(self._run, index, schedule, deadline),
+                            functools.partial(self._ended, ended, index))
+            pool.drain()
+        for index, schedule in due:
+            result.runs.append(ended[index])
+            result.promotions.append(self._promotion(schedule, ended[index]))
         return result
 
+    @staticmethod
+    def _ended(ended: dict[int, ScheduledRun], index: int, run: ScheduledRun) -> None:
+        ended[index] = run
+        progress(f"  {run.schedule}: run {run.run_id or '-'} {run.status}"
+                 + (f": {run.url}" if run.url else ""))
+
     # -- the run of the window -------------------------------------------------------------
-    def _run(self, index: int, schedule: Schedule) -> ScheduledRun:
+    def _run(self, index: int, schedule: Schedule, deadline: float) -> ScheduledRun:
+        """In a worker thread: the run of the schedule's window, started and waited for."""
         window = window_of(schedule, index, self.now)
         trigger = window.trigger(schedule.name)
         out = ScheduledRun(schedule.name, schedule.pipeline, schedule.tag, _iso(window.start),
@@ -83,15 +105,17 @@ class RetrainFlow:
             out.version, out.git_sha = record.version, str(record.manifest.get("git_sha", ""))
             parameters = schedule_parameters(self.repo, self.config, index, schedule, record)
             return self._start(out, schedule, record.version, parameters, trigger,
-                               dict(record.manifest.get("images") or {}))
+                               dict(record.manifest.get("images") or {}), deadline)
         except UserError as error:
             out.status, out.error = "failed", str(error)
             return out
 
     def _start(self, out: ScheduledRun, schedule: Schedule, version: str,
-               parameters: dict[str, Any], trigger: str, images: dict[str, str]) -> ScheduledRun:
+               parameters: dict[str, Any], trigger: str, images: dict[str, str],
+               deadline: float) -> ScheduledRun:
         from mlops_bot.backends.types import RunRequest
         from mlops_bot.flows.push import run_id_for
+        from mlops_bot.flows.run_pool import not_started, run_or_wait
 
         runner = self.backends.runner
         run_id = run_id_for(schedule.pipeline, version, parameters, trigger)
@@ -100,11 +124,13 @@ class RetrainFlow:
             return _filled(out, existing, started=False)
         progress(f"==> {schedule.name}: run {schedule.pipeline}@{version} ({schedule.tag}) "
                  f"for window {out.window} as {run_id}")
-        record = runner.run(RunRequest(
+        if time.monotonic() >= deadline:
+            raise not_started(f"the run of schedule {schedule.name}")
+        record = run_or_wait(runner, RunRequest(
             run_id=run_id, pipeline=schedule.pipeline, version=version,
             spec=self.backends.registry.spec(schedule.pipeline, version),
             parameters=parameters, git_sha=out.git_sha, trigger=trigger, images=images,
-            labels={"schedule": schedule.name, "window": out.window_key}))
+            labels={"schedule": schedule.name, "window": out.window_key}), deadline)
         return _filled(out, record, started=True)
 
     # -- the challenger against the champion -----------------------------------------------
@@ -164,7 +190,7 @@ class RetrainFlow:
         if issue is not None:
             payload["tracking_issue"] = issue
         deployment = self.forge.create_deployment(
-            run.git_sha, environment, payload,
+            run.git_sha, environment, stamped(payload),
             f"retrain {schedule.pipeline}@{run.version} ({schedule.name})")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         return verdict("offered", f"{against}: deployment {deployment} to {environment} "

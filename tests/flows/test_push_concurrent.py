@@ -16,13 +16,17 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_bot.backends.factory import Backends
 from mlops_bot.backends.gcp.builder import CloudBuildBuilder
 from mlops_bot.backends.gcp.clients import GcpClients
 from mlops_bot.backends.gcp.factory import gcp_backends
 from mlops_bot.backends.gcp.runner import VertexRunner
-from mlops_bot.config import load_config
+from mlops_bot.config import Config, load_config
 from mlops_bot.flows.push import PushFlow, PushResult
 from mlops_bot.flows.results.push import RunOutcome
+from mlops_bot.flows.retrain import RetrainFlow
+from mlops_bot.flows.schedules import parse_now
+from mlops_bot.github.console_forge import ConsoleForge
 from mlops_bot.repo.git import GitRepo
 from tests.support.fake_gcp import FakeGcp
 from tests.support.fake_gcs import FakeGcs
@@ -38,8 +42,8 @@ class Cloud:
     gcp: FakeGcp
     vertex: FakeVertexPipelines
 
-    def mlops_yaml(self, **run: Any) -> str:
-        return yaml.safe_dump({"backend": "gcp", "run": run, "gcp": {
+    def mlops_yaml(self, schedules: list[dict[str, Any]] | None = None, **run: Any) -> str:
+        return yaml.safe_dump({"backend": "gcp", "run": run, "schedules": schedules or [], "gcp": {
             "project": PROJECT, "region": REGION, "artifact_repository": "images",
             "registry_bucket": BUCKET, "api_endpoints": {
                 "storage": self.gcs.endpoint, "cloudbuild": self.gcp.endpoint,
@@ -53,18 +57,24 @@ def cloud() -> Iterator[Cloud]:
         yield Cloud(gcs, gcp, vertex)
 
 
+def backends_of(config: Config) -> Backends:
+    """The gcp backends, polling every 50 ms."""
+    assert config.gcp is not None
+    clients = GcpClients(config.gcp)
+    return dataclasses.replace(gcp_backends(config.gcp),
+                               builder=CloudBuildBuilder(clients, poll_seconds=0.05),
+                               runner=VertexRunner(clients, poll_seconds=0.05))
+
+
 def push(builder: GitRepoBuilder, cloud: Cloud, names: list[str], wait: bool = True,
+         schedules: list[dict[str, Any]] | None = None,
          **run: Any) -> tuple[PushResult, list[RunOutcome], float]:
     """Push a commit adding `names`; the result, the runs in the order they ended, the seconds."""
     base = builder.commit({"README.md": "models\n"})
-    head = builder.commit({"mlops.yaml": cloud.mlops_yaml(**run),
+    head = builder.commit({"mlops.yaml": cloud.mlops_yaml(schedules, **run),
                            **{k: v for n in names for k, v in pipeline_files(n).items()}})
     config = load_config(builder.path)
-    assert config.gcp is not None
-    clients = GcpClients(config.gcp)
-    backends = dataclasses.replace(gcp_backends(config.gcp),
-                                   builder=CloudBuildBuilder(clients, poll_seconds=0.05),
-                                   runner=VertexRunner(clients, poll_seconds=0.05))
+    backends = backends_of(config)
     ended: list[RunOutcome] = []
     flow = PushFlow(GitRepo(builder.path), config, backends, "main", wait=wait,
                     on_run=ended.append)
@@ -142,3 +152,24 @@ def test_one_deadline_for_all_the_runs_of_a_push(cloud: Cloud, builder: GitRepoB
     # Two ran at once and were waited for until the deadline; the third never got a slot.
     assert (len(waited), len(queued)) == (2, 1), statuses
     assert len(cloud.vertex.jobs) == 2
+
+
+def test_retrain_runs_its_schedules_concurrently(cloud: Cloud, builder: GitRepoBuilder) -> None:
+    names = ["alpha", "beta", "gamma"]
+    schedules = [{"name": f"nightly-{n}", "pipeline": n, "cron": "0 3 * * *"} for n in names]
+    cloud.vertex.set_outcome("SUCCEEDED", after_polls=1)
+    push(builder, cloud, names, schedules=schedules)
+    cloud.vertex.set_outcome("SUCCEEDED", seconds=1.5)
+    config = load_config(builder.path)
+
+    started = time.monotonic()
+    result = RetrainFlow(builder.path, config, backends_of(config), ConsoleForge(user="ci"),
+                         parse_now("2026-03-04T12:00:00Z")).run()
+    seconds = time.monotonic() - started
+
+    assert [(r.schedule, r.status, r.started) for r in result.runs] == [
+        (f"nightly-{n}", "succeeded", True) for n in names]
+    assert seconds < 3.5, seconds  # three runs of 1.5 s each, together
+    retrained = [j for j in cloud.vertex.jobs.values() if j.outcome.seconds]
+    assert len(retrained) == 3
+    assert max(j.created for j in retrained) < min(j.created for j in retrained) + 1.5
