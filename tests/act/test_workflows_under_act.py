@@ -50,7 +50,7 @@ from tests.act.cloud import BUILDER, DEPLOYER, Cloud
 from tests.support.act import ACTION_REF, Act, ActRun
 from tests.support.cli import cli
 from tests.support.docker import require_docker
-from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import NOW, FakeGitHub
 from tests.support.fake_iam import credentials_for
 from tests.support.gitrepo import GitRepoBuilder
 
@@ -80,7 +80,7 @@ def comment_event(number: int, comment_id: int, author: str, body: str) -> dict[
     return {"action": "created", "repository": repository_json(), "sender": {"login": author},
             "issue": {"number": number, "state": "open",
                       "pull_request": {"url": f"https://api.example/pulls/{number}"}},
-            "comment": {"id": comment_id, "body": body,
+            "comment": {"id": comment_id, "body": body, "created_at": NOW,
                         "user": {"login": author, "type": "User"}}}
 
 

@@ -17,7 +17,7 @@ import pytest
 from mlops_bot.github.run_checks import RunCheck
 from tests.support.action import ActionRun, run_action
 from tests.support.comments import sticky
-from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import NOW, FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.run_checks import write_check
 
@@ -64,7 +64,8 @@ def ask(repo: GitRepoBuilder, tmp: Path, github: FakeGitHub, body: str, *, numbe
     """The comment job, with the workflow token and no cloud credentials."""
     event = {"action": "created",
              "issue": {"number": number, "pull_request": {"url": f"{github.url}/pulls/{number}"}},
-             "comment": {"id": 555, "body": body, "user": {"login": "alice", "type": "User"}}}
+             "comment": {"id": 555, "body": body, "user": {"login": "alice", "type": "User"},
+                         "created_at": NOW}}
     return run_action(repo.path, tmp, "issue_comment", event,
                       inputs={"github-token": github.token},
                       env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models",
