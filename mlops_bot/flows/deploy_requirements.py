@@ -25,10 +25,10 @@ from mlops_bot.github.outcome import ReasonCode
 from mlops_bot.report.tables import code
 
 if TYPE_CHECKING:
-    from mlops_bot.config import Environment
+    from mlops_bot.config import Config, Environment
     from mlops_bot.github.forge import Forge, PullRequest, Review
 
-__all__ = ["PERMISSION_RANK", "Unmet", "pinned", "unmet"]
+__all__ = ["PERMISSION_RANK", "Unmet", "pinned", "recheck", "unmet"]
 
 PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
 _GREEN_RUN = frozenset({"success", "neutral", "skipped"})  # what branch protection accepts
@@ -79,6 +79,16 @@ def unmet(forge: Forge, name: str, environment: Environment, pull: PullRequest) 
                 return Unmet(found.code, f"{found.message} (`{name}` has `require: "
                                          f"[{', '.join(environment.require)}]` in mlops.yaml)")
     return None
+
+
+def recheck(forge: Forge, config: Config, name: str, number: int) -> Unmet | None:
+    """The deploy job's second look, after approval: the environment's requirements on pull
+    request `number` as it is now (an approval can be dismissed, a check re-run red, the base
+    changed while the deploy waited)."""
+    environment = config.environments.get(name)
+    if environment is None or not environment.require:
+        return None
+    return unmet(forge, name, environment, forge.pull_request(number))
 
 
 def _base(forge: Forge, environment: Environment, pull: PullRequest) -> Unmet | None:
