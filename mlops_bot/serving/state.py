@@ -85,13 +85,17 @@ def read_state(path: Path, environment: str) -> EndpointState:
     except FileNotFoundError:
         return EndpointState(environment=environment, revision=0)
     except (OSError, UnicodeDecodeError) as error:
-        raise StateError(f"cannot read {path}: {error}") from None
+        raise StateError(f"cannot read {path} ({error}){_fix(path, environment)}") from None
     try:
         return parse_state(text, str(path))
     except StateError as error:
-        # The fix LocalEndpoints gives too (serving does not import the backends).
-        raise StateError(f"{error}: move it aside with `mv {path} {path}.bad`; the next "
-                         f"`mlops-bot deploy {environment}` writes it again") from None
+        raise StateError(f"{error}{_fix(path, environment)}") from None
+
+
+def _fix(path: Path, environment: str) -> str:
+    # The fix LocalEndpoints gives too (serving does not import the backends).
+    return (f": move it aside with `mv {path} {path}.bad`; the next `mlops-bot deploy "
+            f"{environment}` writes it again")
 
 
 def parse_state(text: str, source: str) -> EndpointState:
