@@ -133,6 +133,9 @@ class LocalRunner:
             if why is None:
                 return None
             record, attempts = self._take_over(request, record, document, why)
+            if record.status == "succeeded" or attempts[-1]["folded"]:
+                return record  # what its orphaned worker wrote
+            return self._execute_claimed(request, claim, attempts)
         if record is not None and (record.status == "succeeded" or (waited and record.status
                                                                      == "failed")):
             return record  # the outcome of the run this call found or waited for
@@ -159,7 +162,7 @@ class LocalRunner:
             record = dataclasses.replace(
                 record, status="failed", finished_at=_now(),
                 error=f"{why}: the attempt was cut short; the next push runs it again")
-        attempts.append(_attempt(record, document, why))
+        attempts.append({**_attempt(record, document, why), "folded": result is not None})
         self._save(record, document.get("owner"), attempts)
         return record, attempts
 
