@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from mlops_bot.errors import UserError
 
-__all__ = ["CONFIG_FILE", "config_file"]
+__all__ = ["CONFIG_FILE", "config_file", "state_folder"]
 
 CONFIG_FILE = "mlops.yaml"
 
@@ -22,3 +22,9 @@ def config_file() -> str:
         raise UserError(f"the configuration path {value!r} (MLOPS_BOT_CONFIG or the action's "
                         "config input) must be relative to the repository root, without '..'")
     return str(path)
+
+
+def state_folder(repo_root: Path, configured: str) -> Path:
+    """The local state folder: $MLOPS_BOT_STATE_DIR, else `state_dir` of mlops.yaml."""
+    override = os.environ.get("MLOPS_BOT_STATE_DIR")
+    return Path(override) if override else repo_root / configured

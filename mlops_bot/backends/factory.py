@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.backends.bundle import Backends
 from mlops_bot.backends.types import BuildRequest, BuildResult, ImageBuilder
+from mlops_bot.config_location import state_folder
 from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -21,8 +22,7 @@ __all__ = ["Backends", "backends_for", "schedule_service_for", "state_dir"]
 
 def state_dir(config: Config, repo_root: Path) -> Path:
     """The local state folder: $MLOPS_BOT_STATE_DIR, else `state_dir` of mlops.yaml."""
-    override = os.environ.get("MLOPS_BOT_STATE_DIR")
-    return Path(override) if override else repo_root / config.state_dir
+    return state_folder(repo_root, config.state_dir)
 
 
 def backends_for(config: Config, repo_root: Path) -> Backends:
@@ -43,6 +43,7 @@ def backends_for(config: Config, repo_root: Path) -> Backends:
             models=LocalModelRegistry(state / "models"),
             endpoints=LocalEndpoints(state),
             builder_note=note,
+            artifact_root=str(state / "runs"),
         )
     from mlops_bot.backends.gcp.factory import gcp_backends
 

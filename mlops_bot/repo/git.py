@@ -164,11 +164,14 @@ class GitRepo:
         blob = next((e for e in entries if e.path == path and e.kind == "blob"), None)
         return self.read(blob.sha).decode("utf-8", "replace") if blob else None
 
-    def grep_words(self, commit: str, words: Iterable[str], pathspecs: list[str]) -> list[str]:
-        """Paths at `commit` matching `pathspecs` that contain any of `words` as a word."""
+    def grep_words(
+        self, commit: str, words: Iterable[str], pathspecs: list[str], whole: bool = True
+    ) -> list[str]:
+        """Paths at `commit` (or in a tree) matching `pathspecs` that contain any of `words` as a
+        word (as any substring when not `whole`)."""
         import git
 
-        args = ["-l", "-w", "-F", "-I"]
+        args = ["-l", "-w", "-F", "-I"] if whole else ["-l", "-F", "-I"]
         for word in sorted(set(words)):
             args += ["-e", word]
         try:
@@ -179,6 +182,24 @@ class GitRepo:
             raise
         prefix = f"{commit}:"
         return [line.removeprefix(prefix) for line in out.splitlines() if line]
+
+
+    def blob_changes(
+        self, old_tree: str, new_tree: str, pathspecs: list[str]
+    ) -> list[tuple[str, str | None]]:
+        """Files of `new_tree` (paths relative to it) that differ from `old_tree`, with their
+        new blob ids (None when deleted); renames are a deletion and an addition."""
+        out: str = self._git.diff_tree(
+            "-r", "--no-renames", "-z", old_tree, new_tree, "--", *pathspecs,
+            strip_newline_in_stdout=False,
+        )
+        fields = out.split("\0")
+        found: list[tuple[str, str | None]] = []
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.split(" ")
+            if len(parts) == 5 and path:
+                found.append((path, None if parts[4] == "D" else parts[3]))
+        return found
 
 
 class _Git:

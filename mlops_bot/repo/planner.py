@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from mlops_bot.config_location import config_file
+from mlops_bot.config_location import config_file, state_folder
 from mlops_bot.errors import UserError
 from mlops_bot.repo.checks import check_definition, check_syntax
 from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
 from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
+from mlops_bot.repo.import_index import ImportIndex, index_file
 from mlops_bot.repo.layout import (
     Pipeline,
     Problem,
@@ -51,11 +52,17 @@ class _Touched:
 
 
 class ChangePlanner:
-    """Plans a commit range of one repository."""
+    """Plans a commit range of one repository.
 
-    def __init__(self, repo: GitRepo, default_branch: str | None = None) -> None:
+    With `cache` (the default) what definition files import and their checks are kept in the
+    state folder (`mlops_bot.repo.import_index`), so the next plan rereads only what changed.
+    """
+
+    def __init__(self, repo: GitRepo, default_branch: str | None = None,
+                 cache: bool = True) -> None:
         self._repo = repo
         self._default_branch = default_branch
+        self._cache = cache
 
     def plan(self, base: str, head: str) -> Plan:
         self._sources = Sources(self._repo)
@@ -63,12 +70,17 @@ class ChangePlanner:
         if head_sha is None:
             raise UserError(f"--head {head} is not a commit in {self._repo.root}: fetch it first")
         config = layout_at(self._repo, head_sha)
+        file = index_file(state_folder(self._repo.root, getattr(config, "state_dir", ".mlops")),
+                          config.pipelines_dir, config.shared) if self._cache else None
+        self._index = ImportIndex(file, config.pipelines_dir, config.shared) if file else None
         compared, everything_reason, notes = self._comparison(base, head_sha, config)
         plan = Plan(base, head_sha, compared, everything_reason, notes=notes)
         if compared is None:
             self._plan_everything(plan, config)
         else:
             self._plan_changes(plan, config, compared)
+        if self._index:
+            self._index.save()
         return plan
 
     def _comparison(
@@ -131,7 +143,7 @@ class ChangePlanner:
             for name, reasons in by_config.pipelines.items():
                 touched[name].reasons.extend(reasons)
         by_shared = shared_impact(self._sources, plan.head, shared_changes, config.shared,
-                                  config.pipelines_dir)
+                                  config.pipelines_dir, self._index)
         for name, reasons in by_shared.pipelines.items():
             touched[name].reasons.extend(reasons)
         self._plan_touched(plan, config, compared, touched)
@@ -219,8 +231,10 @@ class ChangePlanner:
         problems: list[Problem] = []
         for path in sorted(p for p in paths if p in blobs):
             parse = partial(self._sources.parse, blobs[path], path)
-            problems += (check_definition(parse, path) if path == pipeline.definition
-                         else check_syntax(parse, path))
+            check = check_definition if path == pipeline.definition else check_syntax
+            problems += (self._index.check(blobs[path], check.__name__, path,
+                                           partial(check, parse, path)) if self._index
+                         else check(parse, path))
         return problems
 
     def _plan_shared_images(self, plan: Plan, config: LayoutSettings, units: set[str]) -> None:

@@ -15,10 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from posixpath import dirname
+from typing import TYPE_CHECKING
 
 from mlops_bot.repo.git import GitRepo
-from mlops_bot.repo.imports import module_name, scan
+from mlops_bot.repo.imports import References, module_name, scan
 from mlops_bot.repo.sources import Sources
+
+if TYPE_CHECKING:
+    from mlops_bot.repo.import_index import ImportIndex
 
 __all__ = ["SharedImpact", "shared_impact"]
 
@@ -47,9 +51,11 @@ class _Taint:
 
 
 def shared_impact(
-    sources: Sources, head: str, changed: Iterable[str], shared_paths: list[str], pipelines_dir: str
+    sources: Sources, head: str, changed: Iterable[str], shared_paths: list[str],
+    pipelines_dir: str, index: ImportIndex | None = None,
 ) -> SharedImpact:
-    """Pipelines at `head` affected by the `changed` paths (all inside `shared_paths`)."""
+    """Pipelines at `head` affected by the `changed` paths (all inside `shared_paths`); `index`
+    answers which definition files import what without reading them again."""
     impact = SharedImpact()
     taint = _Taint()
     for path in changed:
@@ -63,18 +69,32 @@ def shared_impact(
     if not taint.modules:
         return impact
     _spread_within_shared(sources, head, taint, shared_paths)
-    root = pipelines_dir.rstrip("/")
-    candidates = sources.repo.grep_words(head, taint.tokens, [
-        f":(glob){root}/*/definition.py", f":(glob){root}/*/components/*/definition.py"])
     prefix = pipelines_dir.rstrip("/") + "/"
-    for path, sha in _blob_ids(sources.repo, head, candidates).items():
-        match = _references(sources, sha, path, None, taint)
+    for path, refs in _definitions(sources, head, pipelines_dir, taint, index):
+        match = refs.first_match(taint.modules, taint.paths)
         if match:
             pipeline = path[len(prefix):].split("/", 1)[0]
             cause = taint.modules.get(match) or taint.paths[match]
             impact.pipelines.setdefault(pipeline, []).append(
                 f"{path} uses shared {match} ({cause} changed)")
     return impact
+
+
+def _definitions(
+    sources: Sources, head: str, pipelines_dir: str, taint: _Taint, index: ImportIndex | None
+) -> Iterable[tuple[str, References]]:
+    """The pipelines' definition files that can refer to a tainted module, sorted by path."""
+    if index is not None and index.answers(taint.paths):
+        return index.definitions(sources, head, taint.tokens)
+    root = pipelines_dir.rstrip("/")
+    candidates = sources.repo.grep_words(head, taint.tokens, [
+        f":(glob){root}/*/definition.py", f":(glob){root}/*/components/*/definition.py"])
+    found = []
+    for path, sha in _blob_ids(sources.repo, head, candidates).items():
+        refs = _scan(sources, sha, path, None)
+        if refs is not None:
+            found.append((path, refs))
+    return found
 
 
 def _spread_within_shared(sources: Sources, head: str, taint: _Taint, shared: list[str]) -> None:
@@ -102,11 +122,15 @@ def _spread_within_shared(sources: Sources, head: str, taint: _Taint, shared: li
 def _references(
     sources: Sources, sha: str, path: str, module: str | None, taint: _Taint
 ) -> str | None:
+    refs = _scan(sources, sha, path, module)
+    return refs.first_match(taint.modules, taint.paths) if refs else None
+
+
+def _scan(sources: Sources, sha: str, path: str, module: str | None) -> References | None:
     try:
-        refs = scan(sources.parse(sha, path), sources.read(sha), path, module)
+        return scan(sources.parse(sha, path), sources.read(sha), path, module)
     except SyntaxError:
         return None  # reported by the definition checks of the pipeline it belongs to
-    return refs.first_match(taint.modules, taint.paths)
 
 
 def _blob_ids(repo: GitRepo, commit: str, paths: list[str]) -> dict[str, str]:
