@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_bot.cli.options import json_option, repo_option
+from mlops_bot.cli.options import json_option, percentage, repo_option
 from mlops_bot.console import emit_json, progress, say
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def register(commands: Subcommands) -> None:
     source.add_argument("--sha", metavar="SHA", help="the commit whose run to deploy "
                         "(default: HEAD)")
     source.add_argument("--run", metavar="RUN_ID", help="the run whose model to deploy")
-    deploy.add_argument("--traffic", type=int, metavar="N",
+    deploy.add_argument("--traffic", type=percentage, metavar="N",
                         help="canary percentage (default: canary_percent of the environment)")
     repo_option(deploy)
     json_option(deploy)

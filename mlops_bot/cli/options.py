@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["Handler", "did_you_mean", "json_option", "param_option", "repo_option"]
+__all__ = ["Handler", "did_you_mean", "json_option", "param_option", "percentage",
+           "repo_option"]
 
 # What each command's parser stores as `handler`: run the command, return its exit code.
 Handler = Callable[[argparse.Namespace], int]
@@ -22,6 +23,17 @@ def did_you_mean(name: str, known: list[str]) -> str:
 
     close = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def percentage(text: str) -> int:
+    """An option's value as a traffic percentage, 1 to 100 (else a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole percentage from 1 to 100")
+    return value
 
 
 def param_option(parser: argparse.ArgumentParser) -> None:

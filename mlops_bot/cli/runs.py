@@ -44,8 +44,10 @@ def run_runs_list(repo: Path, pipeline: str | None, sha: str | None, as_json: bo
     if pipeline is not None and not runs:
         known = sorted({r.pipeline for r in runner.runs()})
         if pipeline not in known:
+            where = (f"runs exist for {', '.join(known)}" if known else "there are no runs yet "
+                     "(`mlops-bot push` runs the pipelines it publishes)")
             raise UserError(f"no runs of pipeline {pipeline!r}{did_you_mean(pipeline, known)}: "
-                            f"runs exist for {', '.join(known) or 'no pipeline yet'}")
+                            f"{where}")
     if as_json:
         emit_json({"runs": [dataclasses.asdict(r) for r in runs]})
         return 0
