@@ -1,21 +1,29 @@
-"""Benchmark `mlops-bot plan` on a synthetic 1,000-pipeline monorepo, against a floor.
+"""Benchmark `mlops-bot plan` on synthetic monorepos of 1,000 and 10,000 pipelines, against a floor.
 
 The floor is the least any planner written with GitPython can cost: one Python process that imports
 GitPython and asks git for the changed files (`git diff --name-only BASE HEAD`, touch_40's range).
 Every command runs as a subprocess, once to warm up and then `--repeat` times, interleaved (floor,
 plan A, plan B, help, floor, ...) so machine noise hits all of them alike; the table shows medians.
 
-Targets: touch_40 <= 2.0x the floor, shared_300 <= 4.0x the floor, `--help` <= 0.3 s. The warm-up
-run of each plan must list exactly the pipelines its scenario affects: a fast wrong answer is not a
+Plans keep a cache in the state folder (`mlops_bot.repo.import_index`): each repository size gets
+its own state folder, emptied first, so the warm-up run is a first plan; the timed runs reuse what
+it cached, as consecutive plans in one checkout do. The `(cold cache)` rows time the same plan
+with the cache emptied before each run: what a first plan in a fresh checkout pays.
+
+Targets: touch_40 <= 1.5x the floor on 1,000 pipelines; shared_300 <= 2.0x the floor on 1,000 pipelines and <= 3.0x
+on 10,000, and on 10,000 within 2.0x of itself on 1,000; `--help` <= 0.3 s. The warm-up run of
+each plan must list exactly the pipelines its scenario affects: a fast wrong answer is not a
 result. Exit status: 0 when every target is met, 1 when one is missed or a command fails.
 
-    .venv/bin/python benchmarks/bench_plan.py [--repeat 7] [--json] [--pipelines N] [--fresh]
+    .venv/bin/python benchmarks/bench_plan.py [--repeat 7] [--json] [--pipelines 1000 10000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +49,8 @@ class Case:
     max_seconds: float | None = None  # target, absolute
     expected: list[str] | None = None  # plans: exactly the pipelines the plan must list
     expected_lines: int | None = None  # the floor: how many paths the diff must print
+    state: Path | None = None  # the plan's state folder (MLOPS_BOT_STATE_DIR)
+    cold: bool = False  # empty the state folder before each run
     times: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -65,27 +75,39 @@ class Case:
 
 def build_cases(repo: Monorepo) -> list[Case]:
     bot = [sys.executable, "-m", "mlops_bot"]
+    state = WORK / f"state-p{repo.pipelines}"
+    shutil.rmtree(state, ignore_errors=True)
+    large = repo.pipelines >= 10_000
 
-    def plan(scenario: str, max_ratio: float) -> Case:
+    def plan(scenario: str, max_ratio: float | None, cold: bool = False) -> Case:
         base, head = repo.scenarios[scenario]
-        return Case(f"plan {scenario}", [*bot, "plan", "--json", "--repo", str(repo.path),
-                                         "--base", base, "--head", head],
-                    max_ratio=max_ratio, expected=repo.expected[scenario])
+        suffix = " (cold cache)" if cold else ""
+        return Case(f"plan {scenario}{suffix}", [*bot, "plan", "--json", "--repo", str(repo.path),
+                                                 "--base", base, "--head", head],
+                    max_ratio=max_ratio, expected=repo.expected[scenario],
+                    state=state.with_name(state.name + "-cold") if cold else state, cold=cold)
 
     base, head = repo.scenarios["touch_40"]
     return [
         Case("floor (GitPython + git diff)", [sys.executable, "-c", FLOOR, str(repo.path), base,
                                               head], expected_lines=200),
-        plan("touch_40", 2.0),
-        plan("shared_300", 4.0),
+        plan("touch_40", None if large else 1.5),
+        plan("shared_300", 3.0 if large else 2.0),
+        plan("touch_40", None, cold=True),
+        plan("shared_300", None, cold=True),
         Case("mlops-bot --help", [*bot, "--help"], max_seconds=0.3),
     ]
 
 
 def run_once(case: Case, warm_up: bool) -> None:
     """Time one run of `case`; the warm-up run is not timed but its output is checked."""
+    env = dict(os.environ)
+    if case.state is not None:
+        env["MLOPS_BOT_STATE_DIR"] = str(case.state)
+        if case.cold:
+            shutil.rmtree(case.state, ignore_errors=True)
     started = time.perf_counter()
-    done = subprocess.run(case.argv, cwd=PROJECT, capture_output=True, text=True)
+    done = subprocess.run(case.argv, cwd=PROJECT, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         output = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
@@ -145,11 +167,11 @@ def render(rows: list[dict[str, object]], repo: Monorepo, repeat: int) -> str:
     how = "reused" if repo.reused else f"generated in {repo.seconds:.2f} s"
     lines = [f"{repo.path}: {repo.pipelines} pipelines x {repo.components} components ({how}), "
              f"median of {repeat} interleaved runs", "",
-             f"{'command':<30} {'median s':>9} {'x floor':>8}  {'target':<16} result"]
+             f"{'command':<36} {'median s':>9} {'x floor':>8}  {'target':<16} result"]
     for row in rows:
         median, ratio = row["median_seconds"], row["ratio_to_floor"]
         verdict = "FAILED" if row["error"] else "ok" if row["ok"] else "MISSED"
-        lines.append(f"{row['name']:<30} {'-' if median is None else f'{median:.3f}':>9} "
+        lines.append(f"{row['name']:<36} {'-' if median is None else f'{median:.3f}':>9} "
                      f"{'-' if ratio is None else f'{ratio:.2f}':>8}  {row['target']:<16} "
                      f"{verdict}")
         if row["error"]:
@@ -157,27 +179,52 @@ def render(rows: list[dict[str, object]], repo: Monorepo, repeat: int) -> str:
     return "\n".join(lines)
 
 
+def scaling(sizes: list[tuple[Monorepo, list[dict[str, object]]]]) -> dict[str, object] | None:
+    """shared_300 on the largest repository against the smallest: the target is <= 2.0x."""
+    if len(sizes) < 2:
+        return None
+
+    def median(rows: list[dict[str, object]]) -> float | None:
+        row = next(r for r in rows if r["name"] == "plan shared_300")
+        value = row["median_seconds"]
+        return value if isinstance(value, float) else None
+
+    (small, small_rows), (large, large_rows) = sizes[0], sizes[-1]
+    low, high = median(small_rows), median(large_rows)
+    ratio = None if low is None or high is None else round(high / low, 2)
+    return {"name": f"shared_300 on {large.pipelines} / on {small.pipelines} pipelines",
+            "ratio": ratio, "target": "<= 2.0x", "ok": ratio is not None and ratio <= 2.0}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per command (7)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--pipelines", type=int, default=1000)
+    parser.add_argument("--pipelines", type=int, nargs="+", default=[1000, 10000],
+                        help="repository sizes, smallest first (1000 10000)")
     parser.add_argument("--components", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="regenerate the cached repository")
     args = parser.parse_args(argv)
 
-    repo = cached(WORK, args.pipelines, args.components, args.seed, args.fresh)
-    cases = build_cases(repo)
-    measure(cases, args.repeat)
-    rows = results(cases)
-    ok = all(row["ok"] for row in rows)
+    sizes = []
+    for pipelines in sorted(args.pipelines):
+        repo = cached(WORK, pipelines, args.components, args.seed, args.fresh)
+        cases = build_cases(repo)
+        measure(cases, args.repeat)
+        sizes.append((repo, results(cases)))
+    scaled = scaling(sizes)
+    ok = all(row["ok"] for _, rows in sizes for row in rows) and (scaled is None or scaled["ok"])
     if args.json:
-        print(json.dumps({"repo": str(repo.path), "reused": repo.reused,
-                          "generation_seconds": round(repo.seconds, 3), "repeat": args.repeat,
-                          "results": rows, "ok": ok}, indent=2))
+        print(json.dumps({"repeat": args.repeat, "sizes": [
+            {"repo": str(repo.path), "pipelines": repo.pipelines, "reused": repo.reused,
+             "generation_seconds": round(repo.seconds, 3), "results": rows}
+            for repo, rows in sizes], "scaling": scaled, "ok": ok}, indent=2))
     else:
-        print(render(rows, repo, args.repeat))
+        print("\n\n".join(render(rows, repo, args.repeat) for repo, rows in sizes))
+        if scaled:
+            verdict = "ok" if scaled["ok"] else "MISSED"
+            print(f"\n{scaled['name']}: {scaled['ratio']}x (target {scaled['target']}) {verdict}")
         print("\nall targets met" if ok else "\nTARGET MISSED or command failed")
     return 0 if ok else 1
 

@@ -34,7 +34,7 @@ from mlops_bot.cli import (
 )
 from mlops_bot.cli.options import Handler
 from mlops_bot.console import emit_json, json_documents, progress
-from mlops_bot.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, UsageError, UserError
+from mlops_bot.errors import EXIT_UNEXPECTED, UsageError, UserError
 
 __all__ = ["build_parser", "main"]
 
@@ -79,9 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except UserError as error:
         return _failed(error.code, str(error), error.exit_code, as_json, documents)
-    except KeyboardInterrupt:
-        return _failed("interrupted", f"`{command}` was interrupted (Ctrl-C)", EXIT_INTERRUPTED,
-                       as_json, documents)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM where handled (interrupts.py)
+        from mlops_bot.interrupts import exit_code, stopped_by
+
+        done = "".join(f"; {note.removeprefix('mlops-bot: ')}"
+                       for note in getattr(stop, "__notes__", []))
+        return _failed("interrupted", f"`{command}` was interrupted ({stopped_by(stop)}){done}",
+                       exit_code(stop), as_json, documents)
     except OSError as error:
         translated = _disk_error(error)
         if translated is not None:

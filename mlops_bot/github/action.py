@@ -17,6 +17,8 @@ from mlops_bot.errors import ConfigError, UserError
 from mlops_bot.github.context import ActionContext
 from mlops_bot.github.outcome import Decision, Outcome, ReasonCode
 from mlops_bot.github.outputs import write_outputs
+from mlops_bot.github.run_checks import workflow_run_url
+from mlops_bot.interrupts import exit_code, stoppable, stopped_by
 
 if TYPE_CHECKING:
     from mlops_bot.flows.results.push import PushResult
@@ -112,7 +114,40 @@ HANDLERS: dict[str, Callable[[ActionContext], Outcome]] = {
 
 
 def run_action(environ: Mapping[str, str]) -> int:
-    ctx = ActionContext.from_env(environ)
+    """Run the command; whatever happens (a bug, Ctrl-C, SIGTERM from a cancel or `docker
+    stop`), the outputs are written and the deploy job's deployment is not left in progress."""
+    with stoppable():  # also while the outputs are written: a second signal waits for them
+        return _run_to_the_end(environ)
+
+
+def _run_to_the_end(environ: Mapping[str, str]) -> int:
+    outcome = Outcome("stop", ReasonCode.FAILED, "the action stopped before it decided anything")
+    ctx: ActionContext | None = None
+    abnormal = True  # until a handler returned an outcome
+    try:
+        ctx = ActionContext.from_env(environ)
+        outcome = _dispatch(ctx, environ)
+        abnormal = False
+    except KeyboardInterrupt as stop:
+        done = "".join(f"; {note.removeprefix('mlops-bot: ')}"
+                       for note in getattr(stop, "__notes__", []))
+        outcome = Outcome("stop", ReasonCode.FAILED, f"stopped by {stopped_by(stop)}{done}")
+        return exit_code(stop)
+    except Exception as error:  # re-raised: the entry point prints the traceback, exits 3
+        outcome = Outcome("stop", ReasonCode.FAILED, f"unexpected failure ({type(error).__name__}"
+                          f": {error}): the job log has the traceback")
+        raise
+    finally:
+        if ctx is not None and abnormal:
+            _close_deployment(ctx, outcome)
+        output_file = environ.get("GITHUB_OUTPUT")
+        if output_file:
+            write_outputs(Path(output_file), outcome.outputs())
+        progress(f"mlops-bot: {outcome.decision} ({outcome.reason_code}): {outcome.message}")
+    return 1 if outcome.reason_code in (ReasonCode.FAILED, ReasonCode.CONFIG_INVALID) else 0
+
+
+def _dispatch(ctx: ActionContext, environ: Mapping[str, str]) -> Outcome:
     if environ.get("GITHUB_WORKSPACE"):
         trust_workspace(ctx.workspace)
     if ctx.input("config"):
@@ -121,15 +156,22 @@ def run_action(environ: Mapping[str, str]) -> int:
     command = ctx.input("command") or EVENT_COMMANDS.get(ctx.event_name, "")
     handler = HANDLERS.get(command)
     if handler is None:
-        outcome = Outcome("stop", ReasonCode.NO_TRIGGER,
-                          f"nothing to do for event {ctx.event_name!r} (command {command!r})")
-    else:
-        outcome = _guarded(handler, ctx)
-    output_file = environ.get("GITHUB_OUTPUT")
-    if output_file:
-        write_outputs(Path(output_file), outcome.outputs())
-    progress(f"mlops-bot: {outcome.decision} ({outcome.reason_code}): {outcome.message}")
-    return 1 if outcome.reason_code in (ReasonCode.FAILED, ReasonCode.CONFIG_INVALID) else 0
+        return Outcome("stop", ReasonCode.NO_TRIGGER,
+                       f"nothing to do for event {ctx.event_name!r} (command {command!r})")
+    return _guarded(handler, ctx)
+
+
+def _close_deployment(ctx: ActionContext, outcome: Outcome) -> None:
+    """The deploy job's deployment ends `error` with why, if the job stopped without ending it
+    (interrupted, a bug); one it ended already only gets the same word again."""
+    deployment = ctx.input("deployment-id")
+    if ctx.input("command") != "promote" or not deployment.isdigit():
+        return
+    try:
+        ctx.forge().set_deployment_status(int(deployment), "error", outcome.message[:140],
+                                          log_url=workflow_run_url(ctx.environ))
+    except Exception as error:  # the outputs still get written; the log says why not
+        progress(f"mlops-bot: could not set deployment {deployment} to error: {error}")
 
 
 def trust_workspace(workspace: Path) -> None:

@@ -4,11 +4,13 @@ Each environment's endpoint is `<state>/endpoints/<env>.json` in the format of
 `mlops_bot.serving.state` (written whole with `os.replace`). Its `revision` is the etag: every
 change bumps it, and a change made from a stale read raises ConcurrentChange without writing.
 The read-compare-write holds `<env>.lock`, so two promotions cannot both pass the compare.
-`<env>.url` is written by a running `mlops-bot serve <env>` and names where it answers.
+`<env>.url` is written by a running `mlops-bot serve <env>` and names where it answers. A
+promotion under way is recorded in the file's `promotion` key (model_types.PromotionIntent).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +31,7 @@ from mlops_bot.backends.model_types import (
     DeployedModel,
     EndpointRecord,
     ModelVersion,
+    PromotionIntent,
 )
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
@@ -105,6 +108,14 @@ class LocalEndpoints:
                                 f"{endpoint.environment}'s traffic: move it elsewhere first")
             kept = [e for e in entries if e["deployed_model_id"] != deployed_model_id]
             return self._write(endpoint.environment, document, kept)
+
+    def set_intent(self, endpoint: EndpointRecord,
+                   intent: PromotionIntent | None) -> EndpointRecord:
+        with locked(self._lock(endpoint.environment)):
+            document = {k: v for k, v in self._current(endpoint).items() if k != "promotion"}
+            if intent is not None:
+                document["promotion"] = dataclasses.asdict(intent)
+            return self._write(endpoint.environment, document, list(document["deployed"]))
 
     def predict(self, endpoint: EndpointRecord, instances: list[Any],
                 deployed_model_id: str | None = None) -> list[Any]:
@@ -204,7 +215,21 @@ class LocalEndpoints:
             environment=environment, name=str(document.get("endpoint", "")),
             etag=str(document["revision"]), deployed=deployed,
             traffic={e["deployed_model_id"]: int(e["traffic"]) for e in entries},
-            url=url or None, resource_name=str(self._path(environment)))
+            url=url or None, resource_name=str(self._path(environment)),
+            intent=self._intent(environment, document.get("promotion")))
+
+    def _intent(self, environment: str, recorded: Any) -> PromotionIntent | None:
+        if recorded is None:
+            return None
+        try:
+            intent = PromotionIntent(**recorded)
+            if not all(type(v) is int for v in intent.traffic.values()):
+                raise TypeError("a share is not a whole number")
+        except (TypeError, AttributeError) as error:
+            raise UserError(f"{self._path(environment)} records a promotion that cannot be read "
+                            f"({error}): look at its `promotion` key, put the traffic split back "
+                            "by hand if needed, and remove the key") from None
+        return intent
 
 
 def state_file_fix(path: Path, environment: str) -> str:
