@@ -23,6 +23,7 @@ __all__ = [
     "ModelCandidate",
     "ModelRegistry",
     "ModelVersion",
+    "PromotionIntent",
 ]
 
 # The key that stands for the model being deployed in the traffic split given to `deploy`
@@ -108,6 +109,19 @@ class DeployedModel:
 
 
 @dataclass(frozen=True)
+class PromotionIntent:
+    """What a promotion or rollback is about to change, written on the endpoint before its first
+    change and removed after its last: a process killed in between leaves it, and the next
+    deploy or rollback puts `traffic` back (undeploying what is not in it) before anything else.
+    """
+
+    action: str  # "deploy" or "rollback"
+    traffic: dict[str, int]  # the split to put back: every deployed model id before, its share
+    candidate: str  # "<model> version <version>": what was being deployed
+    started_at: str  # when, in UTC (ISO 8601, seconds), as far as the backend keeps it
+
+
+@dataclass(frozen=True)
 class EndpointRecord:
     """An environment's endpoint as read at one moment; `etag` guards the next change."""
 
@@ -118,6 +132,7 @@ class EndpointRecord:
     traffic: dict[str, int] = field(default_factory=dict)  # deployed_model_id -> percent
     url: str | None = None  # where predictions are sent, when known
     resource_name: str = ""
+    intent: PromotionIntent | None = None  # a promotion under way, or stopped half-way
 
     def serving(self) -> DeployedModel | None:
         """The deployed model with the largest share of traffic (the champion), if any."""
@@ -150,6 +165,12 @@ class EndpointService(Protocol):
 
     def undeploy(self, endpoint: EndpointRecord, deployed_model_id: str) -> EndpointRecord:
         """Remove a deployed model that no longer has traffic (conditional on the etag)."""
+        ...
+
+    def set_intent(self, endpoint: EndpointRecord,
+                   intent: PromotionIntent | None) -> EndpointRecord:
+        """Record `intent` on the endpoint (None: remove it), conditional on the etag; the
+        record returned carries it (and the new etag)."""
         ...
 
     def predict(self, endpoint: EndpointRecord, instances: list[Any],

@@ -49,11 +49,14 @@ def run_deploy(repo: Path, environment: str, pipeline: str, sha: str | None, run
                traffic: int | None, as_json: bool) -> int:
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
+    from mlops_bot.flows.held_lock import locked_for
     from mlops_bot.flows.promote import promote
 
     config = load_config(repo)
-    result = promote(backends_for(config, repo), config, environment, pipeline, repo_root=repo,
-                     sha=sha, run_id=run_id, traffic=traffic)
+    backends = backends_for(config, repo)
+    with locked_for(backends, config, environment, "mlops-bot deploy"):
+        result = promote(backends, config, environment, pipeline, repo_root=repo, sha=sha,
+                         run_id=run_id, traffic=traffic)
     return report_promotion(result.to_dict(), result.ok, as_json)
 
 

@@ -37,8 +37,11 @@ def _command(args: argparse.Namespace) -> int:
 def run_rollback(repo: Path, environment: str, pipeline: str | None, as_json: bool) -> int:
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
+    from mlops_bot.flows.held_lock import locked_for
     from mlops_bot.flows.promote import rollback
 
     config = load_config(repo)
-    result = rollback(backends_for(config, repo), config, environment, pipeline, repo_root=repo)
+    backends = backends_for(config, repo)
+    with locked_for(backends, config, environment, "mlops-bot rollback"):
+        result = rollback(backends, config, environment, pipeline, repo_root=repo)
     return report_promotion(result.to_dict(), result.ok, as_json)

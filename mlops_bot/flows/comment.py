@@ -111,7 +111,7 @@ class CommentFlow:
         if refusal is not None:
             return refusal
         pull = self.forge.pull_request(self.number)
-        if pull.state != "open":
+        if pull.state != "open" and command.name != "unlock":  # a closed PR's lock can go
             return self._refuse(command, ReasonCode.PR_CLOSED, f"#{self.number} is {pull.state}.")
         environment = self.config.environments.get(command.environment or "")
         if pull.is_fork and not (environment and environment.allow_forks):
@@ -225,7 +225,8 @@ class CommentFlow:
         return self._done(command, comments.locked(held))
 
     def _unlock(self, command: Command, pull: PullRequest) -> Outcome:
-        released = self.locks.release(command.environment or "", self._owner)
+        released = self.locks.release(command.environment or "",
+                                      None if command.force else self._owner)
         return self._done(command, comments.unlocked(command.environment or "", released))
 
     def _plan(self, command: Command, pull: PullRequest) -> Outcome:

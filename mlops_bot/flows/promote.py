@@ -2,10 +2,13 @@
 
 promote: run -> model -> gate (thresholds, champion) -> register -> endpoint -> canary -> smoke
 test -> 100% -> undeploy the previous model -> aliases. Any failure after the endpoint was
-touched puts its traffic split back exactly as it was read (and undeploys the candidate); a
-concurrent change to the endpoint stops everything without writing. The environment's aliases
-record the history a rollback needs: `<env>` names the version serving it, `<env>-previous` the
-one that served it before.
+touched puts its traffic split back exactly as it was read (and undeploys the candidate), and so
+does an interruption (Ctrl-C, or SIGTERM inside mlops_bot.interrupts.stoppable); a concurrent
+change to the endpoint stops everything without writing. The split to put back is recorded on
+the endpoint before the first change, so what a killed process left half-done is put back by
+the next promotion or rollback before anything else (mlops_bot.flows.recovery). The
+environment's aliases record the history a rollback needs: `<env>` names the version serving
+it, `<env>-previous` the one that served it before.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from mlops_bot.flows.promote_inputs import (
     model_candidate,
     smoke_instances,
 )
+from mlops_bot.flows.recovery import move_aliases, previous_alias, recover
 from mlops_bot.flows.results.promote import PromotionResult, RollbackResult, TrafficStep
 from mlops_bot.flows.traffic import EndpointChanges, split_with
 from mlops_bot.serving_image import serving_candidate
@@ -39,10 +43,6 @@ if TYPE_CHECKING:
     from mlops_bot.config import Config
 
 __all__ = ["previous_alias", "promote", "rollback"]
-
-
-def previous_alias(environment: str) -> str:
-    return f"{environment}-previous"
 
 
 class _SmokeFailed(UserError):
@@ -66,6 +66,9 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
         result.status, result.message = refusal.status, str(refusal)
         return result
     result.image = candidate.image
+    recovered = recover(backends, environment, result.steps)
+    if recovered is not None:
+        result.notes.append(recovered)
     current = backends.endpoints.get(environment)
     serving = current.serving() if current else None
     if current is not None:
@@ -103,14 +106,17 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
         return result
     changes = EndpointChanges(backends.endpoints, record, result.steps)
     try:
+        changes.begin("deploy", f"{version.model} version {version.version}")
         _roll_out(backends, changes, version, canary, serving, instances, source, result)
+        changes.finish()
     except ConcurrentChange as error:
         result.status, result.message = "concurrent_change", str(error)
     except UserError as error:
         result.status = "smoke_failed" if isinstance(error, _SmokeFailed) else "deploy_failed"
         result.message = f"{error}; {_restored(changes)}"
-    except BaseException:
-        changes.restore()  # a bug or an untranslated backend error: still leave it as it was
+    except BaseException as error:
+        # Interrupted, a bug or an untranslated backend error: still leave it as it was.
+        error.add_note(f"mlops-bot: {_restored(changes)}")
         raise
     result.traffic_after = _traffic_after(backends, changes, result.status)
     return result
@@ -136,10 +142,7 @@ def _roll_out(backends: Backends, changes: EndpointChanges, version: ModelVersio
         if other != candidate:
             changes.undeploy(other)
     environment = changes.record.environment
-    if serving is not None and serving.model == version.model:
-        backends.models.set_aliases(version.model, serving.model_version,
-                                    [previous_alias(environment)])
-    backends.models.set_aliases(version.model, version.version, [environment])
+    move_aliases(backends.models, environment, serving, version.model, version.version)
     result.message = (f"{version.model} version {version.version} (run {version.run_id}, commit "
                       f"{version.short_sha}) now serves 100% of {environment}"
                       + (f" at {changes.record.url}" if changes.record.url else ""))
@@ -166,6 +169,9 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
     """Traffic back to the version that served before (redeployed if needed); no rebuild."""
     env = environment_of(config, environment)
     result = RollbackResult(environment, pipeline, "rolled_back", "", endpoint=env.endpoint)
+    recovered = recover(backends, environment, result.steps)
+    if recovered is not None:
+        result.notes.append(recovered)
     current = backends.endpoints.get(environment)
     serving = current.serving() if current else None
     if current is None or serving is None:
@@ -189,7 +195,9 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
                          "registry_version": target.registry_version, "image": target.image or ""}
     changes = EndpointChanges(backends.endpoints, current, result.steps)
     try:
+        changes.begin("rollback", f"{model} version {target.version}")
         _roll_back(backends, changes, target, serving)
+        changes.finish()
         result.message = (f"{environment} rolled back from {serving.model} version "
                           f"{serving.model_version} to {model} version {target.version} "
                           f"(run {target.run_id}, commit {target.short_sha})")
@@ -197,6 +205,9 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
         result.status, result.message = "concurrent_change", str(error)
     except UserError as error:
         result.status, result.message = "deploy_failed", f"{error}; {_restored(changes)}"
+    except BaseException as error:
+        error.add_note(f"mlops-bot: {_restored(changes)}")
+        raise
     result.traffic_after = _traffic_after(backends, changes, result.status)
     return result
 
@@ -211,11 +222,8 @@ def _roll_back(backends: Backends, changes: EndpointChanges, target: ModelVersio
     for other in [d.deployed_model_id for d in changes.record.deployed]:
         if other != deployed:
             changes.undeploy(other)
-    environment = changes.record.environment
-    if serving.model == target.model:
-        backends.models.set_aliases(target.model, serving.model_version,
-                                    [previous_alias(environment)])
-    backends.models.set_aliases(target.model, target.version, [environment])
+    move_aliases(backends.models, changes.record.environment, serving, target.model,
+                 target.version)
 
 
 def _traffic_after(backends: Backends, changes: EndpointChanges, status: str) -> dict[str, int]:
@@ -228,8 +236,12 @@ def _traffic_after(backends: Backends, changes: EndpointChanges, status: str) ->
 
 def _restored(changes: EndpointChanges) -> str:
     why = changes.restore()
-    if why is not None:
+    if why is not None:  # the record of what to put back stays for the next command to retry
         return f"the endpoint could not be restored: {why}"
+    try:
+        changes.finish()
+    except UserError as error:
+        return f"the traffic split was restored, but its record could not be removed: {error}"
     split = ", ".join(f"{k} {v}%" for k, v in changes.record.traffic.items()) or "nothing deployed"
     return f"the traffic split was restored ({split})"
 

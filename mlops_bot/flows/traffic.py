@@ -1,13 +1,21 @@
 """Changes to one endpoint made in order, each conditional on the record the last one returned,
-remembered so that a failure can put the traffic split back exactly as it was read."""
+remembered so that a failure can put the traffic split back exactly as it was read.
+
+`begin` records the split to put back on the endpoint itself (a PromotionIntent) before the
+first change, and `finish` removes it after the last: a process killed in between leaves the
+record, and the next promotion or rollback puts that split back (mlops_bot.flows.recovery).
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from mlops_bot.backends.model_types import (
     ConcurrentChange,
     EndpointRecord,
     EndpointService,
     ModelVersion,
+    PromotionIntent,
 )
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
@@ -33,12 +41,25 @@ def split_with(current: dict[str, int], key: str, percent: int) -> dict[str, int
 
 class EndpointChanges:
     def __init__(self, service: EndpointService, record: EndpointRecord,
-                 steps: list[TrafficStep]) -> None:
+                 steps: list[TrafficStep], before: dict[str, int] | None = None) -> None:
+        """`before`: the split to restore (default: the one `record` has), every model
+        deployed before keyed, with 0 for those without traffic."""
         self.service = service
         self.record = record
         self.steps = steps
-        self.before = dict(record.traffic)
-        self._before_ids = [d.deployed_model_id for d in record.deployed]
+        self.before = dict(record.traffic) if before is None else dict(before)
+        self._before_ids = ([d.deployed_model_id for d in record.deployed] if before is None
+                            else list(before))
+
+    def begin(self, action: str, candidate: str) -> None:
+        """Record on the endpoint what is about to change, before the first change."""
+        self.record = self.service.set_intent(self.record, PromotionIntent(
+            action, dict(self.before), candidate, datetime.now(UTC).isoformat(timespec="seconds")))
+
+    def finish(self) -> None:
+        """Remove that record: the endpoint is as this promotion (or its restore) left it."""
+        if self.record.intent is not None:
+            self.record = self.service.set_intent(self.record, None)
 
     def deploy(self, model: ModelVersion, traffic: dict[str, int]) -> str:
         """Deploy `model` with `traffic` (the model keyed by NEW_DEPLOYMENT); its deployed id."""

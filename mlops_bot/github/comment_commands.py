@@ -58,6 +58,7 @@ class Command:
     version: str | None = None  # a registry version, v-<16 hex>
     traffic: int | None = None  # percent of the endpoint's traffic, 1..100
     reason: str | None = None  # /lock only: printable text, at most 200 characters
+    force: bool = False  # /unlock only: release whoever holds the lock
     sha: str | None = None  # /deploy only: the commit the commenter reviewed, 7 to 40 hex digits
 
 

@@ -36,7 +36,7 @@ _NEAR_MISS = 0.8
 _LINE_END = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 _Slot = Literal["env", "pipeline", "sha"]
-_Option = Literal["--version", "--traffic", "--reason"]
+_Option = Literal["--version", "--traffic", "--reason", "--force"]
 _Checked = Literal["env", "pipeline", "sha", "--version", "--traffic"]
 
 # Anchoring is done with fullmatch: `$` would also accept a trailing newline.
@@ -84,7 +84,9 @@ _SYNTAX: dict[str, _Syntax] = {s.usage.split()[0]: s for s in (
     _Syntax("lock", "/lock <env> [--reason TEXT]",
             "Stop deploys to `<env>` until it is unlocked; the reason is the rest of the line.",
             ("env",), 1, ("--reason",)),
-    _Syntax("unlock", "/unlock <env>", "Release the lock on `<env>`.", ("env",), 1),
+    _Syntax("unlock", "/unlock <env> [--force]", "Release the lock on `<env>`; `--force` "
+            "releases anyone's (a deploy that was killed, a closed PR's).", ("env",), 1,
+            ("--force",)),
     _Syntax("plan", "/plan", "Show what this PR would rebuild, compile and run."),
     _Syntax("help", "/help", "Show this help."),
 )}
@@ -159,7 +161,8 @@ def _tokenize(syntax: _Syntax, tokens: list[str]) -> _Args | Reply:
             if token in args:
                 return _usage(syntax, f"`{token}` is given more than once.")
             # --reason takes the rest of the line, whitespace runs (tabs included) as one space.
-            value = " ".join(words) if token == "--reason" else next(words, "")
+            value = (" ".join(words) if token == "--reason" else "yes" if token == "--force"
+                     else next(words, ""))
             if not value:
                 return _usage(syntax, f"`{token}` needs a value.")
             args[token] = value
@@ -221,7 +224,8 @@ def _resolve(name: CommandName, syntax: _Syntax, args: _Args,
     return Command(name, environment=env, pipeline=pipeline,
                    version=args.get("--version"),
                    traffic=int(traffic) if traffic is not None else None,
-                   reason=args.get("--reason"), sha=args.get("sha"))
+                   reason=args.get("--reason"), sha=args.get("sha"),
+                   force="--force" in args)
 
 
 def _unknown(kind: Literal["environment", "pipeline"], value: str,

@@ -62,11 +62,26 @@ class ForgeLockStore:
         raise UserError(f"the lock of {lock.environment} was taken and released "
                         f"{_ATTEMPTS} times while asking for it: try the command again")
 
-    def release(self, environment: str, owner: str) -> EnvironmentLock | None:
+    def take_over(self, held: EnvironmentLock, lock: EnvironmentLock) -> EnvironmentLock:
+        """GitHub offers no compare-and-delete of a ref: the branch is deleted only if it still
+        holds `held` when read just before, then created as `acquire` does."""
+        if self.get(lock.environment) != held:
+            now = self.get(lock.environment)
+            return now if now is not None else self.acquire(lock)
+        self._forge.delete_ref(lock_ref(lock.environment))
+        return self.acquire(lock)
+
+    def renew(self, lock: EnvironmentLock) -> bool:
+        """Whether `lock.owner` still holds it; the branch keeps its expiry (a ref cannot be
+        rewritten conditionally through the forge port), so locks kept here do not expire."""
+        held = self.get(lock.environment)
+        return held is not None and held.owner == lock.owner
+
+    def release(self, environment: str, owner: str | None) -> EnvironmentLock | None:
         held = self.get(environment)
         if held is None:
             return None
-        if held.owner != owner:
+        if owner is not None and held.owner != owner:
             raise UserError(f"{environment} is locked by {held.owner} ({held.actor}: "
                             f"{held.reason or 'no reason given'}); only {held.owner} can unlock it")
         self._forge.delete_ref(lock_ref(environment))
@@ -87,7 +102,9 @@ def _parse(environment: str, message: str) -> EnvironmentLock:
         record = json.loads(body)
     except ValueError:
         record = None
-    fields = [f.name for f in dataclasses.fields(EnvironmentLock)]
+    fields = [f.name for f in dataclasses.fields(EnvironmentLock) if f.name != "expires_at"]
+    if isinstance(record, dict) and not isinstance(record.get("expires_at", ""), str):
+        record = None
     if not (isinstance(record, dict)
             and all(isinstance(record.get(f), str) for f in fields)
             and len(record["reason"]) <= _FIELD_LIMIT
@@ -96,7 +113,7 @@ def _parse(environment: str, message: str) -> EnvironmentLock:
                                "the lock branch holds no readable lock record: delete the branch "
                                "to unlock", "")
     return EnvironmentLock(environment, record["owner"], record["actor"], record["reason"],
-                           record["created_at"])
+                           record["created_at"], str(record.get("expires_at", ""))[:40])
 
 
 if TYPE_CHECKING:

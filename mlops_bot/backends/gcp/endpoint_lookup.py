@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 
+from mlops_bot.backends.gcp.endpoint_intent import intent_of
 from mlops_bot.backends.gcp.models import version_of
 from mlops_bot.backends.gcp.vertex_calls import VertexCalls, label_value
 from mlops_bot.backends.model_types import (
@@ -79,7 +80,8 @@ class EndpointLookup:
             deployed=tuple(self._deployed(d) for d in endpoint.deployed_models),
             traffic={d.id: int(endpoint.traffic_split.get(d.id, 0))
                      for d in endpoint.deployed_models},
-            url=f"{self._base_url()}/v1/{endpoint.name}:predict", resource_name=endpoint.name)
+            url=f"{self._base_url()}/v1/{endpoint.name}:predict", resource_name=endpoint.name,
+            intent=intent_of(endpoint.labels))
 
     def _deployed(self, deployed: Any) -> DeployedModel:
         version = self._model_version(f"{deployed.model}@{deployed.model_version_id}")

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from google.api_core import exceptions as gexc
 
+from mlops_bot.backends.gcp.endpoint_intent import intent_labels
 from mlops_bot.backends.gcp.endpoint_lookup import (
     ENVIRONMENT_LABEL,
     EndpointLookup,
@@ -44,6 +45,7 @@ from mlops_bot.backends.model_types import (
     EndpointRecord,
     EndpointService,
     ModelVersion,
+    PromotionIntent,
 )
 from mlops_bot.errors import UserError
 
@@ -143,6 +145,27 @@ class VertexEndpoints:
         body = Endpoint(name=endpoint.resource_name, traffic_split=split, etag=endpoint.etag)
         mask = field_mask_pb2.FieldMask(paths=["traffic_split"])
         doing = f"set the traffic of {named(endpoint)} to {split}"
+        return self._update(endpoint, body, mask, doing, lambda current: {
+            k: v for k, v in current.traffic_split.items() if v} == {
+            k: v for k, v in split.items() if v})
+
+    def set_intent(self, endpoint: EndpointRecord,
+                   intent: PromotionIntent | None) -> EndpointRecord:
+        from google.cloud.aiplatform_v1 import Endpoint
+        from google.protobuf import field_mask_pb2
+
+        current = self._lookup.current(endpoint)
+        labels = intent_labels(current.labels, intent)
+        body = Endpoint(name=endpoint.resource_name, labels=labels, etag=endpoint.etag)
+        mask = field_mask_pb2.FieldMask(paths=["labels"])
+        doing = (f"record the {intent.action} under way on {named(endpoint)}" if intent
+                 else f"remove the record of a promotion from {named(endpoint)}")
+        return self._update(endpoint, body, mask, doing,
+                            lambda now: dict(now.labels) == labels)
+
+    def _update(self, endpoint: EndpointRecord, body: Endpoint, mask: Any, doing: str,
+                applied: Callable[[Endpoint], bool]) -> EndpointRecord:
+        """An etag-guarded update_endpoint; a lost answer is judged by `applied` on a re-read."""
         for _ in range(self._write_tries):
             try:
                 updated = self._calls.write(doing, lambda: self._clients.endpoints.update_endpoint(
@@ -156,8 +179,7 @@ class VertexEndpoints:
                 raise UserError(self._calls.sentence(doing, error)) from error
             except Unsure:
                 current = self._lookup.read(endpoint.resource_name)
-                if {k: v for k, v in current.traffic_split.items() if v} == {
-                        k: v for k, v in split.items() if v}:
+                if applied(current):
                     return self._lookup.record(endpoint.environment, current)
                 self._lookup.current(endpoint)
         raise UserError(f"could not {doing} after {self._write_tries} tries; run the command "

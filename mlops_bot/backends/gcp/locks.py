@@ -33,9 +33,9 @@ class GcsLockStore:
             "maintainer's credentials")
 
     def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
-        data = json.dumps(dataclasses.asdict(lock)).encode()
         for _ in range(_ATTEMPTS):
-            if self._objects.write_if(_name(lock.environment), data, "application/json", 0):
+            if self._objects.write_if(_name(lock.environment), _data(lock), "application/json",
+                                      0):
                 return lock
             held = self.get(lock.environment)
             if held is not None:
@@ -44,12 +44,34 @@ class GcsLockStore:
         raise UserError(f"could not take the lock of {lock.environment}: "
                         f"{self._objects.url(_name(lock.environment))} kept changing")
 
-    def release(self, environment: str, owner: str) -> EnvironmentLock | None:
+    def take_over(self, held: EnvironmentLock, lock: EnvironmentLock) -> EnvironmentLock:
+        for _ in range(_ATTEMPTS):
+            generation, raw = self._objects.read_with_generation(_name(lock.environment))
+            if raw is None:
+                return self.acquire(lock)
+            now = _parse(raw, self._objects.url(_name(lock.environment)))
+            if now != held:
+                return now
+            if self._objects.write_if(_name(lock.environment), _data(lock), "application/json",
+                                      generation):
+                return lock
+        raise UserError(f"could not take over the lock of {lock.environment}: "
+                        f"{self._objects.url(_name(lock.environment))} kept changing")
+
+    def renew(self, lock: EnvironmentLock) -> bool:
+        generation, raw = self._objects.read_with_generation(_name(lock.environment))
+        if raw is None or _parse(raw, self._objects.url(_name(lock.environment))).owner != \
+                lock.owner:
+            return False
+        return self._objects.write_if(_name(lock.environment), _data(lock), "application/json",
+                                      generation)
+
+    def release(self, environment: str, owner: str | None) -> EnvironmentLock | None:
         generation, raw = self._objects.read_with_generation(_name(environment))
         if raw is None:
             return None
         held = _parse(raw, self._objects.url(_name(environment)))
-        if held.owner != owner:
+        if owner is not None and held.owner != owner:
             raise UserError(f"{environment} is locked by {held.owner} ({held.actor}: "
                             f"{held.reason or 'no reason given'}); only {held.owner} can "
                             "unlock it")
@@ -59,6 +81,10 @@ class GcsLockStore:
     def get(self, environment: str) -> EnvironmentLock | None:
         raw = self._objects.read(_name(environment))
         return None if raw is None else _parse(raw, self._objects.url(_name(environment)))
+
+
+def _data(lock: EnvironmentLock) -> bytes:
+    return json.dumps(dataclasses.asdict(lock)).encode()
 
 
 def _name(environment: str) -> str:
