@@ -10,10 +10,11 @@ its own state folder, emptied first, so the warm-up run is a first plan; the tim
 it cached, as consecutive plans in one checkout do. The `(cold cache)` rows time the same plan
 with the cache emptied before each run: what a first plan in a fresh checkout pays.
 
-Targets: touch_40 <= 1.5x the floor on 1,000 pipelines; shared_300 <= 2.0x the floor on 1,000 pipelines and <= 3.0x
-on 10,000, and on 10,000 within 2.0x of itself on 1,000; `--help` <= 0.3 s. The warm-up run of
-each plan must list exactly the pipelines its scenario affects: a fast wrong answer is not a
-result. Exit status: 0 when every target is met, 1 when one is missed or a command fails.
+Targets: touch_40 <= 1.5x the floor on 1,000 pipelines; shared_300 <= 2.0x the floor on 1,000
+and <= 3.0x on 10,000, and on 10,000 within 2.0x of itself on 1,000; `--help` <= 0.3 s. The
+warm-up run of each plan must list exactly the pipelines its scenario affects: a fast wrong
+answer is not a result. Exit status: 0 when every target is met, 1 when one is missed or a
+command fails.
 
     .venv/bin/python benchmarks/bench_plan.py [--repeat 7] [--json] [--pipelines 1000 10000]
 """
