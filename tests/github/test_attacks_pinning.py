@@ -1,0 +1,147 @@
+"""Attacks on what `/deploy` pins, replayed through the action's entry point against the fake
+GitHub (the real PyGithub client): each test is named for the attack and shows the refusal, its
+reason code, that no Deployment was created, and what the PR is told. Each entry point run
+takes seconds (PyGithub paces its requests), so the variants of each rule (which reviews count,
+which check states are green, the base, forks, case-insensitive deployer lists) are in
+tests/flows/test_deploy_requirements.py, in process against the same fake.
+
+The comment is made at NOW (12:00:00); `add_pull` logs the PR branch's creation an hour earlier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_bot.github.run_checks import RunCheck
+from tests.support.action import ActionRun, run_action
+from tests.support.comments import comment, sticky
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github_pulls import add_review, add_status, push_head
+from tests.support.gitrepo import GitRepoBuilder, pipeline_files
+from tests.support.run_checks import write_check
+
+CONFIG = """
+environments:
+  staging:
+    endpoint: alpha-staging
+  production:
+    endpoint: alpha-production
+    require: [approved, checks, base]
+"""
+AFTER = "2024-05-01T12:00:30Z"  # 30 s after the comment
+BEFORE = "2024-05-01T11:59:59Z"
+OTHER = "c0ffee" + "1" * 34  # a commit that ran green on another branch
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> tuple[GitRepoBuilder, str]:
+    repo = GitRepoBuilder(tmp_path / "repo")
+    return repo, repo.commit({"mlops.yaml": CONFIG, **pipeline_files("alpha")})
+
+
+def ran(github: FakeGitHub, sha: str) -> None:
+    """The push job's check run on `sha`: a successful run of alpha."""
+    write_check(github, RunCheck(pipeline="alpha", recorded_on=sha, run_status="succeeded",
+                                 backend="local", version="v-0123456789abcdef",
+                                 run_id="alpha-0123456789abcdef", produced_by=sha,
+                                 metrics={"accuracy": 0.9}))
+
+
+def refused(run: ActionRun, github: FakeGitHub, code: str) -> str:
+    """The run was refused with `code`, no Deployment exists, and the sticky reply says so."""
+    assert run.returncode == 0, run.stderr
+    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("stop", code), run.stderr
+    assert not github.repo().deployments
+    body = sticky(github)
+    assert "refused" in body and f"reason: `{code}`" in body
+    return body
+
+
+def deployed(run: ActionRun, github: FakeGitHub, sha: str) -> None:
+    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("proceed", "ok"), run.stderr
+    [deployment] = github.repo().deployments.values()
+    assert deployment.fields["ref"] == sha and deployment.statuses[-1]["state"] == "queued"
+
+
+@pytest.fixture
+def pr(repo, github) -> str:
+    """PR #7 of the repository's head, pushed before the comment, with a successful run;
+    alice (who comments) may write, bob reviews with write permission."""
+    _, head = repo
+    github.add_pull(7, head)
+    github.set_permission("alice", "write")
+    github.set_permission("bob", "write")
+    ran(github, head)
+    return head
+
+
+# -- the head the comment was written for --------------------------------------------------------
+def test_force_push_after_deploy_comment_is_refused(repo, tmp_path, github, pr):
+    push_head(github, 7, OTHER, at=AFTER, force=True)
+    ran(github, OTHER)
+    body = refused(comment(repo[0], tmp_path, github, "/deploy staging"), github,
+                   "head_pushed_after_comment")
+    assert "was pushed at 2024-05-01 12:00:30 UTC, after this comment (2024-05-01 12:00:00 UTC)"\
+        in body
+    assert f"`/deploy staging alpha {OTHER[:12]}`" in body  # how to deploy the new head
+
+
+def test_pinned_sha_that_is_not_the_head_is_refused(repo, tmp_path, github, pr):
+    push_head(github, 7, OTHER, at=AFTER, force=True)
+    ran(github, OTHER)
+    body = refused(comment(repo[0], tmp_path, github, f"/deploy staging alpha {pr[:7]}"),
+                   github, "sha_not_head")
+    assert f"`{pr[:7]}` is not the head of #7" in body and f"`{OTHER[:12]}`" in body
+
+
+# -- the environment's requirements ------------------------------------------------------------
+def test_unapproved_pr_is_refused_when_approval_required(repo, tmp_path, github, pr):
+    body = refused(comment(repo[0], tmp_path, github, "/deploy production"), github,
+                   "not_approved")
+    assert "has approved the head" in body and "require: [approved, checks, base]" in body
+
+
+def test_red_check_on_the_head_is_refused_when_checks_required(repo, tmp_path, github, pr):
+    add_review(github, 7, "bob", "APPROVED")
+    add_status(github, pr, "ci/test", "success")
+    add_status(github, pr, "ci/test", "failure")  # the latest status of a context counts
+    add_status(github, pr, "ci/docs", "pending")
+    body = refused(comment(repo[0], tmp_path, github, "/deploy production"), github,
+                   "checks_not_green")
+    assert "`ci/docs` (pending), `ci/test` (failure)" in body
+
+
+# -- who may deploy ------------------------------------------------------------------------------
+def test_permission_check_error_tells_the_pr_no_api_internals(repo, tmp_path, github, pr):
+    github.fail("permission", 502, times=None,
+                message="upstream http://10.1.2.3:8080/internal/authz timed out")
+    run = comment(repo[0], tmp_path, github, "/deploy staging")
+    body = refused(run, github, "permission_denied")
+    assert "Could not check @alice's permission on GitHub" in body
+    for internal in ("10.1.2.3", "/internal/authz", "502", "127.0.0.1", github.url):
+        assert internal not in body
+    assert "10.1.2.3" in run.stderr  # the detail is in the job log only
+
+
+# -- after approval: the deploy job looks again ----------------------------------------------------
+def test_approval_dismissed_while_the_deploy_waited_is_refused_by_the_deploy_job(
+        repo, tmp_path, github, pr):
+    add_review(github, 7, "bob", "APPROVED")
+    asked = comment(repo[0], tmp_path, github, "/deploy production")
+    deployed(asked, github, pr)
+    add_review(github, 7, "bob", "DISMISSED")  # e.g. the reviewer saw something late
+    run = run_action(repo[0].path, tmp_path, "issue_comment", {
+        "action": "created", "issue": {"number": 7}, "comment": {"id": 555}},
+        inputs={"github-token": github.token, "command": "promote",
+                "environment": "production", "sha": pr,
+                "deployment-id": asked.outputs["deployment_id"]},
+        env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models"})
+    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("stop", "not_approved"), \
+        run.stderr
+    [deployment] = github.repo().deployments.values()
+    assert deployment.statuses[-1]["state"] == "error"
+    assert "reason: `not_approved`" in sticky(github)
+
+
