@@ -24,3 +24,7 @@ class Backends:
     models: ModelRegistry
     endpoints: EndpointService
     builder_note: str = ""  # which builder was chosen and why, for push to say
+    # Where runs write their artifacts: a run's own lie under `<artifact_root>/<run id>/` (local)
+    # or `<artifact_root>/<project number>/<run id>/` (gs://, Vertex's pipeline root); "" checks
+    # nothing. A promotion refuses a model or metrics artifact anywhere else.
+    artifact_root: str = ""

@@ -19,13 +19,14 @@ if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.config import Config, Environment
 
-__all__ = ["ClaimRefused", "Refusal", "champion_metrics", "environment_of", "find_run",
-           "model_candidate", "smoke_instances", "verify_claim"]
+__all__ = ["ClaimRefused", "Refusal", "champion_metrics", "check_artifacts", "environment_of",
+           "find_run", "model_candidate", "smoke_instances", "verify_claim"]
 
 _SAMPLE = Path("serving") / "sample_instances.json"
 # A KFP Model artifact is a file named after the output; a folder holding it is what a registry
 # takes (Vertex's artifactUri), and the serving code finds these names in a folder.
 _SERVABLE_NAMES = ("model", "model.joblib", "model.pkl")
+_CHECKED = ("system.Model", "system.Metrics")  # what a promotion reads of a run's artifacts
 
 
 class Refusal(Exception):
@@ -152,6 +153,7 @@ def _check_succeeded(run: RunRecord) -> None:
 
 
 def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
+    check_artifacts(backends.artifact_root, run)
     models = [a for a in run.artifacts if a.get("type") == "system.Model" and a.get("uri")]
     if not models:
         raise Refusal("no_model", f"run {run.run_id} of {run.pipeline} produced no model "
@@ -167,6 +169,40 @@ def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
         feature_names=tuple(metadata.get("feature_names") or ()),
         classes=tuple(metadata.get("classes") or ()), image=_image(backends, run),
     )
+
+
+def check_artifacts(root: str, run: RunRecord) -> None:
+    """Refuses a run whose model or metrics artifact lies outside the run's own artifacts (a
+    component's executor output can name any path or object): locally the run's folder, with
+    no symlink or `..` leading out; on GCP the run's folder under the pipeline root."""
+    if not root:
+        return
+    for artifact in run.artifacts:
+        uri = str(artifact.get("uri") or "")
+        if artifact.get("type") not in _CHECKED or not uri:
+            continue
+        where = _outside(root, run.run_id, uri)
+        if where:
+            raise Refusal("artifact_outside_run", f"run {run.run_id} of {run.pipeline} names "
+                          f"the {artifact.get('type')} artifact {uri[:300]}, which is {where}: "
+                          "a component writes its outputs where the run gives them; nothing "
+                          "from this run is promoted")
+
+
+def _outside(root: str, run_id: str, uri: str) -> str:
+    """Why `uri` is not among `run_id`'s artifacts under `root`, or ""."""
+    if root.startswith("gs://"):
+        prefix = root.rstrip("/") + "/"
+        parts = uri[len(prefix):].split("/") if uri.startswith(prefix) else []
+        if len(parts) < 3 or parts[1] != run_id or any(p in ("", ".", "..") for p in parts):
+            return f"not under the run's folder {prefix}<project number>/{run_id}/"
+        return ""
+    if "://" in uri and not uri.startswith("file://"):
+        return f"not a local file (the run's artifacts are under {root}/{run_id}/artifacts)"
+    folder = (Path(root) / run_id / "artifacts").resolve()
+    if not Path(uri.removeprefix("file://")).resolve().is_relative_to(folder):
+        return f"outside the run's folder {folder} (by its path or a symlink)"
+    return ""
 
 
 def _image(backends: Backends, run: RunRecord) -> str | None:

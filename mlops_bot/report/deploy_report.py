@@ -23,7 +23,8 @@ _TITLES = {
     "smoke_failed": ":x: Deploy to {env} failed its smoke test",
     "concurrent_change": ":warning: Deploy to {env} stopped: the endpoint changed meanwhile",
 }
-_REFUSED = ("no_run", "run_failed", "no_model", "nothing_deployed", "no_previous")
+_REFUSED = ("no_run", "run_failed", "no_model", "artifact_outside_run", "nothing_deployed",
+            "no_previous")
 
 
 def deploy_markdown(document: Mapping[str, Any]) -> str:

@@ -40,4 +40,5 @@ def gcp_backends(gcp: GcpConfig, credentials: Any = None) -> Backends:
         endpoints=VertexEndpoints(
             clients, machine_type=serving.machine_type, min_replicas=serving.min_replicas,
             max_replicas=serving.max_replicas, deploy_timeout=serving.deploy_timeout_seconds),
+        artifact_root=gcp.pipeline_root or f"gs://{gcp.registry_bucket}/runs",
     )

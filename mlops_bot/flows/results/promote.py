@@ -15,7 +15,7 @@ __all__ = ["PromotionResult", "PromotionStatus", "RollbackResult", "RollbackStat
 # failures happened after the endpoint was touched and say what it was left (restored) as.
 PromotionStatus = Literal[
     "promoted", "unchanged",
-    "no_run", "run_failed", "no_model", "gate_failed",
+    "no_run", "run_failed", "no_model", "artifact_outside_run", "gate_failed",
     "smoke_failed", "deploy_failed", "concurrent_change",
 ]
 RollbackStatus = Literal["rolled_back", "nothing_deployed", "no_previous", "deploy_failed",
