@@ -18,14 +18,15 @@ import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from mlops_bot.serving.batching import Batcher
+from mlops_bot.serving.batching import AsyncBatcher, Batcher
 from mlops_bot.serving.state import DeployedModel, EndpointState, StateError, model_file_at
 
-__all__ = ["LoadedModel", "ModelLoadError", "PredictionError", "RequestError", "load_models"]
+__all__ = ["LoadedModel", "ModelLoadError", "PredictionError", "RequestError", "load_models",
+           "read_estimator"]
 
 # A model file is reused across revisions while its path, size and mtime are unchanged, so
 # moving traffic (90/10 -> 50/50) does not load the same models again.
@@ -68,6 +69,9 @@ class LoadedModel:
         self._batchers = {flag: Batcher(functools.partial(self._predict_rows,
                                                           probabilities=flag))
                           for flag in (False, True)}
+        self._async_batchers = {flag: AsyncBatcher(functools.partial(self._predict_rows,
+                                                                     probabilities=flag))
+                                for flag in (False, True)}
 
     @property
     def id(self) -> str:
@@ -92,12 +96,19 @@ class LoadedModel:
 
     def predict(self, instances: list[Any], probabilities: bool = False) -> list[Any]:
         """Predictions for `instances`; RequestError for bad input, PredictionError otherwise."""
+        # Validated per request first: one request's bad input never fails a batch.
+        return self._batchers[probabilities](self.rows(instances, probabilities))
+
+    async def predict_rows(self, rows: list[list[Any]], probabilities: bool = False) -> list[Any]:
+        """`predict` for an event loop, of rows `rows` validated: run on the predict thread."""
+        return await self._async_batchers[probabilities](rows)
+
+    def rows(self, instances: list[Any], probabilities: bool = False) -> list[list[Any]]:
+        """The feature values of each instance, in column order; RequestError for bad input."""
         if probabilities and not callable(getattr(self.estimator, "predict_proba", None)):
             raise RequestError(f"model {self.id} ({type(self.estimator).__name__}) does not "
                                "give probabilities: leave out parameters.probabilities")
-        rows = [self._row(i, x) for i, x in enumerate(instances)]
-        # Validated per request first: one request's bad input never fails a batch.
-        return self._batchers[probabilities](rows)
+        return [self._row(i, x) for i, x in enumerate(instances)]
 
     def _predict_rows(self, rows: list[list[Any]], probabilities: bool) -> list[Any]:
         matrix = self._matrix(rows)
@@ -185,17 +196,19 @@ def _load(deployed: DeployedModel, loaded: dict[_FileKey, Any]) -> LoadedModel:
         raise ModelLoadError(f"{where}: {error}") from None
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in loaded:
-        loaded[key] = _read_estimator(path, where)
+        loaded[key] = read_estimator(path, where)
     return LoadedModel(deployed, loaded[key], key)
 
 
-def _read_estimator(path: Path, where: str) -> Any:
+def read_estimator(path: Path, where: str, source: BinaryIO | None = None) -> Any:
+    """The estimator in the model file `path` (read from `source` when given: an isolated
+    smoke test gets the file open, not its path)."""
     # joblib (and scikit-learn behind the pickles) load only when a model does, so the CLI and
     # the state-file code stay light.
     import joblib  # type: ignore[import-untyped]
 
     try:
-        return joblib.load(path)
+        return joblib.load(path if source is None else source)
     except ModuleNotFoundError as error:  # the model's framework is not installed here
         package = _package(error)
         install = ("'mlops-bot[sklearn]'" if package in ("scikit-learn", "pandas")

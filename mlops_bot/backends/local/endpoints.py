@@ -55,7 +55,6 @@ class LocalEndpoints:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self._folder = state_dir / "endpoints"
-        self._loaded: tuple[Any, ...] = ()  # LoadedModels kept between predictions
 
     def get(self, environment: str) -> EndpointRecord | None:
         document = self._read(environment)
@@ -79,7 +78,7 @@ class LocalEndpoints:
                  "artifact_uri": model.artifact_uri, "framework": model.framework,
                  "feature_names": list(model.feature_names), "classes": list(model.classes),
                  "traffic": 0, "lineage": _lineage(model)}
-        self._load(entry, endpoint.environment)  # a model that cannot load is never deployed
+        self._loads(entry, endpoint.environment)  # a model that cannot load is never deployed
         with locked(self._lock(endpoint.environment)):
             document = self._current(endpoint)
             if any(e["deployed_model_id"] == new_id for e in document["deployed"]):
@@ -119,7 +118,8 @@ class LocalEndpoints:
 
     def predict(self, endpoint: EndpointRecord, instances: list[Any],
                 deployed_model_id: str | None = None) -> list[Any]:
-        from mlops_bot.serving.models import PredictionError, RequestError
+        from mlops_bot.serving.isolation import predict_isolated
+        from mlops_bot.serving.models import ModelLoadError, PredictionError, RequestError
 
         document = self._read(endpoint.environment) or {"revision": 0, "deployed": []}
         entries = document["deployed"]
@@ -130,29 +130,40 @@ class LocalEndpoints:
         if not chosen:
             raise UserError(f"endpoint {endpoint.name} ({endpoint.environment}) has no deployed "
                             f"model {deployed_model_id or 'with traffic'} to predict with")
-        model = self._load(chosen[0], endpoint.environment)
+        deployed = self._deployed(chosen[0], endpoint.environment)
         try:
-            predictions: list[Any] = model.predict(instances)
+            # A model file is a pickle a pipeline wrote: it is unpickled in a confined process,
+            # never in this one, which may hold a token and credentials.
+            predictions: list[Any] = predict_isolated(deployed, instances)
+        except ModelLoadError as error:
+            raise UserError(f"cannot deploy to {endpoint.environment}: {error}") from None
         except (RequestError, PredictionError) as error:
             raise UserError(f"endpoint {endpoint.name} ({endpoint.environment}): "
-                            f"{model.id} cannot predict the sample instances: {error}") from None
+                            f"{deployed.deployed_model_id} cannot predict the sample instances: "
+                            f"{error}") from None
         return predictions
 
-    def _load(self, entry: dict[str, Any], environment: str) -> Any:
-        """The entry's model loaded by the serving code (so what loads here loads in `serve`)."""
-        from mlops_bot.serving.models import ModelLoadError, load_models
+    def _loads(self, entry: dict[str, Any], environment: str) -> None:
+        """Loads the entry's model in the confined process, or says why it cannot."""
+        from mlops_bot.serving.isolation import predict_isolated
+        from mlops_bot.serving.models import ModelLoadError
+
+        try:
+            predict_isolated(self._deployed(entry, environment), [])
+        except ModelLoadError as error:
+            raise UserError(f"cannot deploy to {environment}: {error}") from None
+
+    def _deployed(self, entry: dict[str, Any], environment: str) -> Any:
+        """The entry as the serving code reads it (so what loads here loads in `serve`)."""
         from mlops_bot.serving.state import StateError, parse_state
 
         try:
             state = parse_state(json.dumps({"environment": environment, "revision": 1,
                                             "deployed": [{**entry, "traffic": 100}]}),
                                 f"the deployment of {entry['deployed_model_id']}")
-            [model] = load_models(state, self._loaded)
-        except (ModelLoadError, StateError) as error:
+        except StateError as error:
             raise UserError(f"cannot deploy to {environment}: {error}") from None
-        # the last few estimators stay loaded: a promotion predicts with the same two models
-        self._loaded = (*(m for m in self._loaded if m.file_key != model.file_key), model)[-4:]
-        return model
+        return state.deployed[0]
 
     def _url(self, environment: str) -> str | None:
         """Where a running `serve` answers; a garbled URL file is ignored (serve rewrites it)."""
