@@ -115,7 +115,9 @@ class _DeployJob:
         self.report = deploy_markdown(result)
         if not result["ok"]:
             # The flow has already put the endpoint back as it was; the job fails with why.
-            return self._fail(ReasonCode.FAILED, str(result["message"]), report=self.report,
+            code = (ReasonCode.ARTIFACT_OUTSIDE_RUN if result["status"] == "artifact_outside_run"
+                    else ReasonCode.FAILED)
+            return self._fail(code, str(result["message"]), report=self.report,
                               details=result)
         url = result.get("url")
         self.forge.set_deployment_status(

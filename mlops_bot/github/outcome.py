@@ -42,6 +42,8 @@ class ReasonCode(StrEnum):
     NOT_APPROVED = "not_approved"  # no approval of the head, or changes requested
     CHECKS_NOT_GREEN = "checks_not_green"  # a required check run or status is not green
     BASE_NOT_DEFAULT = "base_not_default"  # the PR targets another branch than the default
+    # The deploy job: a model or metrics artifact of the run lies outside the run's own artifacts
+    ARTIFACT_OUTSIDE_RUN = "artifact_outside_run"
 
 
 @dataclass
