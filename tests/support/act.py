@@ -131,11 +131,13 @@ class Act:
     def run(self, repo: Path, workflow: str, event_name: str, event: dict[str, Any], *,
             job: str | None = None, actor: str = "alice",
             environments: dict[str, str] | None = None, variables: dict[str, str] | None = None,
-            share_tmp: bool = False, timeout: float = 900) -> ActRun:
+            share_tmp: bool = False, job_env: dict[str, str] | None = None,
+            timeout: float = 900) -> ActRun:
         """Run `workflow` (relative to `repo`) for one event, as GitHub would on `repo`'s
         commits; `environments`: the GitHub Environment of each job that declares one;
         `share_tmp`: the host's /tmp is the jobs' (for jobs that run containers themselves: the
-        engine resolves their bind mounts on the host)."""
+        engine resolves their bind mounts on the host); `job_env`: more variables for every
+        step, as a workflow's `env:` would set them."""
         self._runs += 1
         files = self.tmp / f"act-run-{self._runs}"
         files.mkdir()
@@ -149,7 +151,7 @@ class Act:
                "MLOPS_ACT_ORIGIN": ORIGIN,
                "MLOPS_ACT_OIDC_ENVIRONMENTS": json.dumps(environments or {}),
                # Tests under act in the job (ci.yml's test job) must not wait for this run.
-               "MLOPS_BOT_ACT_LOCK_HELD": "1"}
+               "MLOPS_BOT_ACT_LOCK_HELD": "1", **(job_env or {})}
         if self.sts_url:
             env["MLOPS_ACT_GOOGLE_STS"] = self.sts_url
         # Not at `repo`'s own path: act mounts the job's workspace there. The socket's group:
