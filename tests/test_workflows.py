@@ -209,7 +209,7 @@ def test_the_repository_workflows_follow_the_rules(path):
 
 
 def test_the_generated_workflows_follow_the_rules(generated):
-    assert len(generated) == 4
+    assert len(generated) == 5
     for path in generated:
         assert lint(path.read_text()) == [], path.name
         text = path.read_text()
@@ -259,7 +259,7 @@ def test_the_push_job_has_the_history_and_keyless_cloud_auth():
     assert auth["uses"].startswith(_AUTH_ACTION)
     assert auth["with"] == {"workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
                             "service_account": "${{ " + _BUILD_ACCOUNT + " }}"}
-    assert action["with"] == {"command": "push"}
+    assert action["with"] == {"command": "push", "wait": "${{ vars.MLOPS_BOT_WAIT || 'true' }}"}
 
 
 def _identities(paths: list[Path]) -> dict[str, set[tuple[str, str]]]:
@@ -278,7 +278,8 @@ def test_only_the_approved_deploy_jobs_use_the_deploy_identity(generated):
     for paths in (WORKFLOWS, generated):
         assert _identities(paths) == {
             _DEPLOY_ACCOUNT: {("mlops-comment.yml", "deploy"), ("mlops-retrain.yml", "deploy")},
-            _BUILD_ACCOUNT: {("mlops-push.yml", "push"), ("mlops-retrain.yml", "retrain")}}
+            _BUILD_ACCOUNT: {("mlops-push.yml", "push"), ("mlops-retrain.yml", "retrain"),
+                             ("mlops-status.yml", "status")}}
     # And the Workload Identity provider admits exactly those files' deploy jobs.
     names = {Path(ref.split("@")[0]).name for ref in Federation(
         "o/r", "main", ["staging"]).deploy_workflow_refs}

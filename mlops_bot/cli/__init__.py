@@ -31,6 +31,7 @@ from mlops_bot.cli import (
     runs,
     schedules,
     serve,
+    status,
 )
 from mlops_bot.cli.options import Handler
 from mlops_bot.console import emit_json, json_documents, progress
@@ -40,7 +41,7 @@ __all__ = ["build_parser", "main"]
 
 # In the order `mlops-bot --help` lists them.
 _GROUPS = (plan, pipelines, push, compile, run, runs, registry, bootstrap, serve, deploy,
-           rollback, endpoints, retrain, schedules, init, config)
+           rollback, endpoints, retrain, schedules, init, config, status)
 
 
 class _Parser(argparse.ArgumentParser):

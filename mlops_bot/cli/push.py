@@ -25,6 +25,10 @@ def register(commands: Subcommands) -> None:
     )
     push.add_argument("--base", metavar="SHA", help="the commit before the change")
     push.add_argument("--head", metavar="SHA", help="the commit to push (default: HEAD)")
+    push.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="start the runs, report their links and exit without waiting for "
+                      "them (in the action, their check runs stay in_progress until `mlops-bot "
+                      "status` records how they ended)")
     param_option(push)
     repo_option(push)
     json_option(push)
@@ -36,7 +40,8 @@ def _command(args: argparse.Namespace) -> int:
     from mlops_bot.repo.parameters import parse_param_options
     from mlops_bot.report.push_report import render_push_text
 
-    result = push(args.repo, args.base, args.head, parse_param_options(args.param))
+    result = push(args.repo, args.base, args.head, parse_param_options(args.param),
+                  wait=args.wait)
     if args.json:
         emit_json(result.to_dict())
     else:

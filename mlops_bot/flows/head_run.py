@@ -78,5 +78,10 @@ def _check_usable(record: RunCheck, check: CheckRun, short: str, backend: str) -
         raise NoRun(f"{at} was published for {short} but not run (`run_branches` or "
                     f"{code(f'pipelines.{pipeline}.run')} in mlops.yaml): let the PR branch run it "
                     "and push again.")
+    if record.run_status == "running":
+        raise NoRun(f"Run `{record.run_id}` of {at} for {short} was started by a push that did "
+                    f"not wait for it{where}, and has not been recorded as ended yet: wait for "
+                    "the next `mlops-bot status` job (or run the mlops status workflow) and "
+                    "comment again.")
     if record.run_status != "succeeded":
         raise NoRun(f"No run of {code(pipeline)} is recorded for {short}{error}.")

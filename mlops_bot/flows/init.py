@@ -29,6 +29,7 @@ TEMPLATES: dict[str, str] = {
     ".github/workflows/mlops-plan.yml": "mlops-plan.yml",
     ".github/workflows/mlops-comment.yml": "mlops-comment.yml",
     ".github/workflows/mlops-retrain.yml": "mlops-retrain.yml",
+    ".github/workflows/mlops-status.yml": "mlops-status.yml",
 }
 ACTION_PLACEHOLDER = "__MLOPS_BOT_ACTION__"
 # The version comment beside the pin: these templates fit the action of the release they ship in.

@@ -220,6 +220,9 @@ class PushFlow:
         """As each run ends (or, without waiting, starts): say so and pass it on."""
         result.runs.append(run)
         link = f": {run.url}" if run.url else ""
+        if run.status == "running":  # started without waiting: where to follow it
+            result.notes.append(f"{run.pipeline}: run {run.run_id} started, not waited for "
+                                f"(`mlops-bot status` records how it ends){link}")
         progress(f"  {run.pipeline}: run {run.run_id or '-'} {run.status}{link}")
         if self._on_run is not None:
             self._on_run(run)
@@ -273,6 +276,10 @@ def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[st
                     on_run=summary_writer(summary) if summary is not None else None)
     result = flow.plan_only(base, head_sha) if plan_only else flow.run(
         base, head_sha, cli_parameters)
+    if not plan_only:  # the local state folder only grows: say when `gc` is due
+        from mlops_bot.flows.gc import state_size_warnings
+
+        result.notes += state_size_warnings(config, git.root)
     if summary is not None:
         with summary.open("a") as handle:
             handle.write(render_push_markdown(result) + "\n")

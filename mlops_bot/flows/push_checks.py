@@ -97,7 +97,8 @@ def _built(result: PushResult, pipeline: str, backend: str) -> RunCheck:
     if run is None:
         return replace(base, run_status="not_run", version=version.version)
     succeeded = run.status in ("succeeded", "existing")
-    return replace(base, run_status="succeeded" if succeeded else "failed",
+    status = "succeeded" if succeeded else "running" if run.status == "running" else "failed"
+    return replace(base, run_status=status,
                     version=version.version, run_id=run.run_id or None,
                     run_url=web_url(run.url), produced_by=run.produced_by or head,
                     parameters=dict(run.parameters), metrics=sanitized_metrics(run.metrics),

@@ -38,7 +38,8 @@ EVENT_COMMANDS = {
 def handle_push(ctx: ActionContext) -> Outcome:
     from mlops_bot.flows.push import push
 
-    result = push(ctx.workspace, None, None, {}, ctx.environ, plan_only=ctx.dry_run)
+    result = push(ctx.workspace, None, None, {}, ctx.environ, plan_only=ctx.dry_run,
+                  wait=_wait_input(ctx))
     checks_problem = "" if ctx.dry_run else _publish_run_checks(ctx, result)
     names = [p.name for p in result.plan.pipelines]
     versions = [{"pipeline": v.pipeline, "version": v.version, "status": v.status}
@@ -55,6 +56,14 @@ def handle_push(ctx: ActionContext) -> Outcome:
                + (f"; {checks_problem}" if checks_problem else ""))
     return Outcome(decision, code, message, sha=result.plan.head, pipelines=names,
                    versions=versions, details=result.to_dict())
+
+
+def _wait_input(ctx: ActionContext) -> bool:
+    value = ctx.input("wait").lower() or "true"
+    if value not in ("true", "false"):
+        raise UserError(f"action input wait is {value!r}: use true (wait for the runs) or false "
+                        "(start them and exit; `mlops-bot status` records how they end)")
+    return value == "true"
 
 
 def _publish_run_checks(ctx: ActionContext, result: PushResult) -> str:
@@ -98,6 +107,21 @@ def handle_promote(ctx: ActionContext) -> Outcome:
     return promote_job(ctx)
 
 
+def handle_status(ctx: ActionContext) -> Outcome:
+    """Complete the check runs of runs a push with wait: false started (mlops_bot.flows.status)."""
+    from mlops_bot.flows.status import status
+
+    result = status(ctx.workspace, [], 3.0, ctx.forge())
+    done = [c for c in result.checks if c.status != "running"]
+    message = (f"{len(result.commits)} commit(s) looked at; {len(done)} check run(s) completed; "
+               f"{len(result.checks) - len(done)} run(s) still running")
+    if not result.ok:
+        return Outcome("stop", ReasonCode.FAILED, f"{message}; {'; '.join(result.notes)}",
+                       details=result.to_dict())
+    return Outcome("proceed" if done else "stop", ReasonCode.OK if done else
+                   ReasonCode.NOTHING_CHANGED, message, details=result.to_dict())
+
+
 def handle_retrain(ctx: ActionContext) -> Outcome:
     from mlops_bot.flows.retrain import handle_retrain as retrain_flow
 
@@ -110,6 +134,7 @@ HANDLERS: dict[str, Callable[[ActionContext], Outcome]] = {
     "comment": handle_comment,
     "promote": handle_promote,
     "retrain": handle_retrain,
+    "status": handle_status,
 }
 
 

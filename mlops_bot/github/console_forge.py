@@ -6,6 +6,7 @@ their own clone, and a flow that needs a pull request gets one only if it was gi
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import itertools
 import json
@@ -147,13 +148,26 @@ class ConsoleForge:
         return number
 
 
-    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
-                         summary: str, text: str, details_url: str | None = None) -> int:
-        run = CheckRun(next(self._ids), name, sha, "completed", conclusion, title, summary, text,
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion | None,
+                         title: str, summary: str, text: str,
+                         details_url: str | None = None) -> int:
+        status = "completed" if conclusion else "in_progress"
+        run = CheckRun(next(self._ids), name, sha, status, conclusion, title, summary, text,
                        details_url, None, "local")
         self.check_runs_by_sha.setdefault(sha, {})[name] = run
-        progress(f"[local] would create check run {name!r} on {sha[:12]}: {conclusion}, {title}")
+        progress(f"[local] would create check run {name!r} on {sha[:12]}: "
+                 f"{conclusion or status}, {title}")
         return run.id
+
+    def complete_check_run(self, check_id: int, conclusion: CheckConclusion, title: str,
+                           summary: str, text: str) -> None:
+        for runs in self.check_runs_by_sha.values():
+            for name, run in runs.items():
+                if run.id == check_id:
+                    runs[name] = dataclasses.replace(run, status="completed",
+                                                     conclusion=conclusion, title=title,
+                                                     summary=summary, text=text)
+                    progress(f"[local] would complete check run {name!r}: {conclusion}, {title}")
 
     def check_runs(self, sha: str) -> list[CheckRun]:
         return list(self.check_runs_by_sha.get(sha, {}).values())

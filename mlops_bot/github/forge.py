@@ -147,10 +147,18 @@ class Forge(Protocol):
         its number. Comment on it with `upsert_comment`."""
         ...
 
-    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
-                         summary: str, text: str, details_url: str | None = None) -> int:
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion | None,
+                         title: str, summary: str, text: str,
+                         details_url: str | None = None) -> int:
         """A completed check run named `name` on commit `sha` (shown on the commit and its pull
-        requests); returns its id. `summary` and `text` are Markdown, cut to GitHub's limits."""
+        requests); returns its id. `summary` and `text` are Markdown, cut to GitHub's limits.
+        `conclusion=None`: the check run is left in_progress, for `complete_check_run`."""
+        ...
+
+    def complete_check_run(self, check_id: int, conclusion: CheckConclusion, title: str,
+                           summary: str, text: str) -> None:
+        """Complete an in_progress check run (written by `create_check_run` with no
+        conclusion), replacing its output."""
         ...
 
     def check_runs(self, sha: str) -> list[CheckRun]:

@@ -5,26 +5,37 @@ from __future__ import annotations
 from mlops_bot.github.forge import CheckConclusion, CheckRun
 from mlops_bot.github.pygithub_client import FULL_SHA, GithubClient, cut
 
-__all__ = ["CHECK_OUTPUT_LIMIT", "check_runs", "create_check_run"]
+__all__ = ["CHECK_OUTPUT_LIMIT", "check_runs", "complete_check_run", "create_check_run"]
 
 CHECK_OUTPUT_LIMIT = 65535  # GitHub refuses a longer check run summary or text (422)
 _CHECK_RUNS_READ = 1000  # check runs read of one commit: ten pages
 
 
-def create_check_run(client: GithubClient, sha: str, name: str, conclusion: CheckConclusion,
-                     title: str, summary: str, text: str, details_url: str | None = None) -> int:
+def create_check_run(client: GithubClient, sha: str, name: str,
+                     conclusion: CheckConclusion | None, title: str, summary: str, text: str,
+                     details_url: str | None = None) -> int:
     if not FULL_SHA.fullmatch(sha):
         raise ValueError(f"a check run names a full commit SHA, not {sha!r}")
     from github.GithubObject import NotSet
 
-    output: dict[str, str | list[dict[str, str | int]]] = {
-        "title": cut(title, 1000), "summary": cut(summary, CHECK_OUTPUT_LIMIT),
-        "text": cut(text, CHECK_OUTPUT_LIMIT)}
     with client.calling(f"create the check run {name!r} on {sha[:12]}", "checks: write"):
         run = client.repo().create_check_run(
-            name=name, head_sha=sha, status="completed", conclusion=conclusion,
-            output=output, details_url=details_url or NotSet)
+            name=name, head_sha=sha, status="completed" if conclusion else "in_progress",
+            conclusion=conclusion or NotSet, output=_output(title, summary, text),
+            details_url=details_url or NotSet)
         return int(run.id)
+
+
+def complete_check_run(client: GithubClient, check_id: int, conclusion: CheckConclusion,
+                       title: str, summary: str, text: str) -> None:
+    with client.calling(f"complete the check run {check_id}", "checks: write"):
+        client.repo().get_check_run(check_id).edit(
+            status="completed", conclusion=conclusion, output=_output(title, summary, text))
+
+
+def _output(title: str, summary: str, text: str) -> dict[str, str | list[dict[str, str | int]]]:
+    return {"title": cut(title, 1000), "summary": cut(summary, CHECK_OUTPUT_LIMIT),
+            "text": cut(text, CHECK_OUTPUT_LIMIT)}
 
 
 def check_runs(client: GithubClient, sha: str) -> list[CheckRun]:

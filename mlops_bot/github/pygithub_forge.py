@@ -131,10 +131,16 @@ class GithubForge:
         return self._bot()
 
     # -- check runs -------------------------------------------------------------------------------
-    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion, title: str,
-                         summary: str, text: str, details_url: str | None = None) -> int:
+    def create_check_run(self, sha: str, name: str, conclusion: CheckConclusion | None,
+                         title: str, summary: str, text: str,
+                         details_url: str | None = None) -> int:
         return pygithub_checks.create_check_run(self._client, sha, name, conclusion, title,
                                                 summary, text, details_url)
+
+    def complete_check_run(self, check_id: int, conclusion: CheckConclusion, title: str,
+                           summary: str, text: str) -> None:
+        pygithub_checks.complete_check_run(self._client, check_id, conclusion, title, summary,
+                                           text)
 
     def check_runs(self, sha: str) -> list[CheckRun]:
         return pygithub_checks.check_runs(self._client, sha)

@@ -33,7 +33,8 @@ __all__ = ["CHECK_PREFIX", "SCHEMA_VERSION", "InvalidRecord", "RunCheck", "check
 
 CHECK_PREFIX = "mlops-bot: "
 SCHEMA_VERSION = 1
-RUN_STATUSES = ("succeeded", "failed", "not_run", "not_published", "unknown")
+# running: started by a push that did not wait (`wait: false`); `mlops-bot status` completes it.
+RUN_STATUSES = ("succeeded", "failed", "running", "not_run", "not_published", "unknown")
 _MARK = "<!-- mlops-bot:run-record -->"
 _BLOCK = re.compile(re.escape(_MARK) + r"\n```json\n(.*?)\n```", re.DOTALL)
 _RECORD_LIMIT = 32_768  # characters of a record's JSON
@@ -74,7 +75,10 @@ def check_name(pipeline: str) -> str:
     return f"{CHECK_PREFIX}{pipeline}"
 
 
-def conclusion_of(record: RunCheck) -> CheckConclusion:
+def conclusion_of(record: RunCheck) -> CheckConclusion | None:
+    """None: the run has not ended, the check run stays in_progress."""
+    if record.run_status == "running":
+        return None
     if record.run_status == "succeeded":
         return "success"
     return "failure" if record.run_status in ("failed", "not_published") else "neutral"
@@ -100,7 +104,8 @@ def _title(record: RunCheck) -> str:
     if record.run_status == "succeeded":
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(record.metrics.items())[:3])
         return f"{at}: run succeeded" + (f" ({metrics})" if metrics else "")
-    return {"failed": f"{at}: run failed", "not_run": f"{at}: published, not run",
+    return {"failed": f"{at}: run failed", "running": f"{at}: running",
+            "not_run": f"{at}: published, not run",
             "not_published": f"{record.pipeline}: not published",
             "unknown": f"{record.pipeline}: no record of a version"}.get(record.run_status, at)
 
@@ -124,6 +129,9 @@ def _summary(record: RunCheck) -> str:
             [code(k), f"{v:.4g}"] for k, v in sorted(record.metrics.items())]), ""]
     if record.error:
         lines += [f"Error: {code(record.error)}", ""]
+    if record.run_status == "running":
+        lines.append("The push started this run without waiting for it (`wait: false`): "
+                     f"{code('mlops-bot status')} completes this check when the run ends.")
     if record.run_status == "succeeded":
         lines.append(f"Comment {code('/deploy <environment> ' + record.pipeline)} on the pull "
                      "request to deploy it.")
@@ -198,6 +206,8 @@ def parse_record(check: CheckRun, pipeline: str, sha: str) -> RunCheck:
     if record.run_status == "succeeded" and not (record.version and record.run_id
                                                  and record.produced_by):
         raise InvalidRecord("its record says succeeded without a version, run and commit")
+    if record.run_status == "running" and not (record.version and record.run_id):
+        raise InvalidRecord("its record says running without a version and run")
     return record
 
 
