@@ -185,6 +185,9 @@ class Environment(_Model):
     unprotected: Literal["refuse", "warn"] = Field(
         "refuse", description="What the deploy job does when the GitHub environment has no "
         "required reviewers: refuse (nothing is promoted), or warn (promote, and say so).")
+    unprotected: Literal["refuse", "warn"] = Field(
+        "refuse", description="What the deploy job does when the GitHub environment has no "
+        "required reviewers: refuse (nothing is promoted), or warn (promote, and say so).")
     require: list[Literal["approved", "checks", "base"]] = Field(
         default_factory=list, description="Checked at /deploy and again in the deploy job: "
         "approved (an approving review of the head, no changes requested), checks (the head's "

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.deploy_requirements import PERMISSION_RANK, pinned, unmet
+from mlops_bot.github.deployment_payload import stamped
 from mlops_bot.github.outcome import Outcome, ReasonCode
 from mlops_bot.report import comments
 
@@ -172,7 +173,7 @@ class CommentFlow:
             "produced_by": check.produced_by, "backend": check.backend, "sha": pull.head_sha,
             "pull_request": self.number, "traffic": command.traffic, "requested_by": self.actor}
         deployment = self.forge.create_deployment(
-            pull.head_sha, environment, payload, f"deploy {pipeline}@{check.version}")
+            pull.head_sha, environment, stamped(payload), f"deploy {pipeline}@{check.version}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         comment = self.forge.upsert_comment(self.number, environment, comments.deploy_requested(
             environment, pull.head_sha, check, command.traffic, self.actor))
@@ -204,7 +205,7 @@ class CommentFlow:
             "action": "rollback", "pipeline": pipeline, "sha": pull.head_sha,
             "pull_request": self.number, "requested_by": self.actor}
         deployment = self.forge.create_deployment(
-            pull.head_sha, environment, payload, f"rollback {pipeline or 'all pipelines'}")
+            pull.head_sha, environment, stamped(payload), f"rollback {pipeline or 'all pipelines'}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         comment = self.forge.upsert_comment(self.number, environment, comments.rollback_requested(
             environment, pipeline, self.actor))

@@ -1,13 +1,16 @@
 """The approved deploy job: `command: promote` runs after the environment's reviewers approve.
 
-It trusts the GitHub Deployment, not its own inputs: the deployment says which commit, pipeline
-and version; the inputs must agree with it. The PR head is read again: if it moved since the
-command, nothing is promoted (`ref_changed`). The run the deployment names came from a check run
+It trusts the GitHub Deployment, not its own inputs, and verifies the Deployment completely before
+anything else (mlops_bot.flows.deployment_checks: a known environment, the bot's own deployment
+and task, a payload of mlops-bot's schema, inputs and commit that agree, a PR still open with the
+head unchanged, no replay, no newer request, a protected environment); older requests it
+supersedes end (mlops_bot.flows.superseded). The run the deployment names came from a check run
 anyone with `checks: write` could have written, so it is verified against the cloud first (it
 exists, succeeded, is of the version and parameters claimed, the version is in the registry);
 otherwise nothing is promoted (`run_missing`, `record_mismatch`). The environment is locked (on
 GitHub, as `/lock` locks it) for the duration of the promotion, statuses and the sticky comment
 say how it went, and a failure restores the endpoint (the promote flow's job) and fails the job.
+Every refusal sets the Deployment's status to `error` with its reason.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from mlops_bot.report.markdown import plain
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.config import Config
+    from mlops_bot.flows.deployment_checks import DeploymentRefused, Verified
     from mlops_bot.github.context import ActionContext
-    from mlops_bot.github.forge import Deployment, DeploymentState, Forge
+    from mlops_bot.github.forge import Deployment, Forge
 
 __all__ = ["handle_promote"]
 
@@ -39,28 +43,20 @@ _ID = re.compile(r"^[0-9]{1,20}$")
 
 
 def handle_promote(ctx: ActionContext) -> Outcome:
-    from mlops_bot.backends.factory import backends_for
     from mlops_bot.config import load_config
-    from mlops_bot.github.locks import ForgeLockStore
 
     environment, sha, deployment_id = (ctx.input("environment"), ctx.input("sha"),
                                        ctx.input("deployment-id"))
     if not (_SHA.match(sha) and _ID.match(deployment_id) and environment):
         raise UserError("promote needs the inputs environment, sha (40 hex) and deployment-id "
                         "(digits): pass the comment job's outputs")
-    forge = ctx.forge()
-    deployment = forge.deployment(int(deployment_id))
-    if (deployment.sha, deployment.environment) != (sha, environment):
-        raise UserError(f"deployment {deployment_id} is of {deployment.sha[:12]} to "
-                        f"{deployment.environment}, not {sha[:12]} to {environment}: refusing")
-    config = load_config(ctx.workspace)
-    # The locks `/lock` takes live on GitHub (mlops_bot.github.locks): the same store here.
-    backends = dataclasses.replace(backends_for(config, ctx.workspace),
-                                   locks=ForgeLockStore(forge))
-    job = _DeployJob(forge, config, backends, deployment,
+    # The event's pull request (issue_comment) is GitHub's word, unlike anything in a payload.
+    number = (ctx.event.get("issue") or {}).get("number")
+    job = _DeployJob(ctx.forge(), load_config(ctx.workspace), int(deployment_id),
+                     number if isinstance(number, int) and number > 0 else None,
                      int((ctx.event.get("comment") or {}).get("id") or 0),
                      workflow_run_url(ctx.environ), ctx.workspace)
-    outcome = job.run()
+    outcome = job.run(environment, sha)
     summary = step_summary_path(ctx.environ)
     if summary is not None and job.report:
         with summary.open("a", encoding="utf-8") as stream:
@@ -69,26 +65,71 @@ def handle_promote(ctx: ActionContext) -> Outcome:
 
 
 class _DeployJob:
-    def __init__(self, forge: Forge, config: Config, backends: Backends, deployment: Deployment,
-                 comment_id: int, log_url: str | None, workspace: Path) -> None:
-        self.forge, self.config, self.backends = forge, config, backends
-        self.deployment, self.comment_id, self.log_url = deployment, comment_id, log_url
+    def __init__(self, forge: Forge, config: Config, deployment_id: int,
+                 event_number: int | None, comment_id: int, log_url: str | None,
+                 workspace: Path) -> None:
+        self.forge, self.config, self.deployment_id = forge, config, deployment_id
+        self.event_number, self.comment_id, self.log_url = event_number, comment_id, log_url
         self.workspace = workspace
         self.report = ""  # the markdown of the result, for the sticky comment and job summary
-        self.payload: dict[str, Any] = dict(deployment.payload)
-        self.pull_request = int(self.payload.get("pull_request") or 0)
-        # Where the result is reported: the PR, or the tracking issue of a scheduled retraining.
-        self.number = self.pull_request or int(self.payload.get("tracking_issue") or 0)
-        self.environment = deployment.environment
+        # Until the Deployment is verified: where a refusal is told (the event's PR), and
+        # under which marker (no environment name that mlops.yaml does not define).
+        self.number, self.environment, self.marker = event_number or 0, "", "reply"
+        self.payload: dict[str, Any] = {}
+        self.pull_request, self.sha = 0, ""
+        self.warnings: list[str] = []
 
-    def run(self) -> Outcome:
-        if self.pull_request:
-            moved = self._head_moved()
-            if moved is not None:
-                return moved
-        refused = self._verify()
-        if refused is not None:
-            return refused
+    def run(self, environment: str, sha: str) -> Outcome:
+        from mlops_bot.flows.deploy_requirements import recheck
+        from mlops_bot.flows.deployment_checks import DeploymentRefused, verify_deployment
+        from mlops_bot.flows.superseded import supersede_older
+
+        try:
+            verified = verify_deployment(self.forge, self.config, environment, sha,
+                                         self.deployment_id, self.event_number)
+        except DeploymentRefused as refused:
+            return self._refused(refused)
+        self._trust(verified)
+        # The environment's `require` again (flows/deploy_requirements): reviews and checks can
+        # change while approval is pending.
+        unmet = recheck(self.forge, self.config, self.environment, self.pull_request) \
+            if self.pull_request else None
+        if unmet is not None:
+            return self._fail(unmet.code, unmet.message, markdown=unmet.message)
+        supersede_older(self.forge, verified.deployment, verified.bot)
+        self.backends = self._backends()
+        refused_claim = self._verify()
+        if refused_claim is not None:
+            return refused_claim
+        return self._locked_promotion()
+
+    def _trust(self, verified: Verified) -> None:
+        """From here on the Deployment is the bot's own: its payload says where to report."""
+        self.deployment: Deployment = verified.deployment
+        self.sha = verified.deployment.sha
+        self.payload = dict(verified.deployment.payload)
+        self.pull_request = verified.payload.pull_request or 0
+        # Where the result is reported: the PR, or the tracking issue of a scheduled retraining.
+        self.number = self.pull_request or verified.payload.tracking_issue or 0
+        self.environment = self.marker = verified.deployment.environment
+        self.warnings = list(verified.warnings)
+
+    def _refused(self, refused: DeploymentRefused) -> Outcome:
+        if refused.trusted is not None:
+            self._trust(refused.trusted)
+        if not refused.end:
+            self.marker = "reply"  # what the comment of the environment says stands too
+        return self._fail(refused.code, str(refused), end=refused.end, tell=refused.tell)
+
+    def _backends(self) -> Backends:
+        from mlops_bot.backends.factory import backends_for
+        from mlops_bot.github.locks import ForgeLockStore
+
+        # The locks `/lock` takes live on GitHub (mlops_bot.github.locks): the same store here.
+        return dataclasses.replace(backends_for(self.config, self.workspace),
+                                   locks=ForgeLockStore(self.forge))
+
+    def _locked_promotion(self) -> Outcome:
         from mlops_bot.backends.types import EnvironmentLock
 
         owner = (f"#{self.pull_request}" if self.pull_request
@@ -112,7 +153,7 @@ class _DeployJob:
         finally:
             if held_before is None:  # a lock the PR took by /lock stays until /unlock
                 self.backends.locks.release(self.environment, owner)
-        self.report = deploy_markdown(result)
+        self.report = deploy_markdown(result) + self._warned()
         if not result["ok"]:
             # The flow has already put the endpoint back as it was; the job fails with why.
             code = (ReasonCode.ARTIFACT_OUTSIDE_RUN if result["status"] == "artifact_outside_run"
@@ -128,15 +169,6 @@ class _DeployJob:
                        sha=self.deployment.sha, environment=self.environment,
                        deployment_id=self.deployment.id, details=result)
 
-    def _head_moved(self) -> Outcome | None:
-        pull = self.forge.pull_request(self.pull_request)
-        if pull.head_sha == self.deployment.sha:
-            return None
-        moved = (f"the PR head moved from {self.deployment.sha[:12]} to {pull.head_sha[:12]} "
-                 f"after the command: nothing was promoted; comment `/deploy {self.environment}` "
-                 "again to deploy the new head")
-        return self._fail(ReasonCode.REF_CHANGED, moved, markdown=moved)
-
     def _verify(self) -> Outcome | None:
         """A deploy's claimed run against the cloud; a refusal promotes nothing."""
         from mlops_bot.flows.promote_inputs import ClaimRefused, verify_claim
@@ -144,8 +176,9 @@ class _DeployJob:
         if self.payload.get("action") == "rollback":
             return None  # puts back what served before: no run is claimed
         try:
-            verify_claim(self.backends, self.payload,
-                         None if self.pull_request else self.deployment.sha)
+            # A run of another commit only as the push job recorded it on this commit
+            # (checked in deployment_checks); otherwise the run must be of this commit.
+            verify_claim(self.backends, self.payload, self.deployment.sha)
         except ClaimRefused as refused:
             return self._fail(ReasonCode(refused.code), str(refused))
         return None
@@ -171,27 +204,31 @@ class _DeployJob:
                                f"{self.payload['run_id']}"]
         return result
 
-    def _tell(self, report: str, reaction: str) -> None:
-        if self.number:
-            self.forge.upsert_comment(self.number, self.environment, report)
+    def _tell(self, report: str, reaction: str, tell: bool = True) -> None:
+        if self.number and tell:
+            self.forge.upsert_comment(self.number, self.marker, report)
         if self.comment_id:
             self.forge.react(self.comment_id, reaction)
 
     def _fail(self, code: ReasonCode, message: str, report: str = "",
-              details: dict[str, Any] | None = None, markdown: str | None = None) -> Outcome:
-        """End the deployment with `message`; the PR is told `report`, else a refusal whose body
-        is `markdown` (the bot's own) or `message` as plain text (errors quote values that
-        pipelines, runs and services wrote)."""
-        state: DeploymentState = "error" if code == ReasonCode.FAILED else "failure"
-        self.forge.set_deployment_status(self.deployment.id, state, message[:140],
-                                         log_url=self.log_url)
+              details: dict[str, Any] | None = None, markdown: str | None = None,
+              end: bool = True, tell: bool = True) -> Outcome:
+        """End the deployment (status `error`) with `message`; the PR is told `report`, else a
+        refusal whose body is `markdown` (the bot's own) or `message` as plain text (errors
+        quote values that pipelines, runs and services wrote)."""
+        if end:
+            self.forge.set_deployment_status(self.deployment_id, "error", message[:140],
+                                             log_url=self.log_url)
         self.report = report or comments.refused(
-            f"/{self.payload.get('action', 'deploy')} {self.environment}", code,
-            markdown if markdown is not None else plain(message))
-        self._tell(self.report, "-1")
-        return Outcome("stop", code, message, sha=self.deployment.sha,
-                       environment=self.environment, deployment_id=self.deployment.id,
+            f"/{self.payload.get('action', 'deploy')} {self.environment}".strip(), code,
+            markdown if markdown is not None else plain(message)) + self._warned()
+        self._tell(self.report, "-1", tell)
+        return Outcome("stop", code, message, sha=self.sha,
+                       environment=self.environment, deployment_id=self.deployment_id,
                        details=details or {})
+
+    def _warned(self) -> str:
+        return "".join(f"\n\n:warning: {plain(w)}" for w in self.warnings)
 
     def _fail_unexpected(self, error: Exception) -> None:
         """A bug or a backend's unforeseen failure still ends the deployment (never left

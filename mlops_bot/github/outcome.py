@@ -34,6 +34,15 @@ class ReasonCode(StrEnum):
     NO_SHARED_STATE = "no_shared_state"  # backend local in Actions: runs do not outlive the job
     PR_CLOSED = "pr_closed"
     CONFIG_INVALID = "config_invalid"
+    # The deploy job: the Deployment it was handed is not one to promote (flows/deployment_checks)
+    FOREIGN_DEPLOYMENT = "foreign_deployment"  # created by another identity than the bot's
+    FOREIGN_TASK = "foreign_task"  # its task is not mlops-bot's (deploy:mlops-bot)
+    PAYLOAD_INVALID = "payload_invalid"  # not the payload schema and version mlops-bot writes
+    INPUTS_MISMATCH = "inputs_mismatch"  # the job's inputs name another commit or environment
+    COMMIT_MISMATCH = "commit_mismatch"  # the payload or its run is of another commit
+    REPLAYED = "replayed"  # its latest status is no longer queued: it ran (or ended) before
+    SUPERSEDED = "superseded"  # a newer deploy to the environment was requested after it
+    ENV_UNPROTECTED = "env_unprotected"  # the GitHub environment has no required reviewers
     # /deploy: the commit pinned is the one the commenter saw (mlops_bot.flows.deploy_requirements)
     HEAD_PUSHED_AFTER_COMMENT = "head_pushed_after_comment"  # the head moved after the comment
     HEAD_UNVERIFIED = "head_unverified"  # no push time of the head (a fork): name its SHA

@@ -1,0 +1,69 @@
+"""Older deploy requests that can never run: their Deployment ends and their comment says so.
+
+Deploy jobs share one `concurrency` group per environment with `cancel-in-progress: false`, but
+GitHub keeps one pending job per group: when a third deploy queues, the pending one is cancelled
+and its Deployment would stay `queued`, its comment saying "waiting for approval", forever. The
+deploy job promotes only the newest request of an environment (mlops_bot.flows.deployment_checks),
+so once a newer one exists the older waiting ones are dead: `supersede_older` sets each to
+`error` ("superseded by deployment N") and updates its sticky comment, unless a newer request
+of the same pull request (or tracking issue) owns that comment now.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops_bot.flows.deployment_checks import WAITING, is_ours
+from mlops_bot.github.deployment_payload import PayloadInvalid, parse_payload
+from mlops_bot.github.outcome import ReasonCode
+from mlops_bot.report import comments
+from mlops_bot.report.tables import code
+
+if TYPE_CHECKING:
+    from mlops_bot.github.forge import Deployment, Forge
+
+__all__ = ["supersede_older", "superseded_comment", "thread_of"]
+
+
+def thread_of(deployment: Deployment) -> int | None:
+    """The pull request or tracking issue a deployment of mlops-bot reports on."""
+    try:
+        payload = parse_payload(deployment.payload)
+    except PayloadInvalid:
+        return None
+    return payload.pull_request or payload.tracking_issue
+
+
+def supersede_older(forge: Forge, newest: Deployment, bot: str) -> list[int]:
+    """End the waiting deployments of mlops-bot to `newest.environment` older than `newest`;
+    returns their ids. Deployments listed newest first: the scan stops at the first of ours
+    that is no longer waiting (every older one was settled when that one ran)."""
+    environment, ended = newest.environment, []
+    told = {thread_of(newest)}  # a thread's comment belongs to its newest request
+    for known in forge.recent_deployments(environment):
+        if not is_ours(known, bot):
+            continue
+        if known.id >= newest.id:
+            told.add(thread_of(known))
+            continue
+        states = forge.deployment_states(known.id)
+        if not states or states[0] not in WAITING:
+            break
+        forge.set_deployment_status(known.id, "error",
+                                    f"superseded by deployment {newest.id} to {environment}")
+        ended.append(known.id)
+        thread = thread_of(known)
+        if thread is not None and thread not in told:
+            forge.upsert_comment(thread, environment, superseded_comment(known, newest))
+        told.add(thread)
+    return ended
+
+
+def superseded_comment(old: Deployment, newest: Deployment) -> str:
+    action = str(old.payload.get("action") or "deploy")
+    return comments.refused(
+        f"/{action} {old.environment}", ReasonCode.SUPERSEDED,
+        f"Deployment {old.id} to {code(old.environment)} was superseded by deployment "
+        f"{newest.id}, requested after it: only the newest request to an environment is "
+        f"deployed, so nothing of this one was. Comment {code(f'/{action} {old.environment}')} "
+        "again to deploy this pull request.")
