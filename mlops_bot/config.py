@@ -16,7 +16,15 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 from pydantic.functional_validators import AfterValidator, field_validator
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
@@ -143,6 +151,9 @@ class LocalConfig(_Model):
         "in the images), venv (a virtualenv per image) or auto (docker when an engine answers).")
     build_args: dict[str, str] = Field(
         default_factory=dict, description="`docker build --build-arg` values (builder: docker).")
+    state_size_warning: ByteSize | None = Field(
+        ByteSize(5_000_000_000), description="Size of the state folder past which `push` warns "
+        "and suggests `mlops-bot gc`: 5GB, 500MB, 2GiB or bytes (null: never).")
 
     @field_validator("build_args")
     @classmethod

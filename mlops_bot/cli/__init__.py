@@ -20,6 +20,7 @@ from mlops_bot.cli import (
     config,
     deploy,
     endpoints,
+    gc,
     init,
     pipelines,
     plan,
@@ -40,7 +41,7 @@ from mlops_bot.errors import EXIT_UNEXPECTED, UsageError, UserError
 __all__ = ["build_parser", "main"]
 
 # In the order `mlops-bot --help` lists them.
-_GROUPS = (plan, pipelines, push, compile, run, runs, registry, bootstrap, serve, deploy,
+_GROUPS = (plan, pipelines, push, compile, run, runs, gc, registry, bootstrap, serve, deploy,
            rollback, endpoints, retrain, schedules, init, config, status)
 
 

@@ -280,6 +280,10 @@ def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[st
         from mlops_bot.flows.gc import state_size_warnings
 
         result.notes += state_size_warnings(config, git.root)
+    if not plan_only:  # the local state folder only grows: say when `gc` is due
+        from mlops_bot.flows.gc import state_size_warnings
+
+        result.notes += state_size_warnings(config, git.root)
     if summary is not None:
         with summary.open("a") as handle:
             handle.write(render_push_markdown(result) + "\n")

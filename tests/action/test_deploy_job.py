@@ -102,7 +102,7 @@ def test_a_moved_pr_head_promotes_nothing(workspace, tmp_path, github):
     assert job.outputs["reason_code"] == "ref_changed", job.stderr
     assert serving(repo) == []
     [deployment] = github.repo().deployments.values()
-    assert deployment.statuses[-1]["state"] == "failure"
+    assert deployment.statuses[-1]["state"] == "error"
     assert "/deploy staging" in sticky(github)
 
 
@@ -124,10 +124,12 @@ def test_inputs_that_disagree_with_the_deployment_are_refused(workspace, tmp_pat
     github.add_pull(7, head)
     github.set_permission("alice", "write")
     asked = comment(repo, tmp_path, github, "/deploy staging")
-    job = promote_step(repo, tmp_path, github, {**asked.outputs, "environment": "production"})
-    assert job.returncode == 1 and job.outputs["reason_code"] == "failed"
-    assert "refusing" in job.stderr
+    job = promote_step(repo, tmp_path, github, {**asked.outputs, "sha": "e" * 40})
+    assert job.outputs["reason_code"] == "inputs_mismatch", job.stderr
+    assert "not eeeeeeeeeeee to staging as the job's inputs say" in job.stderr
     assert serving(repo) == []
+    [deployment] = github.repo().deployments.values()
+    assert [s["state"] for s in deployment.statuses] == ["queued", "error"]
 
 
 def test_a_rollback_with_nothing_before_fails_clearly(workspace, tmp_path, github):
@@ -199,7 +201,7 @@ def test_the_deploy_job_refuses_a_run_the_backend_does_not_hold_as_claimed(
     assert job.outputs["reason_code"] == code, job.stderr
     assert serving(repo) == []
     [deployment] = github.repo().deployments.values()
-    assert [s["state"] for s in deployment.statuses] == ["queued", "failure"]
+    assert [s["state"] for s in deployment.statuses] == ["queued", "error"]
     assert why in sticky(github)
 
 
