@@ -60,6 +60,9 @@ __all__ = [
 
 DEFAULT_PORT = 8080
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Bodies up to this size are parsed and answered on the event loop (tens of microseconds: less
+# than handing them to a thread); larger ones in a worker thread, so they hold up no one.
+INLINE_BYTES = 64 * 1024
 PIN_HEADER = "X-Deployed-Model-Id"
 logger = logging.getLogger("mlops_bot.serving")
 
@@ -219,9 +222,16 @@ def create_app(endpoint: Endpoint, *, poll_interval: float = 0.5, routes: Routes
                 raise _HttpError(503, f"nothing is deployed to {endpoint.environment}")
             body = await _read_body(request)
             pinned = request.headers.get(PIN_HEADER)
-            document = await run_in_threadpool(_answer, table, endpoint.rng, body, pinned)
+            large = len(body) > INLINE_BYTES  # parsed off the loop: other requests go on
+            model, rows, probabilities = (
+                await run_in_threadpool(_prepare, table, endpoint.rng, body, pinned) if large
+                else _prepare(table, endpoint.rng, body, pinned))
+            predictions = await _predict(model, rows, probabilities)
         except _HttpError as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
+        document = _answer(model, predictions)
+        if large:
+            return await run_in_threadpool(JSONResponse, document)
         return JSONResponse(document)
 
     return Starlette(routes=[Route(routes.health, health, methods=["GET"]),
@@ -250,21 +260,28 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _answer(table: RoutingTable, rng: random.Random, body: bytes,
-            pinned: str | None) -> dict[str, Any]:
-    """Runs in a worker thread: parsing and predicting must not block the event loop."""
+def _prepare(table: RoutingTable, rng: random.Random, body: bytes,
+             pinned: str | None) -> tuple[LoadedModel, list[list[Any]], bool]:
+    """The model a request goes to and its validated rows; _HttpError 400 when it is bad."""
     instances, probabilities = _parse_request(body)
     try:
         model = table.choose(rng, pinned)
+        return model, model.rows(instances, probabilities), probabilities
     except RequestError as error:
         raise _HttpError(400, str(error)) from None
+
+
+async def _predict(model: LoadedModel, rows: list[list[Any]], probabilities: bool) -> list[Any]:
+    """On the predict thread, batched with the requests to the same model that are waiting
+    (`mlops_bot.serving.batching`); the event loop goes on reading and answering meanwhile."""
     try:
-        predictions = model.predict(instances, probabilities)
-    except RequestError as error:
-        raise _HttpError(400, str(error)) from None
+        return await model.predict_rows(rows, probabilities)
     except PredictionError as error:
         logger.error("model %s failed: %s", model.id, error, exc_info=error.__cause__)
         raise _HttpError(500, f"model {model.id} failed: {error}") from None
+
+
+def _answer(model: LoadedModel, predictions: list[Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"predictions": predictions, "deployedModelId": model.id}
     if model.deployed.model:
         answer["model"] = model.deployed.model
