@@ -33,13 +33,14 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "pipelines" / "wine_quality"
 SAMPLE = PIPELINE / "serving" / "sample_instances.json"
-TARGET_RATIO = 5.0
+TARGET_RATIO = 5.0  # against the seed's Flask app
+MLSERVER = "1.7.1"
+MLSERVER_BATCH, MLSERVER_BATCH_TIME = 64, 0.005  # adaptive batching, as measured before
+MLSERVER_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+    "mlops-bot-bench" / "mlserver-venv"
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
 WARMUP_REQUESTS = 20
@@ -172,14 +177,14 @@ class Server:
 
 @contextmanager
 def started(name: str, command: list[str], cwd: Path, env: dict[str, str], port: int,
-            log: Path) -> Iterator[Server]:
-    """A server subprocess, up once GET /health answers 200; always killed on the way out."""
+            log: Path, health: str = "/health") -> Iterator[Server]:
+    """A server subprocess, up once GET `health` answers 200; always killed on the way out."""
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                    stdout=output, stderr=subprocess.STDOUT)
     server = Server(name, port, process, log)
     try:
-        _wait_healthy(server)
+        _wait_healthy(server, health)
         yield server
     finally:
         process.terminate()
@@ -190,7 +195,7 @@ def started(name: str, command: list[str], cwd: Path, env: dict[str, str], port:
             process.wait(10)
 
 
-def _wait_healthy(server: Server) -> None:
+def _wait_healthy(server: Server, health: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -198,7 +203,7 @@ def _wait_healthy(server: Server) -> None:
                              f"answering /health:\n{server.log_tail()}")
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
         try:
-            connection.request("GET", "/health")
+            connection.request("GET", health)
             if connection.getresponse().status == 200:
                 return
         except OSError:
@@ -258,6 +263,49 @@ def seed(work: Path, model: TrainedModel) -> Iterator[Server]:
         yield server
 
 
+def mlserver_python(venv: Path) -> Path:
+    """MLServer's interpreter in its own virtualenv, made on first use (never the project's)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        # uvloop 0.22+ stops MLServer 1.7's inference worker from starting (known upstream)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"mlserver=={MLSERVER}",
+                        f"mlserver-sklearn=={MLSERVER}", "uvloop<0.22"], check=True)
+    return python
+
+
+@contextmanager
+def mlserver(work: Path, model: TrainedModel, venv: Path) -> Iterator[Server]:
+    """MLServer with its scikit-learn runtime and adaptive batching, serving the same file."""
+    folder = work / "mlserver"
+    folder.mkdir()
+    shutil.copy(model.folder / "model", folder / "model.joblib")
+    port = free_port()
+    # parallel_workers 0 keeps inference in the server process: the fastest setting here
+    (folder / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
+        "metrics_port": free_port(), "parallel_workers": 0, "debug": False}))
+    (folder / "model-settings.json").write_text(json.dumps({
+        "name": "wine", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib"},
+        "max_batch_size": MLSERVER_BATCH, "max_batch_time": MLSERVER_BATCH_TIME}))
+    mlserver_bin = mlserver_python(venv).with_name("mlserver")
+    with started("MLServer", [str(mlserver_bin), "start", str(folder)], folder, _environment(),
+                 port, work / "mlserver.log", health="/v2/health/ready") as server:
+        yield server
+
+
+def v2_body(instances: list[list[float]]) -> bytes:
+    """The same instances as an Open Inference Protocol (V2) request."""
+    return json.dumps({"inputs": [{
+        "name": "predict", "shape": [len(instances), len(instances[0])], "datatype": "FP64",
+        "data": [value for row in instances for value in row]}]}).encode()
+
+
+def _v2_classes(document: dict[str, Any]) -> list[int]:
+    return [int(c) for c in document["outputs"][0]["data"]]
+
+
 @dataclass
 class Load:
     """What one run of the load generator saw."""
@@ -266,10 +314,12 @@ class Load:
     elapsed: float = 0.0
     errors: list[str] = field(default_factory=list)
     reconnects: int = 0
+    server_cpu: float = 0.0  # CPU seconds the server process used meanwhile
+    client_cpu: float = 0.0  # and this process, whose threads are the clients
 
 
 def drive(port: int, body: bytes, check: Callable[[int, bytes], str | None], clients: int,
-          requests: int, cap: float) -> Load:
+          requests: int, cap: float, path: str = "/predict") -> Load:
     """`clients` keep-alive connections POSTing `body` until `requests` are sent or `cap` s."""
     tickets = itertools.count()  # next() is atomic under the GIL: each request is taken once
     load, lock = Load(), threading.Lock()
@@ -284,7 +334,7 @@ def drive(port: int, body: bytes, check: Callable[[int, bytes], str | None], cli
             while next(tickets) < requests and time.perf_counter() < deadline:
                 sent = time.perf_counter()
                 try:
-                    connection.request("POST", "/predict", body=body, headers=headers)
+                    connection.request("POST", path, body=body, headers=headers)
                     response = connection.getresponse()
                     data = response.read()
                 except (OSError, http.client.HTTPException) as error:
@@ -318,13 +368,14 @@ def drive(port: int, body: bytes, check: Callable[[int, bytes], str | None], cli
     return load
 
 
-def checker(expected: list[int], answer_classes: Callable[[Any], list[int]]) -> Callable[
-        [int, bytes], str | None]:
+def checker(expected: list[int], answer_classes: Callable[[Any], list[int]],
+            key: str | None = "predictions") -> Callable[[int, bytes], str | None]:
     def check(status: int, data: bytes) -> str | None:
         if status != 200:
             return f"HTTP {status}: {data[:200]!r}"
         try:
-            classes = answer_classes(json.loads(data)["predictions"])
+            document = json.loads(data)
+            classes = answer_classes(document[key] if key else document)
         except (ValueError, KeyError, TypeError, IndexError) as error:
             return f"unexpected answer ({type(error).__name__}): {data[:200]!r}"
         return None if classes == expected else f"wrong classes {classes}, expected {expected}"
@@ -355,83 +406,199 @@ def summarize(loads: list[Load]) -> dict[str, Any]:
             "max_ms": round(latencies[-1] * 1000, 2) if latencies else 0.0,
             "rounds_rps": [round(len(x.latencies) / x.elapsed, 1) for x in loads if x.elapsed],
             "reconnects": sum(load.reconnects for load in loads), "errors": len(errors),
+            "server_cpu_ms": round(sum(x.server_cpu for x in loads) * 1000 / answered, 3)
+            if answered else 0.0,
+            "client_cpu_ms": round(sum(x.client_cpu for x in loads) * 1000 / answered, 3)
+            if answered else 0.0,
             "first_error": errors[0] if errors else None}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(server: Server, body: bytes, check: Callable[[int, bytes], str | None],
+             clients: int, args: argparse.Namespace, path: str) -> Load:
+    """One load run, with the CPU the server and this process (the clients) spent on it."""
+    server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
+    load = drive(server.port, body, check, clients, args.requests, args.cap, path)
+    load.server_cpu = cpu_seconds(server.process.pid) - server_cpu
+    load.client_cpu = time.process_time() - client_cpu
+    return load
+
+
+def in_process_limit(model: TrainedModel, clients: int, seconds: float = 1.5) -> dict[str, Any]:
+    """The model's own bound: `predict` called in this process on the batch `clients` requests
+    make together (their rows stacked into one DataFrame, as the server builds it)."""
+    import joblib
+    import pandas as pd
+
+    estimator = joblib.load(model.folder / "model")
+    batch = pd.DataFrame(model.instances * clients, columns=model.metadata["feature_names"])
+    estimator.predict(batch)
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < 5 or time.perf_counter() < deadline:
+        started_at = time.perf_counter()
+        estimator.predict(batch)
+        times.append(time.perf_counter() - started_at)
+    call = statistics.median(times)
+    return {"rows_per_call": len(model.instances) * clients, "call_ms": round(call * 1000, 2),
+            "rps": round(clients / call, 1)}
+
+
+@dataclass
+class Side:
+    """One server under test: how to start it, what to send and how to check the answer."""
+
+    label: str
+    start: Callable[[], Any]
+    body: bytes
+    check: Callable[[int, bytes], str | None]
+    path: str = "/predict"
+
+
+def sides_for(args: argparse.Namespace, work: Path, model: TrainedModel) -> dict[str, Side]:
+    document: dict[str, Any] = {"instances": model.instances}
+    if args.probabilities:
+        document["parameters"] = {"probabilities": True}  # the seed ignores parameters
+    ours_label = {"serve": "mlops-bot serve", "container": "python -m mlops_bot.serving"}
+    sides = {"ours": Side(ours_label[args.server], lambda: ours(work, model, args.server),
+                          json.dumps(document).encode(), checker(model.expected, _our_classes))}
+    if not args.no_mlserver:
+        sides["mlserver"] = Side(f"MLServer {MLSERVER} (sklearn, adaptive batching)",
+                                 lambda: mlserver(work, model, args.mlserver_venv),
+                                 v2_body(model.instances),
+                                 checker(model.expected, _v2_classes, key=None),
+                                 "/v2/models/wine/infer")
+    if args.seed:
+        sides["seed_000"] = Side("seed 000 (Flask, flask run)", lambda: seed(work, model),
+                                 json.dumps(document).encode(),
+                                 checker(model.expected, _seed_classes))
+    return sides
+
+
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch, ExitStack() as stack:
         work = Path(scratch)
         model = train(work)
-        document: dict[str, Any] = {"instances": model.instances}
-        if args.probabilities:
-            document["parameters"] = {"probabilities": True}  # the seed ignores parameters
-        body = json.dumps(document).encode()
-        sides = {"ours": checker(model.expected, _our_classes),
-                 "seed_000": checker(model.expected, _seed_classes)}
-        loads: dict[str, list[Load]] = {name: [] for name in sides}
-        with ours(work, model, args.server) as our_server, seed(work, model) as seed_server:
-            ports = {"ours": our_server.port, "seed_000": seed_server.port}
-            for name, port in ports.items():  # first requests import pandas & co.: not timed
-                warm = drive(port, body, sides[name], 1, WARMUP_REQUESTS, args.cap)
-                if warm.errors:
-                    raise SystemExit(f"{name} answered wrongly while warming up: "
-                                     f"{warm.errors[0]}")
-            for round_ in range(args.rounds):
-                order = list(ports) if round_ % 2 else list(reversed(ports))
+        sides = sides_for(args, work, model)
+        servers = {name: stack.enter_context(side.start()) for name, side in sides.items()}
+        for name, side in sides.items():  # first requests import pandas & co.: not timed
+            warm = drive(servers[name].port, side.body, side.check, 1, WARMUP_REQUESTS,
+                         args.cap, side.path)
+            if warm.errors:
+                raise SystemExit(f"{name} answered wrongly while warming up: {warm.errors[0]}")
+        levels = []
+        for clients in args.clients:
+            loads: dict[str, list[Load]] = {name: [] for name in sides}
+            for round_ in range(args.rounds):  # alternate which server goes first
+                order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
                 for name in order:
-                    loads[name].append(drive(ports[name], body, sides[name], args.clients,
-                                             args.requests, args.cap))
-    results = {name: summarize(runs) for name, runs in loads.items()}
-    ratio = results["ours"]["rps"] / results["seed_000"]["rps"] if results["seed_000"]["rps"] \
-        else 0.0
-    clean = all(r["errors"] == 0 and r["requests"] > 0 for r in results.values())
+                    loads[name].append(measured(servers[name], sides[name].body,
+                                                sides[name].check, clients, args,
+                                                sides[name].path))
+            level = {"clients": clients, "limit": in_process_limit(model, clients),
+                     **{name: summarize(runs) for name, runs in loads.items()}}
+            level["ok"], level["verdicts"] = verdicts(level)
+            levels.append(level)
     return {"server": args.server, "clients": args.clients, "requests": args.requests,
             "cap_s": args.cap, "rounds": args.rounds, "probabilities": args.probabilities,
             "instances_per_request": len(model.instances), "cpus": os.cpu_count(),
-            **results, "ratio": round(ratio, 2), "target": f">= {TARGET_RATIO}x",
-            "ok": clean and ratio >= TARGET_RATIO}
+            "labels": {name: side.label for name, side in sides.items()}, "levels": levels,
+            "ok": all(level["ok"] for level in levels)}
+
+
+def verdicts(level: dict[str, Any]) -> tuple[bool, list[str]]:
+    """The targets at one concurrency: against MLServer (ahead at 1 client; at more, as many
+    requests/s or more with a p99 no worse) and, when run, >= 5x the seed's requests/s."""
+    ours, found = level["ours"], []
+    ok = ours["errors"] == 0 and ours["requests"] > 0
+    ours["limit_fraction"] = round(ours["rps"] / level["limit"]["rps"], 3)
+    if "mlserver" in level:
+        peer = level["mlserver"]
+        ratio = ours["rps"] / peer["rps"] if peer["rps"] else 0.0
+        if level["clients"] == 1:
+            met = ratio > 1.0
+            found.append(f"{ratio:.2f}x MLServer's req/s (target > 1.0x): "
+                         f"{'ok' if met else 'MISSED'}")
+        else:
+            met = ratio >= 1.0 and ours["p99_ms"] <= peer["p99_ms"]
+            found.append(f"{ratio:.2f}x MLServer's req/s (target >= 1.0x), p99 "
+                         f"{ours['p99_ms']:.1f} vs {peer['p99_ms']:.1f} ms (target no worse): "
+                         f"{'ok' if met else 'MISSED'}")
+        ok = ok and met and peer["errors"] == 0
+    if "seed_000" in level:
+        seed_rps = level["seed_000"]["rps"]
+        ratio = ours["rps"] / seed_rps if seed_rps else 0.0
+        found.append(f"{ratio:.2f}x the seed's req/s (target >= {TARGET_RATIO}x): "
+                     f"{'ok' if ratio >= TARGET_RATIO else 'MISSED'}")
+        ok = ok and ratio >= TARGET_RATIO
+    return ok, found
 
 
 def print_table(result: dict[str, Any]) -> None:
-    ours_label = {"serve": "mlops-bot serve", "container": "python -m mlops_bot.serving"}
-    print(f"serving the wine_quality model: {result['clients']} keep-alive clients, "
-          f"{result['instances_per_request']} instances per request, {result['rounds']} "
-          f"alternating rounds of up to {result['requests']} requests or {result['cap_s']:g} s"
-          f"{', probabilities asked of ours' if result['probabilities'] else ''}")
-    print("| server | requests | req/s | p50 ms | p99 ms | max ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for key, label in (("ours", ours_label[result["server"]]),
-                       ("seed_000", "seed 000 (Flask, flask run)")):
-        r = result[key]
-        print(f"| {label} | {r['requests']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['errors']} |")
-    print(f"ours / seed 000: {result['ratio']:.2f}x requests/s (target {result['target']}): "
-          f"{'ok' if result['ok'] else 'MISSED'}")
-    for key in ("ours", "seed_000"):
-        if result[key]["first_error"]:
-            print(f"{key}: {result[key]['errors']} errors, first: {result[key]['first_error']}")
+    print(f"serving the wine_quality model: {result['instances_per_request']} instances per "
+          f"request, {result['rounds']} alternating rounds of up to {result['requests']} "
+          f"requests or {result['cap_s']:g} s per server and concurrency"
+          f"{', probabilities asked of ours' if result['probabilities'] else ''}; the load "
+          f"client runs in this process, on the same {result['cpus']} CPUs")
+    print("| clients | server | requests | req/s | p50 ms | p99 ms | server CPU ms/req | "
+          "client CPU ms/req | of the limit | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for level in result["levels"]:
+        for key, label in result["labels"].items():
+            r = level[key]
+            fraction = f"{r['limit_fraction']:.1%}" if "limit_fraction" in r else ""
+            print(f"| {level['clients']} | {label} | {r['requests']} | {r['rps']:.1f} | "
+                  f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['server_cpu_ms']:.2f} | "
+                  f"{r['client_cpu_ms']:.2f} | {fraction} | {r['errors']} |")
+        limit = level["limit"]
+        print(f"| {level['clients']} | in-process predict, {limit['rows_per_call']} rows a call "
+              f"| | {limit['rps']:.1f} | {limit['call_ms']:.1f} | | | | 100% | |")
+    for level in result["levels"]:
+        for line in level["verdicts"]:
+            print(f"{level['clients']} client(s): ours {line}")
+        for key in result["labels"]:
+            if level[key]["first_error"]:
+                print(f"{level['clients']} client(s), {key}: {level[key]['errors']} errors, "
+                      f"first: {level[key]['first_error']}")
+    print("all targets met" if result["ok"] else "TARGET MISSED")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=8, help="concurrent connections (8)")
-    parser.add_argument("--requests", type=int, default=2000,
-                        help="requests per server per round (2000)")
-    parser.add_argument("--cap", type=float, default=10.0,
-                        help="seconds per server per round at most (10)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64],
+                        help="concurrent keep-alive connections, one level after another "
+                        "(1 8 64)")
+    parser.add_argument("--requests", type=int, default=3000,
+                        help="requests per server, concurrency and round (3000)")
+    parser.add_argument("--cap", type=float, default=8.0,
+                        help="seconds per server, concurrency and round at most (8)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
     parser.add_argument("--server", choices=("serve", "container"), default="serve",
                         help="ours as `mlops-bot serve` (default) or the serving container")
     parser.add_argument("--probabilities", action="store_true",
                         help="ask ours for class probabilities too, as the seed always answers")
+    parser.add_argument("--no-mlserver", action="store_true", help="leave MLServer out")
+    parser.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV,
+                        help=f"MLServer's own virtualenv, made if missing ({MLSERVER_VENV})")
+    parser.add_argument("--seed", action="store_true",
+                        help="also run seed 000's Flask app (needs flask in this venv)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if min(args.clients, args.requests, args.rounds) < 1 or args.cap <= 0:
+    if min(*args.clients, args.requests, args.rounds) < 1 or args.cap <= 0:
         parser.error("--clients, --requests, --rounds and --cap must be positive")
-    try:
-        import flask  # noqa: F401  (the seed's app needs it; checked before training)
-    except ImportError:
-        raise SystemExit("Flask is not installed: .venv/bin/pip install flask") from None
+    if args.seed:
+        try:
+            import flask  # noqa: F401  (the seed's app needs it; checked before training)
+        except ImportError:
+            raise SystemExit("Flask is not installed: .venv/bin/pip install flask") from None
     result = bench(args)
     if args.json:
         print(json.dumps(result, indent=2))
