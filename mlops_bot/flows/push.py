@@ -55,27 +55,36 @@ class PushFlow:
     def __init__(self, git: GitRepo, config: Config, backends: Backends,
                  branch: str | None, trigger: str = "push",
                  default_branch: str | None = None, *, wait: bool = True,
-                 on_run: Callable[[RunOutcome], None] | None = None) -> None:
+                 on_run: Callable[[RunOutcome], None] | None = None,
+                 everything: bool = False) -> None:
         self._git = git
         self._config = config
         self._backends = backends
         self._branch = branch
         self._default_branch = default_branch or config.default_branch
+        self._everything = everything
         self._trigger = trigger
         self._wait = wait
         self._on_run = on_run
         self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
 
+    def _plan(self, base: str, head: str) -> Plan:
+        """The range's plan; every pipeline with `everything` (`--all`) or on the default
+        branch's first push (an all-zero base there has nothing to compare with)."""
+        first = self._branch if self._branch == self._default_branch else None
+        planner = ChangePlanner(self._git, pushed_default_branch=first)
+        return planner.plan_all(head) if self._everything else planner.plan(base, head)
+
     def plan_only(self, base: str, head: str) -> PushResult:
         """What `run` would do, without building, publishing or running anything."""
-        result = PushResult(ChangePlanner(self._git).plan(base, head), self._branch)
+        result = PushResult(self._plan(base, head), self._branch)
         result.notes.append("dry run: nothing was built, published or run")
         return result
 
     def run(self, base: str, head: str, cli_parameters: dict[str, Any]) -> PushResult:
         started = time.monotonic()
         with _step("plan"):
-            plan = ChangePlanner(self._git).plan(base, head)
+            plan = self._plan(base, head)
         result = PushResult(plan, self._branch)
         if not plan.pipelines:
             result.notes.append("no pipeline to build: nothing changed that affects one")
@@ -251,9 +260,10 @@ def _step(what: str) -> Iterator[None]:
 
 def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[str, Any],
          environ: Mapping[str, str] = os.environ, plan_only: bool = False,
-         wait: bool = True) -> PushResult:
+         wait: bool = True, everything: bool = False) -> PushResult:
     """Push a range: from the arguments, else the GitHub push event, else HEAD~1..HEAD.
-    `wait=False`: start the runs and return; `mlops-bot status` records how they end."""
+    `wait=False`: start the runs and return; `mlops-bot status` records how they end.
+    `everything`: every pipeline at the head, whatever the range changed (`--all`)."""
     from mlops_bot.backends.factory import backends_for
     from mlops_bot.github.context import push_event_from_env, step_summary_path
     from mlops_bot.repo.config_diff import config_at
@@ -273,13 +283,10 @@ def push(repo: Path, base: str | None, head: str | None, cli_parameters: dict[st
     summary = step_summary_path(environ)
     flow = PushFlow(git, config, backends_for(config, git.root), branch,
                     default_branch=event.default_branch if event else None, wait=wait,
-                    on_run=summary_writer(summary) if summary is not None else None)
+                    on_run=summary_writer(summary) if summary is not None else None,
+                    everything=everything)
     result = flow.plan_only(base, head_sha) if plan_only else flow.run(
         base, head_sha, cli_parameters)
-    if not plan_only:  # the local state folder only grows: say when `gc` is due
-        from mlops_bot.flows.gc import state_size_warnings
-
-        result.notes += state_size_warnings(config, git.root)
     if not plan_only:  # the local state folder only grows: say when `gc` is due
         from mlops_bot.flows.gc import state_size_warnings
 

@@ -6,8 +6,9 @@ The rules (the README documents them for users):
   Dockerfile rebuilds that component's image only;
 - a shared-library change affects the pipelines that import it (see `mlops_bot.repo.shared`);
 - an `mlops.yaml` change affects what it changes (see `mlops_bot.repo.config_diff`);
-- when the range cannot be diffed (new branch without a default branch, base commit missing after
-  a force-push or in a shallow clone), every pipeline is planned, with the reason.
+- when the range cannot be diffed (the default branch's first push, a new branch without a default
+  branch, base commit missing after a force-push or in a shallow clone), or with `--all`, every
+  pipeline is planned, with the reason.
 """
 
 from __future__ import annotations
@@ -59,12 +60,20 @@ class ChangePlanner:
     """
 
     def __init__(self, repo: GitRepo, default_branch: str | None = None,
-                 cache: bool = True) -> None:
+                 cache: bool = True, pushed_default_branch: str | None = None) -> None:
         self._repo = repo
         self._default_branch = default_branch
         self._cache = cache
+        # Set when the range is a push to the default branch: with an all-zero base that is the
+        # branch's first push, which has no merge base to compare with but itself.
+        self._pushed_default_branch = pushed_default_branch
 
-    def plan(self, base: str, head: str) -> Plan:
+    def plan_all(self, head: str) -> Plan:
+        """Every pipeline and shared image at `head`, whatever changed (`--all`)."""
+        return self.plan("", head, everything="--all: planning every pipeline at "
+                         f"{head[:12]}")
+
+    def plan(self, base: str, head: str, everything: str | None = None) -> Plan:
         self._sources = Sources(self._repo)
         head_sha = self._repo.resolve(head)
         if head_sha is None:
@@ -73,7 +82,8 @@ class ChangePlanner:
         file = index_file(state_folder(self._repo.root, getattr(config, "state_dir", ".mlops")),
                           config.pipelines_dir, config.shared) if self._cache else None
         self._index = ImportIndex(file, config.pipelines_dir, config.shared) if file else None
-        compared, everything_reason, notes = self._comparison(base, head_sha, config)
+        compared, everything_reason, notes = ((None, everything, []) if everything
+                                              else self._comparison(base, head_sha, config))
         plan = Plan(base, head_sha, compared, everything_reason, notes=notes)
         if compared is None:
             self._plan_everything(plan, config)
@@ -88,6 +98,9 @@ class ChangePlanner:
     ) -> tuple[str | None, str | None, list[str]]:
         """The commit to diff against, or None and the reason everything must be planned."""
         if set(base) == {"0"}:  # GitHub sends all zeros as `before` for a new branch
+            if self._pushed_default_branch:
+                return None, (f"first push of the default branch {self._pushed_default_branch} "
+                              f"(base {base[:12]}): planning every pipeline"), []
             branch = self._branch_to_compare(config)
             merge_base = self._repo.merge_base(branch, head) if branch else None
             if merge_base is None:
