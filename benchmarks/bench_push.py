@@ -6,8 +6,10 @@
    kfp and compiling its one file. Target: mlops-bot at least 10x faster.
 2. `mlops-bot push` of a range that touches no pipeline (a README change) on the 1,000-pipeline
    monorepo. Target: under 2 s.
+3. A push of N = 1, 5, 20 affected pipelines whose Vertex AI runs take T seconds (push_runs.py),
+   beside the same push with run.max_parallel: 1. Target: <= 1.2 x (slowest build + T) + 2 s.
 
-    .venv/bin/python benchmarks/bench_push.py [--json]
+    .venv/bin/python benchmarks/bench_push.py [--json] [--runs-only] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -102,12 +104,22 @@ def main() -> int:
     parser.add_argument("--components", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=5, help="no-op push runs")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--runs-only", action="store_true", help="only the push-runs benchmark")
+    parser.add_argument("--seconds", type=float, default=5.0, help="T: each run's duration")
+    parser.add_argument("--sizes", default="1,5,20", help="N: pipelines per push")
     args = parser.parse_args()
+    from push_runs import bench_push_runs, render
+
+    runs = bench_push_runs([int(n) for n in args.sizes.split(",")], args.seconds)
+    if args.runs_only:
+        print(json.dumps(runs, indent=2) if args.json else render(runs))
+        return 0 if all(r["ok"] for r in runs) else 1
     results = {"compile": bench_compile(args.pipelines, args.components),
                "noop_push": bench_noop_push(args.repeat)}
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({**results, "push_runs": runs}, indent=2))
     else:
+        print(render(runs))
         c, n = results["compile"], results["noop_push"]
         print(f"compile {c['pipelines']} pipelines x {c['components']} components: "
               f"mlops-bot {c['mlops_bot_s']} s, seed 000 ({c['processes']} processes) "
@@ -115,7 +127,7 @@ def main() -> int:
               f"{'ok' if c['ok'] else 'MISSED'}")
         print(f"no-op push on the 1,000-pipeline monorepo: {n['median_s']} s median of "
               f"{args.repeat} ({n['target']}) {'ok' if n['ok'] else 'MISSED'}")
-    return 0 if all(r["ok"] for r in results.values()) else 1
+    return 0 if all(r["ok"] for r in [*results.values(), *runs]) else 1
 
 
 if __name__ == "__main__":
