@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from mlops_bot.backends.local.files import locked, replace_json
+from mlops_bot.backends.local.files import locked, replace_json, write_atomic
 from mlops_bot.backends.local.records import read_lock
 from mlops_bot.backends.types import EnvironmentLock
 from mlops_bot.errors import UserError
@@ -32,20 +30,14 @@ class FileLockStore:
         return self._root / f"{environment}.guard"
 
     def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
-        self._root.mkdir(parents=True, exist_ok=True)
         # Write the whole lock to a private file, then link it into place: link() fails when the
-        # name exists, so it is the atomic test-and-set, and nobody ever reads a half-written lock.
-        fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=self._root)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(dataclasses.asdict(lock), handle)
-            os.link(tmp, self._path(lock.environment))
-        except FileExistsError:
-            held = self.get(lock.environment)
-            return held if held is not None else self.acquire(lock)
-        finally:
-            os.unlink(tmp)
-        return lock
+        # name exists, so it is the atomic test-and-set, and nobody ever reads a half-written lock
+        # (a full or read-only disk is a StorageError, with no temporary file left).
+        document = json.dumps(dataclasses.asdict(lock)).encode()
+        if write_atomic(self._path(lock.environment), document, replace=False):
+            return lock
+        held = self.get(lock.environment)
+        return held if held is not None else self.acquire(lock)
 
     def take_over(self, held: EnvironmentLock, lock: EnvironmentLock) -> EnvironmentLock:
         with locked(self._guard(lock.environment)):
