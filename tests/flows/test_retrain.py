@@ -172,10 +172,12 @@ def test_no_champion_yet_offers_a_deployment_but_deploys_nothing(project, state,
     assert deployment.fields["ref"] == run.git_sha and deployment.fields["environment"] == "staging"
     payload = deployment.fields["payload"]
     [issue] = github.repo().issues.values()
-    assert payload == {"action": "deploy", "pipeline": "wine_quality", "version": run.version,
-                       "run_id": run.run_id, "sha": run.git_sha, "traffic": None,
+    assert payload == {"schema": "mlops-bot/deployment", "schema_version": 1,
+                       "action": "deploy", "pipeline": "wine_quality", "version": run.version,
+                       "run_id": run.run_id, "sha": run.git_sha,
                        "requested_by": "mlops-bot", "trigger": "retrain", "schedule": "weekly",
                        "tracking_issue": issue.number}
+    assert deployment.fields["task"] == "deploy:mlops-bot"
     assert "pull_request" not in payload
     assert [s["state"] for s in deployment.statuses] == ["queued"]
     assert promotion.deployment_id == deployment.id
