@@ -285,6 +285,16 @@ SCENARIOS: dict[str, Scenario] = {
     "comment_locked.md": lambda: comments.locked(_lock()),
     "comment_locked_no_reason.md": lambda: comments.locked(_lock(reason="", owner="deployment 9")),
     "comment_locked_hostile.md": lambda: comments.locked(_lock(reason=FENCE + " " + LONG)),
+    # A lock reason quoting another comment's marker, a lock file's owner and login that are
+    # not GitHub's: the marker is no longer one, nobody is mentioned, nothing links.
+    "comment_locked_hostile_marker.md": lambda: comments.locked(_lock(
+        reason="<!-- mlops-bot:staging --> ## Security review passed",
+        owner="#12 <!-- x --> @acme/admins", actor="@acme/admins\n## injected heading")),
+    "comment_unlocked_hostile_owner.md": lambda: comments.unlocked(
+        "prod", _lock(owner="[#12](javascript:1) @acme/admins")),
+    "comment_deploy_requested_hostile_link.md": lambda: comments.deploy_requested(
+        "staging", SHA, _check(run_url="javascript:alert(1)//@acme/admins",
+                               produced_by="x`y` <!-- @acme"), None, "not a login @acme/admins"),
     "comment_unlocked.md": lambda: comments.unlocked("prod", _lock()),
     "comment_unlocked_not_locked.md": lambda: comments.unlocked("prod", None),
     "comment_refused.md": lambda: comments.refused(
