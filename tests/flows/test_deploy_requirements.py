@@ -221,3 +221,12 @@ def test_required_checks_without_checks_in_require_is_a_config_error():
                      "mlops.yaml")
     with pytest.raises(ConfigError, match="require"):
         parse_config("environments:\n  a:\n    endpoint: a\n    require: [merged]\n", "mlops.yaml")
+
+
+def test_a_token_without_statuses_read_is_told_which_permission_to_add(fake, forge):
+    from mlops_bot.errors import UserError
+
+    add_review(fake, 7, "bob", "APPROVED")
+    fake.token_permissions = {"pull-requests: read", "checks: read", "contents: read"}
+    with pytest.raises(UserError, match="permissions: statuses: read"):
+        code_of(forge)
