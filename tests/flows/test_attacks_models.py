@@ -118,6 +118,19 @@ def test_a_pickle_that_reaches_for_the_token_sees_none_and_writes_nothing(tmp_pa
     assert not result.get("traffic_after")  # nothing was left deployed
 
 
+def test_the_child_gets_an_allow_listed_environment_only() -> None:
+    from mlops_bot.serving.isolation import child_environment
+
+    job = {"GITHUB_TOKEN": SECRET, "INPUT_GITHUB-TOKEN": SECRET, "ACTIONS_ID_TOKEN_REQUEST_TOKEN":
+           SECRET, "GOOGLE_APPLICATION_CREDENTIALS": "/creds.json", "CLOUDSDK_CONFIG": "/gcloud",
+           "PYTHONPATH": "/workspace", "LD_PRELOAD": "/workspace/x.so", "PATH": "/workspace/bin",
+           "HOME": "/root", "LANG": "C.UTF-8"}
+    env = child_environment("/tmp/smoke", job)
+    assert SECRET not in json.dumps(env) and env["LANG"] == "C.UTF-8"
+    assert env["HOME"] == env["TMPDIR"] == "/tmp/smoke" and "/workspace" not in env["PATH"]
+    assert not {"PYTHONPATH", "LD_PRELOAD", "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"} & set(env)
+
+
 def test_a_pickle_that_exhausts_memory_is_a_clean_refusal(tmp_path, job):
     state = tmp_path / "state"
     model = state / "runs" / "run-2" / "artifacts" / "train" / "model"  # a KFP Model file
