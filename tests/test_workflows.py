@@ -34,6 +34,7 @@ _PINNED_LINE = re.compile(r"^\s*(-\s+)?uses:\s*['\"]?[^'\"\s]+@[0-9a-f]{40}['\"]
 _AUTH_ACTION = "google-github-actions/auth@"
 _CHECKOUT_ACTION = "actions/checkout@"
 _DEPLOY_ACCOUNT = "vars.GCP_DEPLOY_SERVICE_ACCOUNT"
+_DEFAULT_BRANCH = "${{ github.event.repository.default_branch }}"
 _BUILD_ACCOUNT = "vars.GCP_BUILD_SERVICE_ACCOUNT"
 
 
@@ -90,6 +91,14 @@ def _lint_job(name: str, job: dict[str, Any], workflow: dict[Any, Any]) -> list[
                  for step in job.get("steps") or [] if "${{" in str(step.get("run", ""))]
     if "environment" in job:
         problems += _lint_deploy(name, job, workflow)
+        # What runs with deploy rights is the default branch's, whatever ref the event names
+        # (workflow_dispatch on a branch, a schedule's event has no repository: then the ref is
+        # empty and checkout takes the default branch the schedule runs on).
+        problems += [f"deploy-checkout: job {name} deploys and checks out "
+                     f"{(step.get('with') or {}).get('ref') or 'the event ref'}, not "
+                     "${{ github.event.repository.default_branch }}"
+                     for step in _checkouts(job)
+                     if (step.get("with") or {}).get("ref") != _DEFAULT_BRANCH]
     if _permissions(job).get("id-token") == "write":
         problems += [f"credentials-with-pr-code: job {name} holds cloud credentials and checks "
                      f"out {step['with']['ref']}" for step in job.get("steps") or []
@@ -248,6 +257,15 @@ def test_the_deploy_job_is_gated_and_takes_everything_from_the_command_job():
         "deployment-id": "${{ needs.command.outputs.deployment_id }}"}
 
 
+def test_the_retrain_deploy_job_checks_out_the_default_branch_and_reads_the_protection():
+    for name in ("mlops-comment.yml", "mlops-retrain.yml"):
+        deploy = _workflow(name)["jobs"]["deploy"]
+        checkout = deploy["steps"][0]
+        assert checkout["with"] == {"ref": _DEFAULT_BRANCH, "persist-credentials": False}, name
+        # GET /environments/{name}: the deploy job checks it has required reviewers.
+        assert deploy["permissions"]["actions"] == "read", name
+
+
 def test_the_push_job_has_the_history_and_keyless_cloud_auth():
     workflow = _workflow("mlops-push.yml")
     assert workflow["concurrency"] == {"group": "mlops-push-${{ github.ref }}",
@@ -401,6 +419,21 @@ jobs:
     concurrency: {group: deploy-production, cancel-in-progress: true}
     steps: [{run: "true"}]
 """,),
+    "deploy-checkout": ("""
+on: [workflow_dispatch]
+permissions: {}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read}
+    environment: production
+    concurrency: {group: deploy-production, cancel-in-progress: false}
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with:
+          persist-credentials: false
+""",),
     "pr-credentials": ("""
 on:
   pull_request:
@@ -430,15 +463,13 @@ jobs:
   plan: {runs-on: ubuntu-latest, timeout-minutes: 5, permissions: {}, steps: [{run: "true"}]}
 """,),
     "credentials-with-pr-code": ("""
-on: [issue_comment]
+on: [workflow_dispatch]
 permissions: {}
 jobs:
   deploy:
     runs-on: ubuntu-latest
     timeout-minutes: 5
     permissions: {id-token: write}
-    environment: production
-    concurrency: {group: deploy-production, cancel-in-progress: false}
     steps:
       - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
         with:
