@@ -51,7 +51,8 @@ def deployment(client: GithubClient, deployment_id: int) -> Deployment:
 
 
 def _deployment(found: GithubDeployment) -> Deployment:
-    payload = found.payload
+    # As GitHub answered it (PyGithub's `payload` raises on anything but an object).
+    payload = found.raw_data.get("payload")
     if isinstance(payload, str):  # GitHub returns the payload as it was posted
         try:
             payload = json.loads(payload or "{}")

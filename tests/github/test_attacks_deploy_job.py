@@ -326,7 +326,7 @@ def test_a_replay_of_a_deployment_that_reached_success_is_refused(replayed):
 @attack
 def superseded_pending_deploy(scene: Scene) -> None:
     scene.github.add_pull(8, scene.sha)
-    first = requested(scene)  # #7, pending: GitHub cancels its job when a third one queues
+    requested(scene)  # #7, pending: GitHub cancels its job when a third one queues
     second = requested(scene, number=8)
     job_of(scene, second, number=8)
 
