@@ -164,13 +164,24 @@ class AsyncBatcher:
             (self._executor or _predict_thread()).submit(self._step)
         return await future
 
+    def patience(self) -> float:
+        """How long a request arriving now, and no other, would wait for company (0: none)."""
+        with self._condition:
+            return self._wanted(len(self._queue) + 1)[1]
+
+    def _wanted(self, queued: int) -> tuple[int, float]:
+        """How many requests the next batch waits for, and for how long at most."""
+        wanted = min(self._last_jobs, self._max_jobs)
+        if queued >= wanted:
+            return wanted, 0.0
+        return wanted, min(self._last_seconds * WAIT_SHARE, MAX_WAIT_S)
+
     def _step(self) -> None:
         """On the predict thread: predict one batch, answer it, and come back if more wait."""
         with self._condition:
-            wanted = min(self._last_jobs, self._max_jobs)
-            if len(self._queue) < wanted:
-                self._condition.wait_for(lambda: len(self._queue) >= wanted,
-                                         min(self._last_seconds * WAIT_SHARE, MAX_WAIT_S))
+            wanted, patience = self._wanted(len(self._queue))
+            if patience:
+                self._condition.wait_for(lambda: len(self._queue) >= wanted, patience)
             batch = self._queue[:self._max_jobs]
             del self._queue[:self._max_jobs]
         started = time.perf_counter()
