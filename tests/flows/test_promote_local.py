@@ -194,8 +194,8 @@ def test_the_gate_refuses_a_worse_model_with_the_metric_table(project, state, tm
     text = cli("deploy", "staging", "--pipeline", "wine_quality", "--run",
                project.runs["worse"], cwd=project.path)
     assert text.returncode == 1
-    assert text.stderr.strip().splitlines()[-1].startswith(
-        f"mlops-bot: run {project.runs['worse']} of wine_quality is not promoted to staging")
+    said = f"run {project.runs['worse']} of wine_quality is not promoted to staging"
+    assert text.stdout.startswith(said) and said not in text.stderr  # said once
     assert "accuracy" in text.stdout and "FAIL" in text.stdout
 
 
