@@ -6,8 +6,9 @@ tagged version, and the version's images), an endpoint's deployed model, a regis
 version, a lock or a promotion record (any run id, version or image named in `endpoints/`,
 `locks/` or `models/`), a recent run (the newest `keep` per pipeline, and any newer than
 `older_than`), a running run. What goes: other runs, environments (`envs/<image>-<hash>` and
-run environments `envs/run-<hash>`) and `mlops-local/...` Docker images (only when an engine
-answers), and the leftovers of killed commands: `.incoming-*` folders of publishes, staged
+run environments `envs/run-<hash>`) and the `mlops-local/...` Docker images a version of this
+registry pins (only when an engine answers; the engine's other images may be another
+repository's), and the leftovers of killed commands: `.incoming-*` folders of publishes, staged
 temporary files, half-built environments and checkouts in the temporary folder.
 
 Something may be in use by a command running now: an environment or run whose lock is held is
@@ -141,7 +142,9 @@ def collect_garbage(state: Path, repo: Path, keep: int, older_than: float,
                 references.add(str(ref), f"version {version}")
     _drop_runs(state / "runs", runs, kept_runs, now - max(older_than, grace), result)
     _drop_environments(state / "envs", runs, kept_runs, references, now - grace, result)
-    _drop_images(references, now - grace, result)
+    ours = {str(ref) for manifest in versions.values()
+            for ref in (manifest.get("images") or {}).values()}
+    _drop_images(references, ours, now - grace, result)
     _drop_temporary(state, repo, now, grace, result)
     if not dry_run:
         result.removed = [item for item in result.removed if item.kind == "image"
@@ -295,11 +298,16 @@ def _drop_environments(folder: Path, runs: dict[str, dict[str, Any]], kept_runs:
         result.removed.append(Item("environment", str(path), disk_usage(path), state))
 
 
-def _drop_images(references: _References, cutoff: float, result: GcResult) -> None:
+def _drop_images(references: _References, ours: set[str], cutoff: float,
+                 result: GcResult) -> None:
+    """Images some version of this registry pins (others may be another repository's: the
+    engine is shared) that nothing kept refers to."""
     for image in local_images():
-        why = references.of(*image.tags, *(f"mlops-local/{t.split('/', 1)[1].split(':')[0]}:"
-                                           f"id-{image.id.removeprefix('sha256:')}"
-                                           for t in image.tags))
+        names = {*image.tags, *(f"mlops-local/{t.split('/', 1)[1].split(':')[0]}:"
+                                f"id-{image.id.removeprefix('sha256:')}" for t in image.tags)}
+        if not names & ours:
+            continue
+        why = references.of(*sorted(names))
         if why is not None:
             result.kept.append(Item("image", " ".join(image.tags), 0, f"referred to by {why}"))
         elif _epoch(image.created) <= cutoff:
@@ -318,7 +326,8 @@ def _drop_temporary(state: Path, repo: Path, now: float, grace: float,
     found = [p for folder in [state, *folders] for pattern in _TEMPORARY
              for p in (folder.glob(pattern) if folder == state else folder.rglob(pattern))]
     found += [p for pattern in _TEMPORARY for p in (state / "envs").glob(pattern)]
-    for path in sorted(set(found)):
+    found = sorted(set(found))
+    for path in [p for p in found if not any(q in p.parents for q in found)]:  # outermost
         if path.lstat().st_mtime <= now - grace:
                 result.removed.append(Item("temporary", str(path), disk_usage(path),
                                        "left by a command that was killed"))

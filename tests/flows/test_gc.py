@@ -10,15 +10,18 @@ from typing import Any
 
 import pytest
 
+from mlops_bot.backends.local.docker_builder import id_ref
 from mlops_bot.backends.local.endpoints import LocalEndpoints
 from mlops_bot.backends.local.locks import FileLockStore
 from mlops_bot.backends.local.models import LocalModelRegistry
+from mlops_bot.backends.local.registry import DirectoryRegistry
 from mlops_bot.backends.local.state_files import disk_usage
 from mlops_bot.backends.model_types import NEW_DEPLOYMENT
 from mlops_bot.backends.types import EnvironmentLock
 from mlops_bot.config import parse_config
 from mlops_bot.errors import ConfigError
 from tests.support.cli import cli, cli_json
+from tests.support.docker import docker
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.models import candidate, train_wine_model, wine_features
 
@@ -171,3 +174,40 @@ def test_gc_leaves_a_run_being_run_alone(project, state):
         document = gc(project, state)
     assert names(document, "run") == [r1b]
     assert (state / "runs" / r1).is_dir() and not (state / "runs" / r1b).exists()
+
+
+@pytest.mark.docker
+def test_gc_removes_the_images_only_an_old_version_pins_and_no_other_repositorys(
+        docker_engine, tmp_path):
+    state = tmp_path / "state"
+    registry = DirectoryRegistry(state / "registry")
+    refs = {}
+    for name in ("kept", "old", "foreign"):  # images of their own: a label unique to this test
+        image_id = docker("build", "-q", "--label", f"mlops-bot-gc-test={tmp_path}-{name}",
+                          "-t", f"mlops-local/gc-{name}:ch-{tmp_path.name}", "-",
+                          input="FROM python:3.11-slim\n").stdout.strip()
+        refs[name] = id_ref(f"gc-{name}", image_id)
+        docker("tag", image_id, refs[name])
+    versions = {name: registry.publish("gc", f"spec of {name}\n".encode(),
+                                       {"images": {f"gc-{name}": refs[name]}}).version
+                for name in ("kept", "old")}
+    registry.tag("gc", "main", versions["kept"])
+    repo = GitRepoBuilder(tmp_path / "repo")
+    repo.commit({"README.md": "gc\n"})
+    try:
+        document = cli_json("gc", "--older-than", "0", cwd=repo.path,
+                            env={"MLOPS_BOT_STATE_DIR": str(state)})
+        images = {i["name"]: i for i in document["removed"] + document["kept"]
+                  if i["kind"] == "image"}
+        [removed] = [i for i in document["removed"] if i["kind"] == "image"]
+        assert refs["old"] in removed["name"] and removed["bytes"] > 0
+        assert docker("image", "inspect", refs["old"], check=False).returncode != 0
+        [kept] = [name for name in images if refs["kept"] in name]
+        assert images[kept]["why"] == f"referred to by version {versions['kept']}"
+        assert docker("image", "inspect", refs["kept"], check=False).returncode == 0
+        assert not any(refs["foreign"] in name for name in images)  # not this registry's
+        assert docker("image", "inspect", refs["foreign"], check=False).returncode == 0
+    finally:
+        for name in ("kept", "old", "foreign"):
+            docker("rmi", "-f", refs[name], f"mlops-local/gc-{name}:ch-{tmp_path.name}",
+                   check=False)

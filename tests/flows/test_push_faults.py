@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import cli_json
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 
 KILL_AT = Path(__file__).parents[1] / "support" / "kill_at.py"
@@ -201,3 +202,8 @@ def test_a_push_killed_at_a_step_leaves_state_the_next_push_recovers_from(
     assert [v["status"] for v in document["versions"]] == ["published"]
     assert [r["status"] for r in document["runs"]] == ["succeeded"]
     assert scratch.ran() == 1
+    if step == "publish":  # the killed publish's staging folder is what gc removes
+        freed = cli_json("gc", "--older-than", "0", cwd=scratch.repo.path, env=scratch.env)
+        assert [Path(i["name"]).name.startswith(".incoming-") for i in freed["removed"]] == [True], freed["removed"]
+        assert not list(scratch.state.glob("registry/pipelines/alpha/versions/.incoming-*"))
+        assert cli_json("runs", "list", cwd=scratch.repo.path, env=scratch.env)["runs"]
