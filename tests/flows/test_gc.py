@@ -4,7 +4,9 @@ deployed model, a model, a lock or a recent run refers to, and frees the rest.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +213,19 @@ def test_gc_removes_the_images_only_an_old_version_pins_and_no_other_repositorys
         for name in ("kept", "old", "foreign"):
             docker("rmi", "-f", refs[name], f"mlops-local/gc-{name}:ch-{tmp_path.name}",
                    check=False)
+
+
+def test_gc_removes_only_old_checkouts_of_killed_pushes_from_the_temporary_folder(
+        project, state, tmp_path):
+    scratch = tmp_path / "tmp"
+    old, fresh, other = (scratch / "mlops-bot-checkout-k1ll3d", scratch / "mlops-bot-checkout-n0w",
+                         scratch / "someone-elses")
+    for folder in (old, fresh, other):
+        (folder / "tree").mkdir(parents=True)
+    two_days_ago = time.time() - 2 * 86400
+    for folder in (old, other):
+        os.utime(folder, (two_days_ago, two_days_ago))
+    document = cli_json("gc", "--keep", "1", "--older-than", "0", cwd=project.repo.path,
+                        env={"MLOPS_BOT_STATE_DIR": str(state), "TMPDIR": str(scratch)})
+    assert names(document, "temporary") == [old.name]
+    assert not old.exists() and fresh.is_dir() and other.is_dir()
