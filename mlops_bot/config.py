@@ -139,7 +139,7 @@ class GcpConfig(_Model):
 class RunSettings(_Model):
     max_parallel: int | None = Field(
         None, ge=1, le=100, description="Runs of one push or retrain started and waited for at "
-        "once (default: the cores on backend local, 10 on gcp).")
+        "once (default: the cores on backend local, 50 on gcp).")
     timeout_seconds: int | None = Field(
         None, ge=1, le=604800, description="One deadline for all the runs of a push or retrain "
         "(default: gcp.run_timeout_seconds on gcp, none on local).")

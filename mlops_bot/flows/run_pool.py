@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["RunPool", "deadline_of", "not_started", "parallel_runs", "run_or_wait"]
 
 T = TypeVar("T")
-GCP_PARALLEL = 10  # concurrent Vertex runs of a push when run.max_parallel is not set
+GCP_PARALLEL = 50  # Vertex runs of a push at once without run.max_parallel: each is a poll loop
 
 
 def parallel_runs(config: Config) -> int:
