@@ -101,10 +101,9 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
 
 def _record_url(path: Path, url: str) -> None:
     """Tell deploys and `endpoints show` where this environment answers (while we run)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(url + "\n")
-    os.replace(tmp, path)
+    from mlops_bot.backends.local.files import write_atomic
+
+    write_atomic(path, (url + "\n").encode())
 
 
 def _forget_url(path: Path, url: str) -> None:
