@@ -142,3 +142,20 @@ def _wait_until_blocked_in_open(pid: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the command never started reading mlops.yaml")
+
+
+def test_endpoints_list_skips_an_environment_whose_state_is_damaged(repo):
+    from mlops_bot.backends.local.endpoints import LocalEndpoints
+
+    (repo / "mlops.yaml").write_text(CONFIG + "  prod:\n    endpoint: wine-prod\n")
+    endpoints = LocalEndpoints(repo / ".mlops")
+    endpoints.ensure("staging", "wine-staging")
+    endpoints.ensure("prod", "wine-prod")
+    bad = repo / ".mlops" / "endpoints" / "staging.json"
+    bad.write_text('{"environment": "staging", "revis')
+    listed = cli("endpoints", "list", "--json", "--repo", str(repo))
+    assert listed.returncode == 0
+    assert [e["environment"] for e in json.loads(listed.stdout)["environments"]] == ["prod"]
+    assert f"skipped environment staging: {bad} is not valid JSON" in listed.stderr
+    message = error_document(repo, "endpoints", "show", "staging", code="invalid_state")
+    assert message.startswith(f"{bad} is not valid JSON") and f"mv {bad} {bad}.bad" in message

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_bot.cli.options import json_option, repo_option
-from mlops_bot.console import emit_json, say
+from mlops_bot.console import emit_json, progress, say
+from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -81,8 +82,13 @@ def run_endpoints_list(repo: Path, as_json: bool) -> int:
     from mlops_bot.report.endpoints_report import endpoints_table
 
     config, backends = _context(repo)
-    documents = [describe_endpoint(backends, env, settings.endpoint, backends.endpoints.get(env))
-                 for env, settings in config.environments.items()]
+    documents = []
+    for env, settings in config.environments.items():
+        try:
+            documents.append(describe_endpoint(backends, env, settings.endpoint,
+                                               backends.endpoints.get(env)))
+        except UserError as error:  # one environment's bad state never hides the others
+            progress(f"mlops-bot: warning: skipped environment {env}: {error}")
     if as_json:
         emit_json({"environments": documents})
         return 0
