@@ -68,7 +68,7 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
     result.image = candidate.image
     recovered = recover(backends, environment, result.steps)
     if recovered is not None:
-        result.notes.append(recovered)
+        result.notes.append(recovered.message)
     current = backends.endpoints.get(environment)
     serving = current.serving() if current else None
     if current is not None:
@@ -116,7 +116,7 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
         result.message = f"{error}; {_restored(changes)}"
     except BaseException as error:
         # Interrupted, a bug or an untranslated backend error: still leave it as it was.
-        error.add_note(f"mlops-bot: {_restored(changes)}")
+        error.add_note(f"mlops-bot: {_undone(backends, changes)}")
         raise
     result.traffic_after = _traffic_after(backends, changes, result.status)
     return result
@@ -170,8 +170,14 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
     env = environment_of(config, environment)
     result = RollbackResult(environment, pipeline, "rolled_back", "", endpoint=env.endpoint)
     recovered = recover(backends, environment, result.steps)
+    if recovered is not None and recovered.restored:
+        # What served before the last promotion serves again: that is the rollback.
+        result.message = f"{environment} rolled back: {recovered.message}"
+        result.traffic_before, result.traffic_after = (recovered.traffic_before,
+                                                       recovered.traffic_after)
+        return result
     if recovered is not None:
-        result.notes.append(recovered)
+        result.notes.append(recovered.message)
     current = backends.endpoints.get(environment)
     serving = current.serving() if current else None
     if current is None or serving is None:
@@ -206,7 +212,7 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
     except UserError as error:
         result.status, result.message = "deploy_failed", f"{error}; {_restored(changes)}"
     except BaseException as error:
-        error.add_note(f"mlops-bot: {_restored(changes)}")
+        error.add_note(f"mlops-bot: {_undone(backends, changes)}")
         raise
     result.traffic_after = _traffic_after(backends, changes, result.status)
     return result
@@ -232,6 +238,16 @@ def _traffic_after(backends: Backends, changes: EndpointChanges, status: str) ->
     # Someone else wrote last: report the endpoint as it is now, not this flow's last write.
     now = backends.endpoints.get(changes.record.environment)
     return dict(now.traffic) if now else {}
+
+
+def _undone(backends: Backends, changes: EndpointChanges) -> str:
+    """The endpoint put back as it was read; past the point where the previous model was
+    undeployed, the promotion is completed instead (a rollback goes back)."""
+    restored = _restored(changes)
+    if changes.record.intent is None:
+        return restored
+    recovered = recover(backends, changes.record.environment, changes.steps)
+    return recovered.message if recovered is not None else restored
 
 
 def _restored(changes: EndpointChanges) -> str:

@@ -13,6 +13,7 @@ Callers hold the environment's lock: a record is never another live promotion's.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlops_bot.console import progress
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
     from mlops_bot.backends.model_types import DeployedModel, ModelRegistry
     from mlops_bot.flows.results.promote import TrafficStep
 
-__all__ = ["move_aliases", "previous_alias", "recover"]
+__all__ = ["Recovered", "move_aliases", "previous_alias", "recover"]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    message: str  # what was found and done, one sentence
+    restored: bool  # the recorded split is back (else: completed, or could not be restored)
+    traffic_before: dict[str, int]  # as the killed process left it
+    traffic_after: dict[str, int]
 
 
 def previous_alias(environment: str) -> str:
@@ -39,7 +48,8 @@ def move_aliases(models: ModelRegistry, environment: str, serving: DeployedModel
     models.set_aliases(model, version, [environment])
 
 
-def recover(backends: Backends, environment: str, steps: list[TrafficStep]) -> str | None:
+def recover(backends: Backends, environment: str,
+            steps: list[TrafficStep]) -> Recovered | None:
     """Put the environment's endpoint back as a killed promotion recorded it; what was done, or
     None when nothing was left half-done."""
     record = backends.endpoints.get(environment)
@@ -54,20 +64,29 @@ def recover(backends: Backends, environment: str, steps: list[TrafficStep]) -> s
     if why is None:
         changes.finish()
         split = ", ".join(f"{k} {v}%" for k, v in changes.record.traffic.items()) or "nothing"
-        return f"{what}: the traffic split it recorded was put back ({split})"
+        return Recovered(f"{what}: the traffic split it recorded was put back ({split})", True,
+                         dict(record.traffic), dict(changes.record.traffic))
+    return _past_restoring(backends, changes, what, why, dict(record.traffic))
+
+
+def _past_restoring(backends: Backends, changes: EndpointChanges, what: str, why: str,
+                    before: dict[str, int]) -> Recovered:
+    environment = changes.record.environment
     serving = changes.record.serving()
     if serving is not None and changes.record.traffic.get(serving.deployed_model_id) == 100:
         # Past the point of no return: the candidate had all the traffic and the previous model
         # was undeployed; the aliases a rollback reads were all that was left to do.
-        before = _alias_holder(backends.models, serving.model, environment)
-        move_aliases(backends.models, environment, before, serving.model, serving.model_version)
+        held = _alias_holder(backends.models, serving.model, environment)
+        move_aliases(backends.models, environment, held, serving.model, serving.model_version)
         changes.finish()
-        return (f"{what} after giving {serving.model} version {serving.model_version} all the "
-                f"traffic and undeploying the model before it, so it was completed; "
-                f"`mlops-bot rollback {environment}` goes back")
+        return Recovered(f"{what} after giving {serving.model} version {serving.model_version} "
+                         "all the traffic and undeploying the model before it, so it was "
+                         f"completed; `mlops-bot rollback {environment}` goes back", False,
+                         before, dict(changes.record.traffic))
     changes.finish()
-    return (f"{what} and its traffic split could not be put back ({why}): look at "
-            f"`mlops-bot endpoints show {environment}`")
+    return Recovered(f"{what} and its traffic split could not be put back ({why}): look at "
+                     f"`mlops-bot endpoints show {environment}`", False, before,
+                     dict(changes.record.traffic))
 
 
 def _alias_holder(models: ModelRegistry, model: str, environment: str) -> DeployedModel | None:

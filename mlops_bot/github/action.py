@@ -164,6 +164,7 @@ def _run_to_the_end(environ: Mapping[str, str]) -> int:
         raise
     finally:
         if ctx is not None and abnormal:
+            outcome.environment = outcome.environment or ctx.input("environment")
             _close_deployment(ctx, outcome)
         output_file = environ.get("GITHUB_OUTPUT")
         if output_file:
@@ -192,6 +193,7 @@ def _close_deployment(ctx: ActionContext, outcome: Outcome) -> None:
     deployment = ctx.input("deployment-id")
     if ctx.input("command") != "promote" or not deployment.isdigit():
         return
+    outcome.deployment_id = int(deployment)
     try:
         ctx.forge().set_deployment_status(int(deployment), "error", outcome.message[:140],
                                           log_url=workflow_run_url(ctx.environ))
