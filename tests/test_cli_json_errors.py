@@ -159,3 +159,17 @@ def test_endpoints_list_skips_an_environment_whose_state_is_damaged(repo):
     assert f"skipped environment staging: {bad} is not valid JSON" in listed.stderr
     message = error_document(repo, "endpoints", "show", "staging", code="invalid_state")
     assert message.startswith(f"{bad} is not valid JSON") and f"mv {bad} {bad}.bad" in message
+
+
+def test_an_unexpected_failure_exits_3_with_an_internal_error_document(repo, monkeypatch, capsys):
+    from mlops_bot.cli import main, runs
+
+    def broken(**_: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runs, "run_runs_list", broken)
+    assert main(["runs", "list", "--json", "--repo", str(repo)]) == 3
+    out, err = capsys.readouterr()
+    error = json.loads(out)["error"]
+    assert error["code"] == "internal" and "RuntimeError: a bug" in error["message"]
+    assert "Traceback" in err and err.count(error["message"]) == 1
