@@ -3,6 +3,7 @@ metrics and the smoke-test instances. Each lookup says clearly why it found noth
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
@@ -153,7 +154,7 @@ def _check_succeeded(run: RunRecord) -> None:
 
 
 def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
-    check_artifacts(backends.artifact_root, run)
+    run = check_artifacts(backends.artifact_root, run)
     models = [a for a in run.artifacts if a.get("type") == "system.Model" and a.get("uri")]
     if not models:
         raise Refusal("no_model", f"run {run.run_id} of {run.pipeline} produced no model "
@@ -171,38 +172,49 @@ def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
     )
 
 
-def check_artifacts(root: str, run: RunRecord) -> None:
-    """Refuses a run whose model or metrics artifact lies outside the run's own artifacts (a
-    component's executor output can name any path or object): locally the run's folder, with
-    no symlink or `..` leading out; on GCP the run's folder under the pipeline root."""
+def check_artifacts(root: str, run: RunRecord) -> RunRecord:
+    """`run` with its model and metrics artifacts checked to lie among the run's own (a
+    component's executor output can name any path or object), else a Refusal: on GCP the run's
+    folder under the pipeline root; locally the run's folder, with no symlink or `..` leading
+    out. A local path is read where the run's folder is now (`<root>/<run>/artifacts/...`), so a
+    state folder that was moved or copied still promotes its own files, and only those."""
     if not root:
-        return
+        return run
+    artifacts = []
     for artifact in run.artifacts:
         uri = str(artifact.get("uri") or "")
-        if artifact.get("type") not in _CHECKED or not uri:
-            continue
-        where = _outside(root, run.run_id, uri)
-        if where:
-            raise Refusal("artifact_outside_run", f"run {run.run_id} of {run.pipeline} names "
-                          f"the {artifact.get('type')} artifact {uri[:300]}, which is {where}: "
-                          "a component writes its outputs where the run gives them; nothing "
-                          "from this run is promoted")
+        if artifact.get("type") in _CHECKED and uri:
+            own, why = _own(root, run.run_id, uri)
+            if own is None:
+                raise Refusal("artifact_outside_run", f"run {run.run_id} of {run.pipeline} "
+                              f"names the {artifact.get('type')} artifact {uri[:300]}, which is "
+                              f"{why}: a component writes its outputs where the run gives them; "
+                              "nothing from this run is promoted")
+            artifact = {**artifact, "uri": own}
+        artifacts.append(artifact)
+    return dataclasses.replace(run, artifacts=artifacts)
 
 
-def _outside(root: str, run_id: str, uri: str) -> str:
-    """Why `uri` is not among `run_id`'s artifacts under `root`, or ""."""
+def _own(root: str, run_id: str, uri: str) -> tuple[str | None, str]:
+    """`uri` as the run's own artifact, or None and why it is not one."""
     if root.startswith("gs://"):
         prefix = root.rstrip("/") + "/"
         parts = uri[len(prefix):].split("/") if uri.startswith(prefix) else []
         if len(parts) < 3 or parts[1] != run_id or any(p in ("", ".", "..") for p in parts):
-            return f"not under the run's folder {prefix}<project number>/{run_id}/"
-        return ""
+            return None, f"not under the run's folder {prefix}<project number>/{run_id}/"
+        return uri, ""
+    folder = Path(root) / run_id / "artifacts"
     if "://" in uri and not uri.startswith("file://"):
-        return f"not a local file (the run's artifacts are under {root}/{run_id}/artifacts)"
-    folder = (Path(root) / run_id / "artifacts").resolve()
-    if not Path(uri.removeprefix("file://")).resolve().is_relative_to(folder):
-        return f"outside the run's folder {folder} (by its path or a symlink)"
-    return ""
+        return None, f"not a local file (the run's artifacts are under {folder})"
+    # The run's folder as the runner named it when the run wrote the path, then what follows.
+    mark = f"/{Path(root).name}/{run_id}/artifacts/"
+    path = uri.removeprefix("file://")
+    if mark not in path:
+        return None, f"not in the run's folder {folder}"
+    inside = folder / path[path.rindex(mark) + len(mark):]
+    if not inside.resolve().is_relative_to(folder.resolve()):
+        return None, f"outside the run's folder {folder} (by `..` or a symlink)"
+    return str(inside), ""
 
 
 def _image(backends: Backends, run: RunRecord) -> str | None:

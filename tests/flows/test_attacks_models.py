@@ -179,3 +179,15 @@ def test_a_metrics_artifact_outside_the_run_is_refused(tmp_path, job):
     result = _promote(tmp_path, "run-4")
     assert result["status"] == "artifact_outside_run" and "system.Metrics" in result["message"]
 
+
+
+def test_a_moved_state_folder_promotes_the_runs_own_files_where_they_are_now(tmp_path):
+    """Local URIs are absolute paths of when the run wrote them: a state folder copied since is
+    read where it is, and only inside the run's own folder."""
+    from mlops_bot.flows.promote_inputs import check_artifacts
+
+    old = "/old/checkout/.mlops/runs/run-5/artifacts/train/model"
+    run = RunRecord("run-5", "wine", "v-1", "a" * 40, "succeeded", {}, "2026-12-01",
+                    artifacts=[{"type": "system.Model", "uri": old}])
+    [artifact] = check_artifacts(str(tmp_path / "runs"), run).artifacts
+    assert artifact["uri"] == str(tmp_path / "runs" / "run-5" / "artifacts" / "train" / "model")
