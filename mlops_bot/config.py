@@ -31,6 +31,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from mlops_bot.config_location import CONFIG_FILE, config_file
 from mlops_bot.cron import CronError, check_fires, parse_cron
 from mlops_bot.errors import ConfigError
+from mlops_bot.monitoring_config import Monitoring, monitoring_problems
 
 __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", "GcpConfig",
            "LocalConfig", "PipelineSettings", "RunSettings", "Schedule", "Threshold", "config_path",
@@ -206,6 +207,7 @@ class Environment(_Model):
     required_checks: list[str] = Field(
         default_factory=list, description="Check run names or status contexts `checks` needs "
         "green on the head (empty: every check run and status the head has).")
+    monitoring: Monitoring | None = Field(None, description="Drift and skew watched on the model.")
 
     @model_validator(mode="after")
     def _checks_required(self) -> Environment:
@@ -298,6 +300,7 @@ class Config(_Model):
             if schedule.auto_promote and not schedule.environment:
                 found.append((("schedules", index, "auto_promote"), "needs environment: set the "
                               "environment whose serving model the new one challenges"))
+        found += monitoring_problems(self.environments, [s.name for s in self.schedules], _choices)
         _problems(found)
         return self
 
