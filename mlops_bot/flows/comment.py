@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.deploy_requirements import PERMISSION_RANK, pinned, unmet
+from mlops_bot.flows.superseded import supersede_before
 from mlops_bot.github.deployment_payload import stamped
 from mlops_bot.github.outcome import Outcome, ReasonCode
 from mlops_bot.report import comments
@@ -175,6 +176,7 @@ class CommentFlow:
         deployment = self.forge.create_deployment(
             pull.head_sha, environment, stamped(payload), f"deploy {pipeline}@{check.version}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
+        supersede_before(self.forge, deployment)  # GitHub cancels the older pending job now
         comment = self.forge.upsert_comment(self.number, environment, comments.deploy_requested(
             environment, pull.head_sha, check, command.traffic, self.actor))
         return Outcome("proceed", ReasonCode.OK, f"deploy of {pipeline}@{check.version} to "
@@ -207,6 +209,7 @@ class CommentFlow:
         deployment = self.forge.create_deployment(
             pull.head_sha, environment, stamped(payload), f"rollback {pipeline or 'all pipelines'}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
+        supersede_before(self.forge, deployment)  # GitHub cancels the older pending job now
         comment = self.forge.upsert_comment(self.number, environment, comments.rollback_requested(
             environment, pipeline, self.actor))
         return Outcome("proceed", ReasonCode.OK, f"rollback in {environment} awaits approval",

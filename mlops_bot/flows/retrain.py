@@ -31,6 +31,7 @@ from mlops_bot.flows.schedules import (
     selected_schedules,
     window_of,
 )
+from mlops_bot.flows.superseded import supersede_before
 from mlops_bot.github.deployment_payload import stamped
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ class RetrainFlow:
             run.git_sha, environment, stamped(payload),
             f"retrain {schedule.pipeline}@{run.version} ({schedule.name})")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
+        supersede_before(self.forge, deployment)  # GitHub cancels the older pending job now
         return verdict("offered", f"{against}: deployment {deployment} to {environment} "
                        "awaits the environment's reviewers", deployment)
 

@@ -6,13 +6,16 @@ and its Deployment would stay `queued`, its comment saying "waiting for approval
 deploy job promotes only the newest request of an environment (mlops_bot.flows.deployment_checks),
 so once a newer one exists the older waiting ones are dead: `supersede_older` sets each to
 `error` ("superseded by deployment N") and updates its sticky comment, unless a newer request
-of the same pull request (or tracking issue) owns that comment now.
+of the same pull request (or tracking issue) owns that comment now. The comment and retrain jobs
+call it (`supersede_before`) right after they create a request, the deploy job again when it
+starts (a request made while an older one's job was running).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mlops_bot.console import progress
 from mlops_bot.flows.deployment_checks import WAITING, is_ours
 from mlops_bot.github.deployment_payload import PayloadInvalid, parse_payload
 from mlops_bot.github.outcome import ReasonCode
@@ -22,7 +25,7 @@ from mlops_bot.report.tables import code
 if TYPE_CHECKING:
     from mlops_bot.github.forge import Deployment, Forge
 
-__all__ = ["supersede_older", "superseded_comment", "thread_of"]
+__all__ = ["supersede_before", "supersede_older", "superseded_comment", "thread_of"]
 
 
 def thread_of(deployment: Deployment) -> int | None:
@@ -57,6 +60,21 @@ def supersede_older(forge: Forge, newest: Deployment, bot: str) -> list[int]:
             forge.upsert_comment(thread, environment, superseded_comment(known, newest))
         told.add(thread)
     return ended
+
+
+def supersede_before(forge: Forge, deployment_id: int) -> list[int]:
+    """`supersede_older` for a request just made (the comment and retrain jobs): GitHub cancels
+    the pending deploy job as soon as the new one queues, so the older request ends now, not
+    when the new one is approved. Cosmetic there: a failure only warns."""
+    from mlops_bot.errors import UserError
+    from mlops_bot.github.pygithub_client import ForgeError
+
+    try:
+        return supersede_older(forge, forge.deployment(deployment_id), forge.bot_login())
+    except (UserError, ForgeError) as error:
+        progress(f"warning: could not end the requests deployment {deployment_id} supersedes: "
+                 f"{error}")
+        return []
 
 
 def superseded_comment(old: Deployment, newest: Deployment) -> str:

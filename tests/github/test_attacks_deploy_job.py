@@ -28,10 +28,12 @@ import pytest
 from mlops_bot.github.deployment_payload import stamped
 from mlops_bot.github.pygithub_client import ClientSettings
 from mlops_bot.github.pygithub_forge import GithubForge
+from mlops_bot.github.run_checks import RunCheck
 from tests.support.action import ActionRun, run_action
-from tests.support.fake_github import ACTIONS_BOT, FakeGitHub
+from tests.support.fake_github import ACTIONS_BOT, NOW, FakeGitHub
 from tests.support.fake_github_environments import protect
-from tests.support.gitrepo import GitRepoBuilder
+from tests.support.gitrepo import GitRepoBuilder, pipeline_files
+from tests.support.run_checks import write_check
 
 CONFIG = """\
 environments:
@@ -54,7 +56,7 @@ class Scene:
     sha: str
     tmp: Path
     deployment: int = 0
-    runs: list[dict[str, Any]] = field(default_factory=list)  # deploy_job's arguments
+    runs: list[Callable[[], ActionRun]] = field(default_factory=list)  # jobs, in order
     jobs: list[ActionRun] = field(default_factory=list)
 
     def states(self, deployment: int | None = None) -> list[str]:
@@ -93,7 +95,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sce
             github = FakeGitHub().start()
             github.actions_token()
             repo = GitRepoBuilder(tmp / "repo")
-            sha = repo.commit({"mlops.yaml": CONFIG})
+            sha = repo.commit({"mlops.yaml": CONFIG, **pipeline_files("alpha")})
             github.add_pull(7, sha)
             scenes[name] = scene = Scene(github, repo, sha, tmp)
             lay_out(scene)
@@ -106,8 +108,8 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sce
 
 
 def _run_jobs(scene: Scene) -> None:
-    for arguments in scene.runs:
-        scene.jobs.append(deploy_job(scene, **arguments))
+    for job in scene.runs:
+        scene.jobs.append(job())
 
 
 def forge(github: FakeGitHub) -> GithubForge:
@@ -147,7 +149,20 @@ def deploy_job(scene: Scene, deployment: int, *, environment: str = "staging",
 
 
 def job_of(scene: Scene, deployment: int | None = None, **arguments: Any) -> None:
-    scene.runs.append({"deployment": deployment or scene.deployment, **arguments})
+    chosen = deployment or scene.deployment
+    scene.runs.append(lambda: deploy_job(scene, chosen, **arguments))
+
+
+def comment_job(scene: Scene, number: int, body: str) -> None:
+    """The comment job of mlops-comment.yml for `body` by alice (write) on #`number`, whose
+    head has the push job's record of a successful run of alpha."""
+    event = {"action": "created", "issue": {"number": number, "pull_request": {}},
+             "comment": {"id": 500 + number, "body": body, "created_at": NOW,
+                         "user": {"login": "alice", "type": "User"}}}
+    scene.runs.append(lambda: run_action(
+        scene.repo.path, scene.tmp, "issue_comment", event,
+        inputs={"github-token": scene.github.token},
+        env={"GITHUB_API_URL": scene.github.url, "GITHUB_REPOSITORY": "octo/models"}))
 
 
 def refused(job: ActionRun, code: str) -> None:
@@ -342,6 +357,29 @@ def test_a_superseded_pending_deploy_is_ended_and_its_comment_updated(replayed):
     assert f"Deployment {first} to `staging` was superseded by deployment {second}" in told
     assert "reason: `superseded`" in told and "waiting for approval" not in told
     assert WAITING not in scene.comment("staging", 8)  # #8's comment is its own deploy's
+
+
+@attack
+def superseded_by_a_newer_comment(scene: Scene) -> None:
+    scene.github.add_pull(8, scene.sha)
+    scene.github.set_permission("alice", "write")
+    write_check(scene.github, RunCheck(
+        "alpha", scene.sha, "succeeded", "local", version="v-0123456789abcdef",
+        run_id="alpha-0123456789abcdef", produced_by=scene.sha, parameters={"size": 1}))
+    comment_job(scene, 7, "/deploy staging")
+    comment_job(scene, 8, "/deploy staging")  # as GitHub queues #8's deploy job, #7's is cancelled
+
+
+def test_a_pending_deploy_is_superseded_as_soon_as_a_newer_one_is_requested(replayed):
+    scene = replayed["superseded_by_a_newer_comment"]
+    for job in scene.jobs:
+        assert job.outputs["decision"] == "proceed", job.stderr
+    first, second = (int(job.outputs["deployment_id"]) for job in scene.jobs)
+    assert scene.states(first) == ["queued", "error"]
+    assert scene.status(first) == f"superseded by deployment {second} to staging"
+    assert f"was superseded by deployment {second}" in scene.comment("staging", 7)
+    assert scene.states(second) == ["queued"]
+    assert "waiting for approval" in scene.comment("staging", 8)
 
 
 @attack
