@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from mlops_bot import __version__
-from mlops_bot.errors import UserError
+from mlops_bot.errors import UsageError, UserError
 
 __all__ = ["ACTION_PLACEHOLDER", "DEFAULT_ACTION_REF", "TEMPLATES", "VERSION_PLACEHOLDER",
            "InitFile", "InitOutcome", "init_repository", "render_files", "write_files"]
@@ -109,7 +109,7 @@ def _write_atomically(target: Path, text: str) -> None:
 def init_repository(repo: Path, force: bool, action_ref: str | None) -> InitOutcome:
     """Check the arguments, then write every file (see the module's docstring for --force)."""
     if action_ref is not None and not _ACTION_REF.fullmatch(action_ref):
-        raise UserError(f"--action-ref {action_ref!r} must look like OWNER/REPO@SHA with the "
+        raise UsageError(f"--action-ref {action_ref!r} must look like OWNER/REPO@SHA with the "
                         "full 40-character commit SHA: a tag or branch could later point at "
                         "code nobody reviewed")
     if not repo.is_dir():

@@ -118,7 +118,7 @@ def test_init_ignores_the_state_folder_once_and_keeps_the_gitignore(repo):
                                  "example-org/mlops-bot@" + "AB" * 20, "mlops-bot@" + "ab" * 20])
 def test_an_action_ref_must_be_pinned_by_full_commit_sha(repo, ref):
     result = cli("init", "--repo", str(repo), "--action-ref", ref)
-    assert result.returncode == 1 and "40-character commit SHA" in result.stderr
+    assert result.returncode == 2 and "40-character commit SHA" in result.stderr  # usage
     assert _contents(repo) == {}
 
 
