@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import time
+from datetime import UTC, datetime
 
 from mlops_bot.backends.local.run_owner import gone_why, process_identity
 from mlops_bot.backends.local.runner import LocalRunner
@@ -53,3 +55,21 @@ def test_an_owner_on_another_host_is_alive_while_its_heartbeat_is_fresh(tmp_path
     assert gone_why(owner, heartbeat, 30) is None
     os.utime(heartbeat, (time.time() - 60, time.time() - 60))
     assert "last beat 60 s ago" in (gone_why(owner, heartbeat, 30) or "")
+
+
+def test_a_failure_that_ended_while_waiting_is_reported_not_run_again(tmp_path):
+    runner = LocalRunner(tmp_path / "runs", tmp_path / "envs", poll=0.05)
+    folder = tmp_path / "runs" / REQUEST.run_id
+    folder.mkdir(parents=True)
+    with open(folder / ".claim", "a") as claim:
+        fcntl.flock(claim, fcntl.LOCK_EX)
+        assert runner.start(REQUEST).status == "running"
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        (folder / "run.json").write_text(json.dumps({  # the holder's run ends, failed
+            **{k: v for k, v in vars(REQUEST).items() if k in ("run_id", "pipeline", "version",
+                                                               "git_sha", "parameters")},
+            "status": "failed", "started_at": now, "finished_at": now, "error": "task train failed",
+            "owner": {**process_identity(), "attempt": 1}, "attempts": []}))
+    record = runner.wait(REQUEST, time.monotonic() + 5)
+    assert (record.status, record.error) == ("failed", "task train failed")
+    assert not (folder / "request.json").exists()  # the waiter started nothing

@@ -189,8 +189,8 @@ def test_of_two_pushes_at_once_one_runs_and_the_other_reports_its_outcome(scratc
 ], ids=["build", "compile", "publish"])
 def test_a_push_killed_at_a_step_leaves_state_the_next_push_recovers_from(
         scratch, step, event, needle, tmp_path):
-    if step == "build":  # its own environments: the shared ones are built already
-        (scratch.state / "envs").unlink()
+    if step in ("build", "publish"):  # its own environments: the shared ones are built
+        (scratch.state / "envs").unlink()  # already, and gc must see only this state's
     code, _, err = scratch.start_killed_at("killed", event, needle).finish()
     assert code == -signal.SIGKILL, err
     assert f"==> {'build' if step == 'build' else 'compile'}" in err

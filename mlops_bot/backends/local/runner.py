@@ -59,6 +59,7 @@ class LocalRunner:
         self._docker = docker  # tasks run in their images with kfp.local's DockerRunner
         self._stale_after = stale_after
         self._poll = poll
+        self._asked: dict[str, str] = {}  # run id -> when `start` was last asked for it
 
     def run(self, request: RunRequest) -> RunRecord:
         record = self.start(request)
@@ -68,8 +69,9 @@ class LocalRunner:
     # starts from several threads run concurrently), unless another process or thread runs it
     # now: then it returns that run's `running` record, and `wait` waits for it.
     def start(self, request: RunRequest) -> RunRecord:
+        self._asked[request.run_id] = _now()
         with self._claim(request.run_id, blocking=False) as claim:
-            found = None if claim is None else self._claimed(request, claim, waited=False)
+            found = None if claim is None else self._claimed(request, claim, since=None)
         if found is not None:
             return found
         record = self.get(request.run_id)
@@ -81,9 +83,10 @@ class LocalRunner:
         return record
 
     def wait(self, request: RunRequest, deadline: float) -> RunRecord:
+        since = self._asked.get(request.run_id) or _now()
         while True:
             with self._claim(request.run_id, blocking=False) as claim:
-                found = None if claim is None else self._claimed(request, claim, waited=True)
+                found = None if claim is None else self._claimed(request, claim, since=since)
             if found is not None:
                 return found
             if time.monotonic() >= deadline:
@@ -121,9 +124,11 @@ class LocalRunner:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _claimed(self, request: RunRequest, claim: IO[str], waited: bool) -> RunRecord | None:
+    def _claimed(self, request: RunRequest, claim: IO[str],
+                 since: str | None) -> RunRecord | None:
         """With the claim held: the run's outcome, running it if nobody did; None when a process
-        on another host (which a lock cannot reach) still runs it."""
+        on another host (which a lock cannot reach) still runs it. A failure that ended `since`
+        (while the caller waited for another push) is that push's outcome, not rerun."""
         document = self._document(request.run_id)
         record = _record(document)
         attempts: list[dict[str, Any]] = list(document.get("attempts") or [])
@@ -136,11 +141,14 @@ class LocalRunner:
             if record.status == "succeeded" or attempts[-1]["folded"]:
                 return record  # what its orphaned worker wrote
             return self._execute_claimed(request, claim, attempts)
-        if record is not None and (record.status == "succeeded" or (waited and record.status
-                                                                     == "failed")):
+        if record is not None and (record.status == "succeeded" or (
+                since is not None and record.status == "failed"
+                and (record.finished_at or "") >= since)):
             return record  # the outcome of the run this call found or waited for
         if record is not None and record.status == "failed":
-            attempts = attempts or [_attempt(record, document)]
+            number = (document.get("owner") or {}).get("attempt", 1)
+            if not any(a.get("attempt") == number for a in attempts):
+                attempts.append(_attempt(record, document))  # it failed as it ran
         return self._execute_claimed(request, claim, attempts)
 
     def _take_over(self, request: RunRequest, record: RunRecord, document: dict[str, Any],
@@ -170,7 +178,7 @@ class LocalRunner:
     def _execute_claimed(self, request: RunRequest, claim: IO[str],
                          attempts: list[dict[str, Any]]) -> RunRecord:
         folder = self._folder(request)
-        number = len(attempts) + 1
+        number = max((int(a.get("attempt") or 1) for a in attempts), default=0) + 1
         if number > 1:  # an earlier attempt's outputs and log must not pass for this one's
             shutil.rmtree(folder / "artifacts", ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
