@@ -20,6 +20,7 @@ import io
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from mlops_bot.backends.gcp.builder import CloudBuildBuilder  # noqa: E402
 from mlops_bot.backends.gcp.clients import GcpClients  # noqa: E402
 from mlops_bot.backends.gcp.factory import gcp_backends  # noqa: E402
 from mlops_bot.backends.gcp.runner import VertexRunner  # noqa: E402
+from mlops_bot.backends.types import BuildRequest, BuildResult  # noqa: E402
 from mlops_bot.config import load_config  # noqa: E402
 from mlops_bot.flows.push import PushFlow  # noqa: E402
 from mlops_bot.repo.git import GitRepo  # noqa: E402
@@ -44,6 +46,22 @@ POLL = 0.5
 BUCKET = "bench-registry"
 
 
+class TimedBuilder:
+    """The Cloud Build builder, timing each call: one call per build phase (the pipelines'
+    images, then their serving images), whose builds run concurrently."""
+
+    def __init__(self, builder: CloudBuildBuilder) -> None:
+        self._builder = builder
+        self.phases: list[float] = []
+
+    def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
+        started = time.perf_counter()
+        try:
+            return self._builder.build(requests)
+        finally:
+            self.phases.append(time.perf_counter() - started)
+
+
 def push_once(folder: Path, pipelines: int, seconds: float,
               max_parallel: int | None) -> dict[str, Any]:
     """One push of `pipelines` new pipelines on fresh fake servers; its timings."""
@@ -54,8 +72,8 @@ def push_once(folder: Path, pipelines: int, seconds: float,
         base = repo.commit({"README.md": "bench\n"})
         config_yaml = yaml.safe_dump({
             "backend": "gcp", "run": {"max_parallel": max_parallel} if max_parallel else {},
-            "gcp": {"project": "bench-ml", "region": "europe-west4", "artifact_repository": "images",
-                    "registry_bucket": BUCKET, "api_endpoints": {
+            "gcp": {"project": "bench-ml", "region": "europe-west4",
+                    "artifact_repository": "images", "registry_bucket": BUCKET, "api_endpoints": {
                         "storage": gcs.endpoint, "cloudbuild": gcp.endpoint,
                         "artifactregistry": gcp.endpoint, "aiplatform": vertex.endpoint}}})
         files = {k: v for i in range(pipelines) for k, v in pipeline_files(f"p{i:02d}").items()}
@@ -63,20 +81,26 @@ def push_once(folder: Path, pipelines: int, seconds: float,
         config = load_config(folder)
         assert config.gcp is not None
         clients = GcpClients(config.gcp)
-        backends = dataclasses.replace(
-            gcp_backends(config.gcp), builder=CloudBuildBuilder(clients, poll_seconds=POLL),
-            runner=VertexRunner(clients, poll_seconds=POLL))
+        builder = TimedBuilder(CloudBuildBuilder(clients, poll_seconds=POLL))
+        backends = dataclasses.replace(gcp_backends(config.gcp), builder=builder,
+                                       runner=VertexRunner(clients, poll_seconds=POLL))
         flow = PushFlow(GitRepo(folder), config, backends, "main")
         started = time.perf_counter()
+        clock = time.monotonic()
         with contextlib.redirect_stderr(io.StringIO()):  # the progress lines
             result = flow.run(base, head, {})
         wall = time.perf_counter() - started
+        created = sorted(job.created - clock for job in vertex.jobs.values())
     statuses = {r.status for r in result.runs}
     if len(result.runs) != pipelines or statuses != {"succeeded"}:
         raise SystemExit(f"the push of {pipelines} pipelines did not run them all: "
                          f"{[(r.pipeline, r.status, r.error) for r in result.runs]}")
     return {"wall_s": round(wall, 2),
-            "slowest_build_s": round(max(b.seconds for b in result.builds), 2)}
+            "slowest_build_s": round(max(b.seconds for b in result.builds), 2),
+            # The builds a pipeline waits for: its images, then its serving image (on gcp).
+            "build_phases_s": [round(p, 2) for p in builder.phases],
+            "first_run_started_s": round(created[0], 2),
+            "last_run_started_s": round(created[-1], 2)}
 
 
 def bench_push_runs(sizes: list[int], seconds: float) -> list[dict[str, Any]]:
@@ -88,10 +112,11 @@ def bench_push_runs(sizes: list[int], seconds: float) -> list[dict[str, Any]]:
         for n in sizes:
             concurrent = push_once(Path(work) / f"c{n}", n, seconds, None)
             sequential = push_once(Path(work) / f"s{n}", n, seconds, 1)
-            limit = 1.2 * (concurrent["slowest_build_s"] + seconds) + 2.0
+            limit = 1.2 * (sum(concurrent["build_phases_s"]) + seconds) + 2.0
             rows.append({"pipelines": n, "job_s": seconds, **concurrent,
                          "target_s": round(limit, 2), "ok": concurrent["wall_s"] <= limit,
                          "sequential_wall_s": sequential["wall_s"],
+                         "sequential_last_run_started_s": sequential["last_run_started_s"],
                          "speedup": round(sequential["wall_s"] / concurrent["wall_s"], 1)})
     return rows
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["CloudBuildBuilder"]
 
 _DOCKER = "gcr.io/cloud-builders/docker"
-_PARALLEL = 4
+_PARALLEL = 30  # builds waited for at once: Cloud Build runs (or queues) them on its side
 _ATTEMPTS = 3
 _HEARTBEAT = 60.0  # seconds between "still WORKING" lines
 _CLOCK_SKEW = timedelta(minutes=2)  # between this runner and Cloud Build's create_time
