@@ -140,12 +140,17 @@ def test_a_deploy_on_a_full_disk_says_so_and_leaves_the_state_readable(project, 
     assert deploy(project, env)["status"] == "promoted"  # with space again, it recovers
 
 
+def changed_clone(project: GitRepoBuilder, folder: Path) -> GitRepoBuilder:
+    """A copy of the project's repository with a commit that makes a new run of beta."""
+    shutil.copytree(project.path, folder, symlinks=True, ignore=shutil.ignore_patterns(".mlops"))
+    clone = GitRepoBuilder(folder)
+    clone.commit({"pipelines/beta/run.py": "PARAMETERS = {'size': 2}\n"})
+    return clone
+
+
 def test_a_push_on_a_full_disk_says_so_and_the_next_push_recovers(project, disk, tmp_path):
-    shutil.copytree(project.path, tmp_path / "repo", symlinks=True,
-                    ignore=shutil.ignore_patterns(".mlops"))
-    clone = GitRepoBuilder(tmp_path / "repo")
+    clone = changed_clone(project, tmp_path / "repo")
     env = copy_state(project, disk / "state")
-    clone.commit({"pipelines/beta/run.py": "PARAMETERS = {'size': 2}\n"})  # a new run of beta
     fill(disk)
     result = cli("push", "--json", cwd=clone.path, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -165,3 +170,16 @@ def test_a_read_only_state_folder_is_one_sentence(project, disk):
     assert code == "storage" and "the file system is read-only" in message
     assert str(disk / "state") in message
     assert cli_json("runs", "list", cwd=project.path, env=env)["runs"]  # reading still works
+
+
+@pytest.mark.parametrize("builder", ["venv", "auto"])  # auto: Docker where an engine answers
+def test_a_push_to_a_read_only_state_folder_is_one_sentence(project, disk, tmp_path, builder):
+    clone = changed_clone(project, tmp_path / "repo")
+    env = {**copy_state(project, disk / "state"), "MLOPS_BOT_LOCAL_BUILDER": builder}
+    read_only(disk)
+    result = cli("push", "--json", cwd=clone.path, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stdout.count("\n") == 1  # one document, whatever failed
+    said = result.stdout + result.stderr
+    assert "the file system is read-only" in said and str(disk / "state") in said
+    assert "a bug" not in said

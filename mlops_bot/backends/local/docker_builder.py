@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlops_bot.backends.gcp.build_source import SourceError, build_source
+from mlops_bot.backends.local.files import storage_error
 from mlops_bot.backends.local.logs import tail
 from mlops_bot.backends.types import BuildRequest, BuildResult
 from mlops_bot.console import progress as console_progress
@@ -113,7 +114,9 @@ class DockerBuilder:
         except _Failed as failure:
             error = str(failure)
         except Exception as bug:  # one image's bug must not sink the others' builds
-            error = f"unexpected {type(bug).__name__} (a bug in mlops-bot): {bug}"
+            disk = storage_error(bug) if isinstance(bug, OSError) else None  # full, read-only
+            error = str(disk) if disk else (f"unexpected {type(bug).__name__} (a bug in "
+                                            f"mlops-bot): {bug}")
         return BuildResult(image.name, image.content_hash, "failed", None,
                            f"{request.pipeline}: image {image.name}: {error}",
                            time.monotonic() - started)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from mlops_bot.errors import UserError
 
 __all__ = ["TEMP_PATTERNS", "StateFileError", "StorageError", "create_json", "locked",
-           "move_aside", "read_state", "replace_json", "storage_errors",
+           "move_aside", "read_state", "replace_json", "storage_error", "storage_errors",
            "write_atomic"]
 
 T = TypeVar("T")
