@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
     from mlops_bot.config import Config
     from mlops_bot.serving.app import Endpoint
+    from mlops_bot.serving.request_log import RequestLog
 
 __all__ = ["register", "run_serve"]
 
@@ -86,8 +87,10 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
         say(ready_text(endpoint, url, routes, path, _sample(repo, config, endpoint)))
         sys.stdout.flush()  # a pipe (a test, a supervisor) sees the URL now, not at exit
 
+    request_log = _request_log(config, repo, environment)
     app = create_app(Endpoint(StateWatcher(path, environment)), poll_interval=poll_interval,
-                     routes=routes, on_ready=ready)
+                     routes=routes, on_ready=ready,
+                     on_predict=request_log.offer if request_log else None)
     try:
         run_server(app, sock)
     except KeyboardInterrupt:
@@ -95,8 +98,23 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
     finally:
         _forget_url(url_path, url)
         sock.close()
+        if request_log is not None:
+            request_log.close()
     progress("mlops-bot serve: stopped")
     return 0
+
+
+def _request_log(config: Config, repo: Path, environment: str) -> RequestLog | None:
+    """Sampled requests for `mlops-bot monitor`, when the environment has monitoring:."""
+    from mlops_bot.backends.factory import state_dir
+    from mlops_bot.serving.request_log import RequestLog, requests_folder
+
+    monitoring = config.environments[environment].monitoring
+    if monitoring is None:
+        return None
+    folder = requests_folder(state_dir(config, repo), environment)
+    progress(f"mlops-bot serve: logging {monitoring.sampling_rate:.0%} of requests to {folder}")
+    return RequestLog(folder, monitoring.sampling_rate)
 
 
 def _record_url(path: Path, url: str) -> None:

@@ -197,8 +197,11 @@ class _HttpError(Exception):
 
 
 def create_app(endpoint: Endpoint, *, poll_interval: float = 0.5, routes: Routes | None = None,
-               on_ready: Callable[[Endpoint], None] | None = None) -> Starlette:
-    """The ASGI app; its lifespan loads the first revision, then polls every `poll_interval` s."""
+               on_ready: Callable[[Endpoint], None] | None = None,
+               on_predict: Callable[[LoadedModel, list[list[Any]], list[Any]], None] | None = None,
+               ) -> Starlette:
+    """The ASGI app; its lifespan loads the first revision, then polls every `poll_interval` s.
+    `on_predict` sees each answered request (it must not block: the request log queues it)."""
     routes = routes or Routes()
 
     @asynccontextmanager
@@ -227,6 +230,8 @@ def create_app(endpoint: Endpoint, *, poll_interval: float = 0.5, routes: Routes
                 await run_in_threadpool(_prepare, table, endpoint.rng, body, pinned) if large
                 else _prepare(table, endpoint.rng, body, pinned))
             predictions = await _predict(model, rows, probabilities)
+            if on_predict is not None:
+                on_predict(model, rows, predictions)
         except _HttpError as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         document = _answer(model, predictions)

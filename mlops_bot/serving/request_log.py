@@ -1,0 +1,140 @@
+"""The request log of `mlops-bot serve`: sampled predictions, for `mlops-bot monitor`.
+
+Each sampled instance becomes one JSON line: `{"time": <unix seconds>, "model": <deployed model
+id>, "model_name", "model_version", "run_id", "features": {name: value}, "prediction"}`, appended
+to `<state_dir>/monitoring/<env>/requests/<start>-<n>.jsonl`. A segment is closed at
+`segment_bytes`; the oldest segments are removed while the folder holds more than `max_bytes`,
+so the log never grows past its cap whatever the traffic.
+
+The server's event loop only draws the sample and puts a tuple on a queue (about a microsecond);
+a daemon thread turns it into JSON and writes it. Should the writer fall behind by `max_pending`
+requests, further ones are dropped and counted, never waited for: monitoring is a sample anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RequestLog", "read_requests", "requests_folder"]
+
+logger = logging.getLogger("mlops_bot.serving")
+_STOP = object()
+
+
+def requests_folder(state_dir: Path, environment: str) -> Path:
+    return state_dir / "monitoring" / environment / "requests"
+
+
+class RequestLog:
+    """Appends a sample of the predictions of one environment, bounded in size."""
+
+    def __init__(self, folder: Path, sampling_rate: float, *, segment_bytes: int = 1 << 20,
+                 max_bytes: int = 64 << 20, max_pending: int = 10_000,
+                 rng: random.Random | None = None) -> None:
+        self.folder, self.rate = folder, sampling_rate
+        self.segment_bytes, self.max_bytes = segment_bytes, max(max_bytes, segment_bytes)
+        self.dropped = 0
+        self._rng = rng or random.Random()
+        self._queue: queue.Queue[Any] = queue.Queue(max_pending)
+        self._thread = threading.Thread(target=self._write_all, name="mlops-request-log",
+                                        daemon=True)
+        self._segment: Path | None = None
+        self._count = 0
+        self._thread.start()
+
+    def offer(self, model: Any, rows: Sequence[Sequence[Any]], predictions: Sequence[Any]) -> None:
+        """From the server, per request: sample its instances and queue them; never blocks."""
+        chosen = [i for i in range(len(rows)) if self.rate >= 1 or self._rng.random() < self.rate]
+        if not chosen:
+            return
+        try:
+            self._queue.put_nowait((time.time(), model, [rows[i] for i in chosen],
+                                    [predictions[i] for i in chosen]))
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the writer."""
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    def _write_all(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            try:
+                self._write(*item)
+            except (OSError, TypeError, ValueError) as error:  # a full disk must not stop serving
+                logger.warning("request log: %s", error)
+
+    def _write(self, when: float, model: Any, rows: list[Sequence[Any]],
+               predictions: list[Any]) -> None:
+        deployed = model.deployed
+        head = {"time": round(when, 3), "model": model.id, "model_name": deployed.model,
+                "model_version": deployed.model_version,
+                "run_id": deployed.lineage.get("run_id", "")}
+        names = list(model.feature_names) or [f"f{i}" for i in range(len(rows[0]))]
+        lines = "".join(json.dumps({**head, "features": dict(zip(names, row, strict=False)),
+                                    "prediction": prediction}, default=str) + "\n"
+                        for row, prediction in zip(rows, predictions, strict=False))
+        path = self._current()
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
+        if path.stat().st_size >= self.segment_bytes:
+            self._segment = None
+            self._trim()
+
+    def _current(self) -> Path:
+        if self._segment is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._count += 1
+            self._segment = self.folder / f"{time.time():.6f}-{os.getpid()}-{self._count}.jsonl"
+        return self._segment
+
+    def _trim(self) -> None:
+        segments = _segments(self.folder)
+        sizes = [s.stat().st_size for s in segments]
+        total = sum(sizes)
+        for segment, size in zip(segments, sizes, strict=True):
+            if total <= self.max_bytes:
+                return
+            segment.unlink(missing_ok=True)
+            total -= size
+
+
+def _segments(folder: Path) -> list[Path]:
+    """Oldest first: names start with their creation time."""
+    found = folder.glob("*.jsonl") if folder.is_dir() else iter(())
+    return sorted(found, key=lambda p: float(p.name.split("-", 1)[0]))
+
+
+def read_requests(folder: Path, since: float, until: float) -> Iterator[dict[str, Any]]:
+    """The logged instances with `since <= time < until`; a line cut short (a server killed
+    mid-write) or not an object is skipped."""
+    for segment in _segments(folder):
+        try:
+            text = segment.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue  # trimmed by a running server meanwhile
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if (isinstance(record, dict) and isinstance(record.get("features"), dict)
+                    and isinstance(record.get("time"), int | float)
+                    and since <= record["time"] < until):
+                yield record
