@@ -3,6 +3,17 @@ one flow (mlops_bot/flows/), whose result a renderer (mlops_bot/report/) turns i
 
 Flows and their heavy dependencies (kfp, google-cloud, PyGithub, GitPython, pydantic) are
 imported inside the handlers, so `mlops-bot --help` and `--version` stay fast.
+
+What every command does, so the CLI keeps its promises (exit codes, one JSON document):
+- A handler returns 0 (done) or 1 (its report says what failed); it prints its report once,
+  with `console.emit_json` under `--json` (exactly once) or `console.say`, progress on stderr.
+- Anything else is raised, never printed and returned: `UserError` (exit 1), `UsageError` for a
+  malformed option value (exit 2; argparse errors are usage errors too), `StateFileError` and
+  `StorageError` from `backends/local/files.py` (a damaged state file; a full or read-only
+  disk). `main` prints the sentence once on stderr and, under `--json` when the handler printed
+  no document yet, `{"error": {"code": error.code, "message": ...}}`. Ctrl-C exits 130; an
+  unexpected exception exits 3 with its traceback (code `internal`).
+- A name that matches nothing says so with `options.did_you_mean(name, known)`.
 """
 
 from __future__ import annotations
