@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from mlops_bot.config import Config
     from mlops_bot.github.forge import Deployment, Forge
 
-__all__ = ["WAITING", "DeploymentRefused", "Verified", "is_ours", "verify_deployment"]
+__all__ = ["WAITING", "DeploymentRefused", "Verified", "is_ours", "thread_of",
+           "verify_deployment"]
 
 # The states of a deployment nobody has started: ours (queued) and GitHub's own.
 WAITING = frozenset({"queued", "waiting", "pending"})
@@ -61,6 +62,15 @@ class Verified:
 
 def is_ours(deployment: Deployment, bot: str) -> bool:
     return deployment.task == DEPLOY_TASK and deployment.creator.casefold() == bot.casefold()
+
+
+def thread_of(deployment: Deployment) -> int | None:
+    """The pull request or tracking issue a deployment of mlops-bot reports on."""
+    try:
+        payload = parse_payload(deployment.payload)
+    except PayloadInvalid:
+        return None
+    return payload.pull_request or payload.tracking_issue
 
 
 def verify_deployment(forge: Forge, config: Config, environment: str, sha: str,
@@ -164,8 +174,6 @@ def _pull_unchanged(forge: Forge, deployment: Deployment, number: int) -> None:
 
 
 def _not_replayed(forge: Forge, deployment: Deployment, bot: str, thread: int | None) -> None:
-    from mlops_bot.flows.superseded import thread_of
-
     newer = [d for d in forge.recent_deployments(deployment.environment)
              if d.id > deployment.id and is_ours(d, bot)]
     if newer:

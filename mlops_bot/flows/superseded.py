@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlops_bot.console import progress
-from mlops_bot.flows.deployment_checks import WAITING, is_ours
-from mlops_bot.github.deployment_payload import PayloadInvalid, parse_payload
+from mlops_bot.flows.deployment_checks import WAITING, is_ours, thread_of
 from mlops_bot.github.outcome import ReasonCode
 from mlops_bot.report import comments
 from mlops_bot.report.tables import code
@@ -25,16 +24,7 @@ from mlops_bot.report.tables import code
 if TYPE_CHECKING:
     from mlops_bot.github.forge import Deployment, Forge
 
-__all__ = ["supersede_before", "supersede_older", "superseded_comment", "thread_of"]
-
-
-def thread_of(deployment: Deployment) -> int | None:
-    """The pull request or tracking issue a deployment of mlops-bot reports on."""
-    try:
-        payload = parse_payload(deployment.payload)
-    except PayloadInvalid:
-        return None
-    return payload.pull_request or payload.tracking_issue
+__all__ = ["supersede_before", "supersede_older", "superseded_comment"]
 
 
 def supersede_older(forge: Forge, newest: Deployment, bot: str) -> list[int]:
