@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.backends.local.files import TEMP_PATTERNS
 from mlops_bot.backends.local.state_files import (
     disk_usage,
     local_images,
@@ -49,7 +50,9 @@ __all__ = ["GcResult", "Item", "collect_garbage", "parse_age", "state_size_note"
 
 _GRACE = 600.0  # seconds: a push may be using what it made this recently
 _CHECKOUT_GRACE = 86400.0  # a push's checkout lives as long as its runs
-_TEMPORARY = (".*.tmp", ".tmp-*", ".incoming-*", ".lock-*", "run.tmp")
+# What writers stage under (files.py), and what older releases staged under (`.tmp-*` of the
+# registry, `run.tmp` of the runner).
+_TEMPORARY = (*TEMP_PATTERNS, ".tmp-*", "run.tmp")
 _CHECKOUTS = ("mlops-bot-checkout-*", "mlops-bot-build-*", "mlops-bot-compile-*")
 _REFERRERS = ("endpoints", "locks", "models")
 _COMPLETE = ".mlops-bot-complete"  # what the venv builder writes into a finished environment
@@ -154,8 +157,10 @@ def collect_garbage(state: Path, repo: Path, keep: int, older_than: float,
 
 def _removed(path: Path, kind: str) -> bool:
     """Remove `path` unless a command took its lock since it was listed: whether it went."""
-    lock = {"run": path / ".claim",
-            "environment": path.parent / f".{path.name}.lock"}.get(kind, path / ".none")
+    lock = {"run": path / ".claim", "environment": path.parent / f".{path.name}.lock"}.get(kind)
+    if lock is None:  # a leftover nobody locks
+        remove(path)
+        return True
     with unlocked(lock) as free:
         if free:
             remove(path)
