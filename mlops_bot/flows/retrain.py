@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
     from mlops_bot.backends.types import RunRecord
     from mlops_bot.config import Config, Schedule
+    from mlops_bot.flows.schedules import Window
     from mlops_bot.github.context import ActionContext
     from mlops_bot.github.forge import Forge
     from mlops_bot.github.outcome import Outcome
@@ -50,9 +51,10 @@ _DONE = ("succeeded", "running")  # a run in one of these states is never starte
 
 class RetrainFlow:
     def __init__(self, repo: Path, config: Config, backends: Backends, forge: Forge,
-                 now: datetime, actor: str = "mlops-bot") -> None:
+                 now: datetime, actor: str = "mlops-bot", window: Window | None = None) -> None:
         self.repo, self.config, self.backends, self.forge = repo, config, backends, forge
         self.now, self.actor = now, actor
+        self.window = window  # a drift episode's (flows/monitor.py) instead of the cron's
         self.result = RetrainResult(now=_iso(now))
 
     def run(self, pipeline: str | None = None) -> RetrainResult:
@@ -88,7 +90,7 @@ class RetrainFlow:
     # -- the run of the window -------------------------------------------------------------
     def _run(self, index: int, schedule: Schedule, deadline: float) -> ScheduledRun:
         """In a worker thread: the run of the schedule's window, started and waited for."""
-        window = window_of(schedule, index, self.now)
+        window = self.window or window_of(schedule, index, self.now)
         trigger = window.trigger(schedule.name)
         out = ScheduledRun(schedule.name, schedule.pipeline, schedule.tag, _iso(window.start),
                            window_key=window.key)
