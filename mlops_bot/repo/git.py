@@ -7,6 +7,7 @@ GitPython keeps for object reads), because process start-up dominates on large r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ __all__ = ["EMPTY_TREE", "Change", "GitRepo", "TreeEntry"]
 
 # The id of git's empty tree: diffing against it lists every file of a commit as added.
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class GitRepo:
         """The full SHA of commit `rev`, or None when this clone does not have it."""
         import git
 
+        found = self._object(f"{rev}^{{commit}}") if _SHA.fullmatch(rev) else None
+        if found is not None and found[1] == "commit":
+            return found[0]
         try:
             out: str = self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
         except git.GitCommandError:
@@ -160,9 +165,26 @@ class GitRepo:
 
     def show(self, commit: str, path: str) -> str | None:
         """The text of `path` at `commit`, or None if it does not exist there."""
+        if _SHA.fullmatch(commit):
+            found = self._object(f"{commit}:{path}")
+            if found is not None:
+                return found[2].decode("utf-8", "replace") if found[1] == "blob" else None
+            if self._object(commit) is not None:
+                return None  # the commit answers, the path is not in it
         entries = self.tree(commit, [path], recursive=False)
         blob = next((e for e in entries if e.path == path and e.kind == "blob"), None)
         return self.read(blob.sha).decode("utf-8", "replace") if blob else None
+
+    def _object(self, name: str) -> tuple[str, str, bytes] | None:
+        """(sha, type, content) of object `name` (`<commit>^{commit}`, `<commit>:<path>`) read
+        through GitPython's persistent `cat-file --batch`, which blob reads start anyway: no
+        git process of its own. None when it cannot say; callers then ask git as before, which
+        tells a missing object from a refused repository."""
+        try:
+            sha, kind, _, data = self._repo.git.get_object_data(name)
+        except ValueError:  # missing, ambiguous, a line feed in the name, or no answer at all
+            return None
+        return _text(sha), _text(kind), data
 
     def grep_words(
         self, commit: str, words: Iterable[str], pathspecs: list[str], whole: bool = True
@@ -228,6 +250,10 @@ class _Git:
                 raise
 
         return run
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _auth_env() -> dict[str, str]:
