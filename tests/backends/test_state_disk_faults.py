@@ -33,7 +33,7 @@ def test_a_full_disk_keeps_the_old_file_and_leaves_no_temporary_file(disk):
     fill(disk)
     with pytest.raises(StorageError) as caught:
         replace_json(path, {"revision": 2, "padding": "x" * 100_000})
-    assert_storage_sentence(caught.value, path.parent, "no space left")
+    assert_storage_sentence(caught.value, path, "no space left")  # the file, not its temporary
     assert read_state(path, dict, "fix") == {"revision": 1}
     assert leftovers(disk) == []
 

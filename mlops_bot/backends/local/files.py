@@ -58,14 +58,19 @@ def move_aside(path: Path) -> str:
 
 
 def storage_error(error: OSError, path: Path | str | None = None) -> StorageError | None:
-    """`error` as one sentence when a full, read-only or forbidden disk caused it, else None."""
+    """`error` as one sentence when a full, read-only or forbidden disk caused it, else None.
+
+    With `path` (the file an atomic write was for) the sentence names it, not the temporary
+    file, and says nothing was half-written; without it, the file the error names.
+    """
     why = _DISK_ERRNOS.get(error.errno or 0)
     if why is None:
         return None
-    where = error.filename or path or "the state folder"
-    return StorageError(f"cannot write {where}: {why}; nothing was half-written: free some space "
-                        "or make the folder writable (or point MLOPS_BOT_STATE_DIR / state_dir "
-                        "of mlops.yaml elsewhere) and run the command again")
+    where = path or error.filename or "the state folder"
+    kept = "; nothing was half-written" if path else ""
+    return StorageError(f"cannot write {where}: {why}{kept}: free some space or make the folder "
+                        "writable (or point MLOPS_BOT_STATE_DIR / state_dir of mlops.yaml "
+                        "elsewhere) and run the command again")
 
 
 @contextlib.contextmanager
