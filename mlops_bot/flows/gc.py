@@ -134,7 +134,7 @@ def collect_garbage(state: Path, repo: Path, keep: int, older_than: float,
         _named_in(state / folder, references)
     runs = _runs(state / "runs")
     versions = _versions(state / "registry", references)
-    kept_runs = _keep_runs(runs, versions, references, keep, now - older_than, result)
+    kept_runs = _keep_runs(state / "runs", runs, references, keep, now - older_than, result)
     for run_id in kept_runs:
         version = runs[run_id].get("version")
         if isinstance(version, str):
@@ -224,9 +224,8 @@ def _versions(registry: Path, references: _References) -> dict[str, dict[str, An
     return manifests
 
 
-def _keep_runs(runs: dict[str, dict[str, Any]], versions: dict[str, dict[str, Any]],
-               references: _References, keep: int, cutoff: float,
-               result: GcResult) -> set[str]:
+def _keep_runs(folder: Path, runs: dict[str, dict[str, Any]], references: _References,
+               keep: int, cutoff: float, result: GcResult) -> set[str]:
     """The runs that stay, each with why in `result.kept`."""
     kept: dict[str, str] = {}
     by_pipeline: dict[str, list[tuple[str, str]]] = {}
@@ -256,7 +255,7 @@ def _keep_runs(runs: dict[str, dict[str, Any]], versions: dict[str, dict[str, An
         if named and named.startswith("tag "):
             kept.setdefault(run_id, f"the run of {named}")
     for run_id, why in sorted(kept.items()):
-        result.kept.append(Item("run", run_id, 0, why))
+        result.kept.append(Item("run", str(folder / run_id), 0, why))
     return set(kept)
 
 
