@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mlops_bot.backends.local.files import TEMP_PATTERNS
 
 
 @contextlib.contextmanager
@@ -54,7 +57,7 @@ def read_only(folder: Path) -> None:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files or folders a writer left under `folder`."""
+    """Temporary files or folders a writer left under `folder` (the names writers stage under,
+    as files.TEMP_PATTERNS lists them)."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.name.startswith((".incoming-", ".lock-")) or
-                  (p.name.startswith(".") and p.name.endswith(".tmp")))
+                  if any(fnmatch.fnmatch(p.name, pattern) for pattern in TEMP_PATTERNS))
