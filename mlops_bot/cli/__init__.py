@@ -33,6 +33,7 @@ from mlops_bot.cli import (
     endpoints,
     gc,
     init,
+    monitor,
     pipelines,
     plan,
     push,
@@ -53,7 +54,7 @@ __all__ = ["build_parser", "main"]
 
 # In the order `mlops-bot --help` lists them.
 _GROUPS = (plan, pipelines, push, compile, run, runs, gc, registry, bootstrap, serve, deploy,
-           rollback, endpoints, retrain, schedules, init, config, status)
+           rollback, endpoints, monitor, retrain, schedules, init, config, status)
 
 
 class _Parser(argparse.ArgumentParser):

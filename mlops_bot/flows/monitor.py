@@ -1,0 +1,326 @@
+"""`mlops-bot monitor <env>`: recent requests against the serving model's training data (skew)
+and against the window before (drift), per feature, and what follows when one is over.
+
+measure: the environment's monitoring settings -> what serves it (the endpoint) -> the sampled
+requests `serve` logged in the window -> the training Dataset of the serving model's run -> one
+verdict per feature and objective. close_loop: a feature over its threshold opens a drift
+episode (`<state_dir>/monitoring/<env>/episode.json`) and, with `retrain_on_drift`, starts that
+schedule's retraining once for the episode (its run id derives from the episode, so a re-run
+starts nothing either); its better model is offered like any retrain's, behind the
+environment's approval. The episode ends at the first run without drift. The verdicts go to the
+job summary and, with `alerts.github_issue`, to one issue per environment and window.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.console import progress
+from mlops_bot.errors import UsageError, UserError
+from mlops_bot.flows.results.monitor import FeatureResult, MonitorResult, Verdict
+from mlops_bot.flows.schedules import Window
+
+if TYPE_CHECKING:
+    from mlops_bot.backends.factory import Backends
+    from mlops_bot.config import Config
+    from mlops_bot.github.context import ActionContext
+    from mlops_bot.github.forge import Forge
+    from mlops_bot.github.outcome import Outcome
+    from mlops_bot.monitoring_config import Monitoring, Objective
+
+__all__ = ["Samples", "close_loop", "handle_monitor", "measure", "monitor", "plot"]
+
+Samples = dict[tuple[str, str], tuple[list[Any], list[Any], bool]]  # baseline, recent, categorical
+_PLOTTED = 4  # the worst features drawn
+
+
+@dataclass(frozen=True)
+class _EpisodeWindow(Window):
+    """A drift episode, standing in for a schedule's cron window: its retrain's run id."""
+
+    def trigger(self, schedule: str) -> str:
+        return f"drift-{self.key}-{schedule}"[:63]
+
+
+def measure(config: Config, backends: Backends, state: Path, environment: str,
+            window: str | None, now: datetime) -> tuple[MonitorResult, Samples]:
+    """The verdict per feature; UserError (one sentence) when there is nothing to compare."""
+    from mlops_bot.flows.promote_inputs import environment_of
+    from mlops_bot.monitoring.samples import (
+        request_columns,
+        training_columns,
+        training_data_uri,
+    )
+    from mlops_bot.monitoring_config import duration_seconds
+    from mlops_bot.serving.request_log import read_requests, requests_folder
+
+    monitoring = environment_of(config, environment).monitoring
+    if monitoring is None:
+        raise UserError(f"environments.{environment}.monitoring is not set in mlops.yaml: add "
+                        f"`monitoring: {{}}` under {environment} (then `mlops-bot serve "
+                        f"{environment}` logs the requests monitoring compares)")
+    if config.backend != "local":
+        raise UserError("mlops-bot monitor compares the requests `mlops-bot serve` logged on "
+                        "this machine (backend local); on backend gcp Vertex AI Model "
+                        "Monitoring watches the endpoint")
+    window = window or monitoring.window
+    try:
+        seconds = duration_seconds(window)
+    except ValueError as error:
+        raise UsageError(f"--window: {error}") from None
+    endpoint = backends.endpoints.get(environment)
+    serving = endpoint.serving() if endpoint else None
+    if serving is None:
+        raise UserError(f"nothing serves {environment}, so there is nothing to monitor: deploy a "
+                        f"model first (`mlops-bot deploy {environment} --pipeline P`)")
+    until = now.timestamp()
+    folder = requests_folder(state, environment)
+    recent, count = request_columns(read_requests(folder, until - seconds, until))
+    if count == 0:
+        raise UserError(f"no requests to {environment} were logged in the last {window} (in "
+                        f"{folder}): `mlops-bot serve {environment}` logs "
+                        f"{monitoring.sampling_rate:.0%} of them; send some, or widen --window")
+    run_id = serving.lineage.get("run_id", "")
+    run = backends.runner.get(run_id) if run_id else None
+    if run is None:
+        raise UserError(f"the run {run_id or '(none recorded)'} that trained the model serving "
+                        f"{environment} ({serving.model} version {serving.model_version}) is "
+                        "not in this state folder: its training data cannot be compared")
+    training = training_columns(training_data_uri(run.artifacts, run.run_id,
+                                                  backends.artifact_root))
+    previous, _ = request_columns(read_requests(folder, until - 2 * seconds, until - seconds))
+    result = MonitorResult(environment, window, _iso(until - seconds), _iso(until),
+                           {"deployed_model_id": serving.deployed_model_id,
+                            "model": serving.model, "model_version": serving.model_version,
+                            "run_id": run_id}, count, len(next(iter(training.values()))))
+    samples: Samples = {}
+    for name in _watched(monitoring, recent, training, environment):
+        categorical = not (_numeric(training[name]) and _numeric(recent[name]))
+        for objective, settings, baseline in (("skew", monitoring.skew, training[name]),
+                                              ("drift", monitoring.drift, previous.get(name))):
+            if settings is not None:
+                result.features.append(_judge(environment, name, objective, settings,
+                                              baseline or [], recent[name], categorical))
+                samples[(name, objective)] = (baseline or [], recent[name], categorical)
+    if not previous:
+        result.notes.append(f"no requests were logged in the {window} before: drift is checked "
+                            "from the next window on")
+    return result, samples
+
+
+def _numeric(values: list[Any]) -> bool:
+    from mlops_bot.monitoring.drift import is_numeric
+
+    return is_numeric(values)
+
+
+def _watched(monitoring: Monitoring, recent: Mapping[str, list[Any]],
+             training: Mapping[str, list[Any]], environment: str) -> list[str]:
+    """`features` of the settings, else every feature both the requests and training have."""
+    both = [name for name in training if name in recent]
+    for name in monitoring.features:
+        if name not in both:
+            close = difflib.get_close_matches(name, both, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UserError(f"environments.{environment}.monitoring.features: {name!r} is not a "
+                            f"feature of both the requests and the training data; {hint}"
+                            f"features: {', '.join(both) or 'none'}")
+    if monitoring.features:
+        return list(monitoring.features)
+    if not both:
+        raise UserError(f"the requests to {environment} (features {', '.join(sorted(recent))}) "
+                        f"and the training data (columns {', '.join(training)}) share no "
+                        "feature: is the right model serving?")
+    return both
+
+
+def _judge(environment: str, name: str, objective: str, settings: Objective,
+           baseline: list[Any], recent: list[Any], categorical: bool) -> FeatureResult:
+    from mlops_bot.monitoring.drift import drifted, statistic
+
+    check = settings.check(name, categorical)
+    kind = "categorical" if categorical else "numeric"
+    if check.statistic == "ks" and categorical:
+        raise UserError(f"environments.{environment}.monitoring.{objective}.per_feature.{name}: "
+                        f"ks needs numbers, and {name} is categorical: use psi, jensen_shannon "
+                        "or l_infinity")
+    if not baseline:
+        return FeatureResult(name, objective, kind, check.statistic, check.threshold, None,
+                             "no_baseline", 0, len(recent))
+    value = statistic(check.statistic, baseline, recent, categorical)
+    verdict: Verdict = "drift" if drifted(check.statistic, value, check.threshold) else "ok"
+    return FeatureResult(name, objective, kind, check.statistic, check.threshold, value, verdict,
+                         len(baseline), len(recent))
+
+
+def plot(result: MonitorResult, samples: Samples, path: Path) -> None:
+    """A PNG of the worst features' distributions, the most drifted first."""
+    from mlops_bot.monitoring.drift import distributions
+    from mlops_bot.monitoring.png import Panel, write_png
+    from mlops_bot.report.monitor_report import judged
+
+    ranked = sorted((f for f in result.features if f.value is not None),
+                    key=lambda f: f.severity, reverse=True)[:_PLOTTED]
+    panels = []
+    for feature in ranked:
+        baseline, recent, categorical = samples[(feature.feature, feature.objective)]
+        shares = distributions(baseline, recent, categorical)
+        panels.append(Panel(f"{feature.feature} {feature.objective} {judged(feature)}",
+                            shares.baseline, shares.recent))
+    try:
+        write_png(path, panels)
+    except OSError as error:
+        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+    result.plot = str(path)
+
+
+def close_loop(result: MonitorResult, repo: Path, config: Config, backends: Backends,
+               state: Path, forge: Forge, now: datetime, environ: Mapping[str, str]) -> None:
+    """The drift episode, the retraining it starts once, the issue and the job summary."""
+    from mlops_bot.backends.local.files import write_atomic
+
+    monitoring = config.environments[result.environment].monitoring
+    assert monitoring is not None  # measure refused it otherwise
+    path = state / "monitoring" / result.environment / "episode.json"
+    episode = _read_episode(path)
+    ended = None
+    if result.drifted:
+        episode = episode or {"started": _iso(now.timestamp()), "retrain": None}
+        episode["features"] = sorted({f.feature for f in result.drifted})
+        if monitoring.retrain_on_drift and episode.get("retrain") is None:
+            episode["retrain"] = _retrain(monitoring.retrain_on_drift, episode, repo, config,
+                                          backends, forge, now, environ, result)
+        elif episode.get("retrain"):
+            result.notes.append(f"drift since {episode['started']}: its retraining was started "
+                                f"then (run {episode['retrain'].get('run_id')}); not again "
+                                "until drift clears")
+        write_atomic(path, json.dumps(episode, indent=2).encode())
+        result.episode = episode
+    elif episode is not None:
+        path.unlink(missing_ok=True)
+        ended = episode
+        result.notes.append(f"drift cleared: the episode since {episode['started']} is over")
+    if monitoring.alerts.github_issue and (result.drifted or ended):
+        _report_issue(result, forge, (episode or ended or {}).get("started", ""))
+    _summary(result, environ)
+
+
+def _read_episode(path: Path) -> dict[str, Any] | None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read the drift episode {path}: {error}; remove the file if no "
+                        "retraining should be held back") from None
+    return document if isinstance(document, dict) and "started" in document else None
+
+
+def _retrain(name: str, episode: dict[str, Any], repo: Path, config: Config, backends: Backends,
+             forge: Forge, now: datetime, environ: Mapping[str, str],
+             result: MonitorResult) -> dict[str, Any] | None:
+    """Start schedule `name`'s retraining for this episode; None when it did not start (tried
+    again at the next run)."""
+    from mlops_bot.flows.retrain import RetrainFlow, report
+
+    schedule = next(s for s in config.schedules if s.name == name)
+    started = datetime.fromisoformat(episode["started"].replace("Z", "+00:00"))
+    progress(f"==> drift in {result.environment}: retraining {schedule.name} "
+             f"({schedule.pipeline}) for the episode since {episode['started']}")
+    flow = RetrainFlow(repo, config.model_copy(update={"schedules": [schedule]}), backends,
+                       forge, now, environ.get("GITHUB_ACTOR") or "mlops-bot",
+                       window=_EpisodeWindow(started, now + timedelta(seconds=1)))
+    retrained = flow.run(schedule.pipeline)
+    report(retrained, config, forge, environ)
+    run, promotion = retrained.runs[0], retrained.promotions[0]
+    document = {"schedule": schedule.name, "pipeline": schedule.pipeline, "run_id": run.run_id,
+                "status": run.status, "started": run.started, "decision": promotion.decision,
+                "message": promotion.message, "deployment_id": promotion.deployment_id,
+                "environment": promotion.environment, "sha": promotion.sha}
+    result.retrain = document
+    if run.status == "failed":
+        result.notes.append(f"the retraining of {schedule.name} failed ({run.error}): tried "
+                            "again at the next monitoring run while drift lasts")
+        return None
+    return document
+
+
+def _report_issue(result: MonitorResult, forge: Forge, episode: str) -> None:
+    """One issue per environment and window, one comment per drift episode (updated)."""
+    from mlops_bot.github.pygithub_client import ForgeError
+    from mlops_bot.report.monitor_report import monitor_markdown
+
+    title = f"mlops-bot: drift in {result.environment} (window {result.window})"
+    try:
+        number = forge.find_issue(title)
+        if number is None:
+            number = forge.create_issue(title, _ISSUE_BODY)
+        forge.upsert_comment(number, f"monitor:{result.environment}:{result.window}:{episode}",
+                             monitor_markdown(result))
+        result.issue = number
+    except (UserError, ForgeError) as error:
+        result.notes.append(f"could not report on the issue {title!r}: {error}")
+
+
+_ISSUE_BODY = ("mlops-bot reports model monitoring here: one comment per drift episode, with "
+               "each feature's statistic against its threshold, updated at every monitoring run "
+               "and marked cleared when drift ends. The settings are under `monitoring:` of the "
+               "environment in `mlops.yaml`.")
+
+
+def _summary(result: MonitorResult, environ: Mapping[str, str]) -> None:
+    from mlops_bot.github.context import step_summary_path
+    from mlops_bot.report.monitor_report import monitor_markdown
+
+    summary = step_summary_path(environ)
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(monitor_markdown(result) + "\n")
+
+
+def monitor(repo: Path, environment: str, window: str | None, now: datetime, forge: Forge,
+            plot_path: Path | None = None,
+            environ: Mapping[str, str] = os.environ) -> MonitorResult:
+    from mlops_bot.backends.factory import backends_for, state_dir
+    from mlops_bot.config import load_config
+
+    config = load_config(repo)
+    backends, state = backends_for(config, repo), state_dir(config, repo)
+    result, samples = measure(config, backends, state, environment, window, now)
+    if plot_path is not None:
+        plot(result, samples, plot_path)
+    close_loop(result, repo, config, backends, state, forge, now, environ)
+    return result
+
+
+def handle_monitor(ctx: ActionContext) -> Outcome:
+    """The action's `monitor` command (the mlops-monitor workflow), input `environment`."""
+    from mlops_bot.flows.schedules import parse_now
+    from mlops_bot.github.outcome import Outcome, ReasonCode
+
+    environment = ctx.input("environment")
+    if not environment:
+        raise UserError("command: monitor needs the input environment (an environment of "
+                        "mlops.yaml)")
+    result = monitor(ctx.workspace, environment, None, parse_now(None), ctx.forge(),
+                     environ=ctx.environ)
+    offered = result.retrain if result.retrain and result.retrain["decision"] == "offered" else None
+    message = (f"{len(result.drifted)} feature(s) of {environment} over their threshold"
+               + (f"; deployment {offered['deployment_id']} offered" if offered else ""))
+    return Outcome("proceed" if offered else "stop", ReasonCode.OK, message,
+                   sha=offered["sha"] if offered else "",
+                   environment=environment if offered else "",
+                   deployment_id=offered["deployment_id"] if offered else None,
+                   details=result.to_dict())
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
