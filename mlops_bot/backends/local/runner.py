@@ -185,6 +185,8 @@ class LocalRunner:
                 (folder / "log.txt").replace(folder / f"log.attempt-{number - 1}.txt")
             progress(f"  {request.pipeline}: running {request.run_id} again as attempt {number}")
         (folder / "pipeline.yaml").write_bytes(request.spec)
+        # Before the record says running: a result found later is this attempt's, or none.
+        (folder / "result.json").unlink(missing_ok=True)
         owner = {**process_identity(), "attempt": number}
         record = RunRecord(
             run_id=request.run_id, pipeline=request.pipeline, version=request.version,
@@ -225,7 +227,6 @@ class LocalRunner:
         python = sys.executable if self._docker else self._python_for(request)
         request_file = folder / "request.json"
         result_file = folder / "result.json"
-        result_file.unlink(missing_ok=True)
         request_file.write_text(json.dumps({
             "spec_path": str(folder / "pipeline.yaml"), "parameters": request.parameters,
             "pipeline_root": str(folder / "artifacts"), "result_path": str(result_file),
