@@ -167,6 +167,19 @@ def test_the_result_an_orphaned_worker_wrote_is_folded_in_not_run_again(scratch)
     assert record["owner"]["attempt"] == 1 and record["attempts"][0]["status"] == "succeeded"
 
 
+def test_a_push_stopped_by_sigterm_while_its_run_runs_leaves_one_run_that_ends_well(scratch):
+    scratch.hold.touch()
+    stopped = scratch.start("stopped")
+    until(scratch.running)
+    os.kill(stopped.process.pid, signal.SIGTERM)  # what `docker stop` sends the action's PID 1
+    scratch.hold.unlink()
+    stopped.process.wait(60)
+    document, _ = scratch.push()
+    [run] = document["runs"]
+    assert run["status"] in ("succeeded", "existing"), run["error"]
+    assert scratch.ran() == 1 and scratch.record()["status"] == "succeeded"
+
+
 def test_of_two_pushes_at_once_one_runs_and_the_other_reports_its_outcome(scratch):
     scratch.hold.touch()
     pushes = [scratch.start("first"), scratch.start("second")]
