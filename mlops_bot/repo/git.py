@@ -175,6 +175,17 @@ class GitRepo:
         blob = next((e for e in entries if e.path == path and e.kind == "blob"), None)
         return self.read(blob.sha).decode("utf-8", "replace") if blob else None
 
+    def entry(self, commit: str, path: str) -> tuple[str, str] | None:
+        """(sha, type) of `path` at `commit`, or None if it does not exist there."""
+        if _SHA.fullmatch(commit):
+            found = self._object(f"{commit}:{path}")
+            if found is not None:
+                return found[0], found[1]
+            if self._object(commit) is not None:
+                return None  # the commit answers, the path is not in it
+        entries = self.tree(commit, [path], recursive=False)
+        return next(((e.sha, e.kind) for e in entries if e.path == path), None)
+
     def _object(self, name: str) -> tuple[str, str, bytes] | None:
         """(sha, type, content) of object `name` (`<commit>^{commit}`, `<commit>:<path>`) read
         through GitPython's persistent `cat-file --batch`, which blob reads start anyway: no

@@ -122,8 +122,8 @@ class ImportIndex:
         import git
 
         repo = sources.repo
-        tree = next((e.sha for e in repo.tree(head, [self._dir], recursive=False)
-                     if e.kind == "tree" and e.path == self._dir), EMPTY_TREE)
+        found = repo.entry(head, self._dir)
+        tree = found[0] if found and found[1] == "tree" else EMPTY_TREE
         if tree == self._tree:
             return
         changes: list[tuple[str, str | None]] = []

@@ -134,6 +134,9 @@ def _scan(sources: Sources, sha: str, path: str, module: str | None) -> Referenc
 
 
 def _blob_ids(repo: GitRepo, commit: str, paths: list[str]) -> dict[str, str]:
+    if len(paths) <= 8:  # a few: asked of git's running cat-file, no process of their own
+        found = {path: repo.entry(commit, path) for path in sorted(paths)}
+        return {path: e[0] for path, e in found.items() if e and e[1] == "blob"}
     return {e.path: e.sha for e in repo.tree(commit, paths, recursive=False) if e.kind == "blob"}
 
 
