@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Panel", "render_png", "write_png"]
+__all__ = ["LEGEND_HEIGHT", "PANEL_HEIGHT", "WIDTH", "Panel", "render_png", "write_png"]
 
 WIDTH, PANEL_HEIGHT, MARGIN, SCALE = 640, 170, 12, 2
+LEGEND_HEIGHT = 14 * SCALE
 _WHITE, _INK, _AXIS = (255, 255, 255), (30, 30, 30), (200, 200, 200)
 BASELINE_COLOUR, RECENT_COLOUR = (150, 150, 150), (214, 64, 40)
 _GLYPHS = {  # 3x5, row by row: '#' is ink
@@ -66,7 +67,7 @@ class _Canvas:
 
 def render_png(panels: Sequence[Panel]) -> bytes:
     """The PNG bytes of one panel per feature, stacked, under a legend."""
-    legend = 14 * SCALE
+    legend = LEGEND_HEIGHT
     canvas = _Canvas(WIDTH, legend + PANEL_HEIGHT * max(1, len(panels)))
     canvas.rect(MARGIN, MARGIN // 2, 8 * SCALE, 5 * SCALE, BASELINE_COLOUR)
     canvas.text(MARGIN + 10 * SCALE, MARGIN // 2, "training data")
