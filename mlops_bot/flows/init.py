@@ -30,6 +30,7 @@ TEMPLATES: dict[str, str] = {
     ".github/workflows/mlops-comment.yml": "mlops-comment.yml",
     ".github/workflows/mlops-retrain.yml": "mlops-retrain.yml",
     ".github/workflows/mlops-status.yml": "mlops-status.yml",
+    ".github/workflows/mlops-monitor.yml": "mlops-monitor.yml",
 }
 ACTION_PLACEHOLDER = "__MLOPS_BOT_ACTION__"
 # The version comment beside the pin: these templates fit the action of the release they ship in.
@@ -40,9 +41,10 @@ DEFAULT_ACTION_REF = "mlops-bot/mlops-bot@" + "0" * 40
 # A full commit SHA only: a tag or branch can be moved to other code after it was reviewed.
 _ACTION_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}"
                          r"(/[A-Za-z0-9._/-]+)?@[0-9a-f]{40}")
-# A `uses:` line of the mlops-bot action (any owner, pinned or not), with its version comment.
-_MLOPS_USES = re.compile(r"^(\s*(?:-\s+)?uses:\s*)[A-Za-z0-9-]+/mlops-bot(/[A-Za-z0-9._/-]+)?@\S+"
-                         r"(\s*#\s*v\S+)?\s*$", re.M)
+# A `uses:` line of the mlops-bot action (any owner's `mlops-bot`, or the repository of the
+# --action-ref given), pinned or not, with its version comment.
+_USES = (r"^(\s*(?:-\s+)?uses:\s*)(?:[A-Za-z0-9-]+/mlops-bot|{repo})(/[A-Za-z0-9._/-]+)?@\S+"
+         r"(\s*#.*)?$")
 _STATE_IGNORED = {".mlops", ".mlops/", "/.mlops", "/.mlops/"}
 
 
@@ -132,6 +134,7 @@ def _merged(repo: Path, files: list[InitFile], ref: str) -> tuple[list[InitFile]
     kept: list[InitFile] = []
     notes: list[str] = []
     pin = f"{ref} # v{__version__}"
+    uses = re.compile(_USES.format(repo=re.escape(ref.split("@")[0])), re.M)
     for file in files:
         target = repo / file.path
         if not target.is_file():
@@ -142,8 +145,8 @@ def _merged(repo: Path, files: list[InitFile], ref: str) -> tuple[list[InitFile]
                              "`mlops-bot config check` validates it")
         else:
             text = target.read_text(encoding="utf-8")
-            merged = _MLOPS_USES.sub(lambda m: m.group(1) + pin, text)
-            if _MLOPS_USES.search(text) is None:
+            merged = uses.sub(lambda m: m.group(1) + pin, text)
+            if uses.search(text) is None:
                 notes.append(f"{file.path} runs no mlops-bot action, so it was kept as it is: "
                              f"add `uses: {pin}` to the steps that should run mlops-bot")
             elif merged != text:

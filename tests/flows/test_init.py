@@ -149,3 +149,12 @@ def test_the_templates_ship_in_the_package(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     assert {f"mlops_bot/templates/{name}" for name in TEMPLATES.values()} <= shipped
+
+
+def test_force_moves_the_pin_of_an_action_that_is_not_named_mlops_bot(repo):
+    fork = "acme/ml-deployer@" + "cd" * 20
+    assert cli("init", "--repo", str(repo), "--action-ref", fork).returncode == 0
+    again = "acme/ml-deployer@" + "ef" * 20
+    assert cli("init", "--repo", str(repo), "--force", "--action-ref", again).returncode == 0
+    push = (repo / ".github/workflows/mlops-push.yml").read_text()
+    assert f"uses: {again} # v{__version__}" in push and fork not in push
