@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="GitOps CI/CD for Kubeflow (KFP v2) pipelines on Vertex AI.",
         epilog="Exit codes: 0 success, 1 something failed or was refused that you can fix (the "
         "message says how), 2 usage error, 3 unexpected failure (a bug: the traceback is on "
-        "stderr), 130 interrupted (Ctrl-C). With --json, stdout holds exactly one JSON document "
-        "on every path; a failure is {\"error\": {\"code\": ..., \"message\": ...}}.",
+        "stderr), 130 interrupted (Ctrl-C), 143 a deploy or rollback stopped by SIGTERM. With "
+        "--json, stdout holds exactly one JSON document on every path; a failure is "
+        "{\"error\": {\"code\": ..., \"message\": ...}}.",
     )
     parser.add_argument("--version", action="version", version=f"mlops-bot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
