@@ -218,7 +218,7 @@ def test_the_repository_workflows_follow_the_rules(path):
 
 
 def test_the_generated_workflows_follow_the_rules(generated):
-    assert len(generated) == 5
+    assert len(generated) == 6
     for path in generated:
         assert lint(path.read_text()) == [], path.name
         text = path.read_text()
@@ -295,13 +295,14 @@ def _identities(paths: list[Path]) -> dict[str, set[tuple[str, str]]]:
 def test_only_the_approved_deploy_jobs_use_the_deploy_identity(generated):
     for paths in (WORKFLOWS, generated):
         assert _identities(paths) == {
-            _DEPLOY_ACCOUNT: {("mlops-comment.yml", "deploy"), ("mlops-retrain.yml", "deploy")},
+            _DEPLOY_ACCOUNT: {("mlops-comment.yml", "deploy"), ("mlops-retrain.yml", "deploy"),
+                              ("mlops-monitor.yml", "deploy")},
             _BUILD_ACCOUNT: {("mlops-push.yml", "push"), ("mlops-retrain.yml", "retrain"),
-                             ("mlops-status.yml", "status")}}
+                             ("mlops-status.yml", "status"), ("mlops-monitor.yml", "monitor")}}
     # And the Workload Identity provider admits exactly those files' deploy jobs.
     names = {Path(ref.split("@")[0]).name for ref in Federation(
         "o/r", "main", ["staging"]).deploy_workflow_refs}
-    assert names == {"mlops-comment.yml", "mlops-retrain.yml"}
+    assert names == {"mlops-comment.yml", "mlops-retrain.yml", "mlops-monitor.yml"}
     for name in names:
         assert "environment" in _workflow(name)["jobs"]["deploy"]
 

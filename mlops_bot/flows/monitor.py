@@ -301,24 +301,41 @@ def monitor(repo: Path, environment: str, window: str | None, now: datetime, for
 
 
 def handle_monitor(ctx: ActionContext) -> Outcome:
-    """The action's `monitor` command (the mlops-monitor workflow), input `environment`."""
+    """The action's `monitor` command (the mlops-monitor workflow, fired hourly): the input
+    `environment`, else every environment with monitoring whose interval is due this hour."""
+    from mlops_bot.config import load_config
     from mlops_bot.flows.schedules import parse_now
     from mlops_bot.github.outcome import Outcome, ReasonCode
+    from mlops_bot.monitoring_config import INTERVALS
 
-    environment = ctx.input("environment")
-    if not environment:
-        raise UserError("command: monitor needs the input environment (an environment of "
-                        "mlops.yaml)")
-    result = monitor(ctx.workspace, environment, None, parse_now(None), ctx.forge(),
-                     environ=ctx.environ)
-    offered = result.retrain if result.retrain and result.retrain["decision"] == "offered" else None
-    message = (f"{len(result.drifted)} feature(s) of {environment} over their threshold"
+    now, config = parse_now(None), load_config(ctx.workspace)
+    named = ctx.input("environment")
+    due = [named] if named else [name for name, env in config.environments.items()
+                                 if env.monitoring and now.hour % INTERVALS[env.monitoring.interval]
+                                 == 0]
+    results, failed, offered = {}, [], None
+    for environment in due:
+        try:
+            result = monitor(ctx.workspace, environment, None, now, ctx.forge(),
+                             environ=ctx.environ)
+        except UserError as error:
+            failed.append(f"{environment}: {error}")
+            progress(f"mlops-bot monitor: {environment}: {error}")
+            continue
+        results[environment] = result.to_dict()
+        retrain = result.retrain or {}
+        if offered is None and retrain.get("decision") == "offered":
+            offered = retrain
+    drifted = sorted(name for name, r in results.items() if r["drift"])
+    message = (f"monitored {', '.join(results) or 'no environment'}; drift in "
+               f"{', '.join(drifted) or 'none'}" + "".join(f"; {f}" for f in failed)
                + (f"; deployment {offered['deployment_id']} offered" if offered else ""))
-    return Outcome("proceed" if offered else "stop", ReasonCode.OK, message,
+    return Outcome("proceed" if offered else "stop",
+                   ReasonCode.FAILED if failed else ReasonCode.OK, message,
                    sha=offered["sha"] if offered else "",
-                   environment=environment if offered else "",
+                   environment=offered["environment"] if offered else "",
                    deployment_id=offered["deployment_id"] if offered else None,
-                   details=result.to_dict())
+                   details={"environments": results, "failed": failed})
 
 
 def _iso(seconds: float) -> str:

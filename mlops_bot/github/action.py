@@ -122,6 +122,12 @@ def handle_status(ctx: ActionContext) -> Outcome:
                    ReasonCode.NOTHING_CHANGED, message, details=result.to_dict())
 
 
+def handle_monitor(ctx: ActionContext) -> Outcome:
+    from mlops_bot.flows.monitor import handle_monitor as monitor_flow
+
+    return monitor_flow(ctx)
+
+
 def handle_retrain(ctx: ActionContext) -> Outcome:
     from mlops_bot.flows.retrain import handle_retrain as retrain_flow
 
@@ -135,6 +141,7 @@ HANDLERS: dict[str, Callable[[ActionContext], Outcome]] = {
     "promote": handle_promote,
     "retrain": handle_retrain,
     "status": handle_status,
+    "monitor": handle_monitor,
 }
 
 

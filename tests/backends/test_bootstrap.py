@@ -110,7 +110,8 @@ def test_access_guide_lets_only_the_deploy_jobs_mint_the_deploy_identity():
     assert mapping.startswith("^;^google.subject=assertion.sub;")
     assert ('assertion.job_workflow_ref in ["acme/models/.github/workflows/mlops-comment.yml@'
             'refs/heads/trunk", "acme/models/.github/workflows/mlops-retrain.yml@refs/heads/'
-            'trunk"]') in mapping
+            'trunk", "acme/models/.github/workflows/mlops-monitor.yml@refs/heads/trunk"]'
+            ) in mapping
     assert 'assertion.environment in ["staging", "production"]' in mapping
     members = {c[4]: _flag(c, "member") for c in commands
                if c[:4] == ["gcloud", "iam", "service-accounts", "add-iam-policy-binding"]

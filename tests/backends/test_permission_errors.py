@@ -43,7 +43,8 @@ FEDERATION = Federation("acme/models", "main", ["staging"])
 PUSH_CLAIMS = {"repository": "acme/models", "ref": "refs/heads/feature", "event_name": "push",
                "job_workflow_ref": "acme/models/.github/workflows/mlops-push.yml@refs/heads/feature"}
 DEPLOYS_RUN_THERE = ("deploys run in the approved deploy job (the deploy jobs of "
-                     "mlops-comment.yml and mlops-retrain.yml on the default branch, after the "
+                     "mlops-comment.yml, mlops-retrain.yml and mlops-monitor.yml on the default "
+                     "branch, after the "
                      "GitHub Environment's reviewers approve)")
 
 

@@ -165,7 +165,8 @@ def denied_sentence(doing: str, error: Exception, config: GcpConfig | None,
 def _deploy_jobs() -> str:
     from mlops_bot.backends.gcp.identities import Federation
 
-    return (f"the deploy jobs of {' and '.join(Federation.DEPLOY_WORKFLOWS)} on the default "
+    *others, last = Federation.DEPLOY_WORKFLOWS
+    return (f"the deploy jobs of {', '.join(others)} and {last} on the default "
             "branch, after the GitHub Environment's reviewers approve")
 
 

@@ -10,10 +10,10 @@ tests prove cannot drift apart.
   anything outside `pipelines/` and the build sources (so no locks). Any job of the repository
   that runs on a branch may mint it: the push workflow runs a branch's `definition.py` while
   compiling, so whoever can push a branch can reach this identity, and nothing more.
-- The deploy identity (only the `deploy` jobs of mlops-comment.yml and mlops-retrain.yml, as
-  they are on the default branch, inside one of the GitHub Environments of mlops.yaml, so only
-  after the Environment's reviewers approved) registers models, moves their aliases and deploys,
-  shifts and undeploys them on endpoints.
+- The deploy identity (only the `deploy` jobs of mlops-comment.yml, mlops-retrain.yml and
+  mlops-monitor.yml, as they are on the default branch, inside one of the GitHub Environments of
+  mlops.yaml, so only after the Environment's reviewers approved) registers models, moves their
+  aliases and deploys, shifts and undeploys them on endpoints.
 
 Vertex AI's predefined roles are too coarse (roles/aiplatform.user can deploy and undeploy), so
 each identity gets custom roles with the permissions listed below, each with its reason, granted
@@ -203,7 +203,8 @@ class Federation:
     default_branch: str
     environments: Sequence[str]
 
-    DEPLOY_WORKFLOWS: ClassVar[tuple[str, ...]] = ("mlops-comment.yml", "mlops-retrain.yml")
+    DEPLOY_WORKFLOWS: ClassVar[tuple[str, ...]] = ("mlops-comment.yml", "mlops-retrain.yml",
+                                                   "mlops-monitor.yml")
     BUILD_EVENTS: ClassVar[tuple[str, ...]] = ("push", "workflow_dispatch", "schedule")
 
     @property
