@@ -161,8 +161,12 @@ def _removed(path: Path, kind: str) -> bool:
     if lock is None:  # a leftover nobody locks
         remove(path)
         return True
+    # What makes it look whole goes first: a gc killed half-way leaves a run with no record
+    # (the next gc removes it) or an environment the builder rebuilds, never a broken "whole" one.
+    marker = path / ("run.json" if kind == "run" else _COMPLETE)
     with unlocked(lock) as free:
         if free:
+            remove(marker)
             remove(path)
     return free
 

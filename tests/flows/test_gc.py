@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ from tests.support.cli import cli, cli_json
 from tests.support.docker import docker
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.models import candidate, train_wine_model, wine_features
+
+KILL_AT = Path(__file__).parents[1] / "support" / "kill_at.py"
 
 
 class Project:
@@ -229,3 +234,21 @@ def test_gc_removes_only_old_checkouts_of_killed_pushes_from_the_temporary_folde
                         env={"MLOPS_BOT_STATE_DIR": str(state), "TMPDIR": str(scratch)})
     assert names(document, "temporary") == [old.name]
     assert not old.exists() and fresh.is_dir() and other.is_dir()
+
+
+def test_a_gc_killed_while_removing_leaves_nothing_that_looks_whole(project, state):
+    r1, r1b, _ = project.runs
+    env = {**os.environ, "MLOPS_BOT_STATE_DIR": str(state)}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    killed = subprocess.run(
+        [sys.executable, str(KILL_AT), "shutil.rmtree", f"envs/{project.envs[0].name}", "--",
+         "gc", "--keep", "1", "--older-than", "0"], cwd=project.repo.path, env=env,
+        start_new_session=True, capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert project.envs[0].name in os.listdir(state / "envs")  # killed before it went
+    assert not (state / "envs" / project.envs[0].name / ".mlops-bot-complete").exists()
+
+    document = gc(project, state)  # the next gc finishes the job
+    assert project.envs[0].name in names(document, "environment")
+    assert not (state / "envs" / project.envs[0].name).exists()
+    assert not (state / "runs" / r1).exists() and not (state / "runs" / r1b).exists()
