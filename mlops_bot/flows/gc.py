@@ -24,8 +24,8 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from mlops_bot.backends.local.state_files import (
 )
 from mlops_bot.console import progress
 from mlops_bot.errors import UsageError, UserError
+from mlops_bot.flows.results.gc import GcResult, Item
 from mlops_bot.report.gc_report import human_bytes
 
 if TYPE_CHECKING:
@@ -58,40 +59,6 @@ _REFERRERS = ("endpoints", "locks", "models")
 _COMPLETE = ".mlops-bot-complete"  # what the venv builder writes into a finished environment
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 86400}
-
-
-@dataclass(frozen=True)
-class Item:
-    kind: str  # run, environment, image or temporary
-    name: str  # a path under the state folder, an image tag or a temporary path
-    bytes: int
-    why: str  # why it goes, or why it stays
-
-
-@dataclass
-class GcResult:
-    state_dir: str
-    dry_run: bool
-    removed: list[Item] = field(default_factory=list)
-    kept: list[Item] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def freed(self) -> int:
-        return sum(item.bytes for item in self.removed)
-
-    def counts(self, items: Iterable[Item]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for item in items:
-            found[item.kind] = found.get(item.kind, 0) + 1
-        return found
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": 1, "state_dir": self.state_dir, "dry_run": self.dry_run,
-                "freed_bytes": self.freed, "removed_counts": self.counts(self.removed),
-                "kept_counts": self.counts(self.kept),
-                "removed": [asdict(i) for i in self.removed],
-                "kept": [asdict(i) for i in self.kept], "notes": self.notes}
 
 
 def parse_age(text: str) -> float:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mlops_bot.report.tables import table
 
 if TYPE_CHECKING:
-    from mlops_bot.flows.gc import GcResult
+    from mlops_bot.flows.results.gc import GcResult
 
 __all__ = ["gc_text", "human_bytes"]
 
