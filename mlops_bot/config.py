@@ -16,16 +16,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ByteSize,
-    ConfigDict,
-    Field,
-    JsonValue,
-    ValidationError,
-    model_validator,
-)
-from pydantic.functional_validators import AfterValidator, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, JsonValue, ValidationError
+from pydantic.functional_validators import AfterValidator, field_validator, model_validator
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from mlops_bot.config_location import CONFIG_FILE, config_file
