@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.cli.options import json_option, repo_option
 from mlops_bot.console import emit_json, say
+from mlops_bot.errors import UserError
 
 if TYPE_CHECKING:
     from mlops_bot.cli.options import Subcommands
+    from mlops_bot.github.forge import Forge
 
 __all__ = ["register"]
 
@@ -36,12 +38,25 @@ def register(commands: Subcommands) -> None:
 
 
 def _command(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.status import forge_from_env, status
+    from mlops_bot.flows.status import status
     from mlops_bot.report.run_progress import render_status_text
 
-    result = status(args.repo, args.sha, args.days, forge_from_env(os.environ))
+    result = status(args.repo, args.sha, args.days, _forge())
     if args.json:
         emit_json(result.to_dict())
     else:
         say(render_status_text(result))
     return 0 if result.ok else 1
+
+
+def _forge() -> Forge:
+    """GitHub, from GITHUB_TOKEN and GITHUB_REPOSITORY (as in a workflow)."""
+    token, repository = os.environ.get("GITHUB_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
+    if not (token and repository):
+        raise UserError("mlops-bot status updates the check runs on GitHub: set GITHUB_TOKEN "
+                        "(with checks: write) and GITHUB_REPOSITORY (owner/name), as a "
+                        "workflow does")
+    from mlops_bot.github.pygithub_forge import GithubForge
+
+    return GithubForge(repository, token,
+                       os.environ.get("GITHUB_API_URL", "https://api.github.com"))

@@ -10,7 +10,6 @@ as they are, for the next call. Idempotent: completed check runs are never touch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,8 +33,7 @@ if TYPE_CHECKING:
     from mlops_bot.backends.types import PipelineRunner, RunRecord
     from mlops_bot.github.forge import Forge
 
-__all__ = ["CheckUpdate", "StatusResult", "forge_from_env", "recent_commits", "status",
-           "update_run_checks"]
+__all__ = ["CheckUpdate", "StatusResult", "recent_commits", "status", "update_run_checks"]
 
 MAX_COMMITS = 100  # commits looked at in one call (the newest runs' first)
 
@@ -172,14 +170,3 @@ def status(repo: Path, commits: list[str], days: float, forge: Forge) -> StatusR
         result.notes.append(f"no run started in the last {days:g} day(s): nothing to update")
     return result
 
-
-def forge_from_env(environ: Mapping[str, str]) -> Forge:
-    """GitHub, from GITHUB_TOKEN and GITHUB_REPOSITORY (as in a workflow)."""
-    token, repository = environ.get("GITHUB_TOKEN"), environ.get("GITHUB_REPOSITORY")
-    if not (token and repository):
-        raise UserError("mlops-bot status updates the check runs on GitHub: set GITHUB_TOKEN "
-                        "(with checks: write) and GITHUB_REPOSITORY (owner/name), as a "
-                        "workflow does")
-    from mlops_bot.github.pygithub_forge import GithubForge
-
-    return GithubForge(repository, token, environ.get("GITHUB_API_URL", "https://api.github.com"))
