@@ -190,3 +190,15 @@ def test_pushing_an_older_commit_compiles_that_commit_not_the_working_tree(build
     assert [r["status"] for r in document["runs"]] == ["succeeded"]
     assert document["plan"]["head"] == second
     assert (builder.path / "pipelines/alpha/src/logic.py").read_text() == "uncommitted(\n"
+
+
+def test_local_runs_of_two_pipelines_overlap(builder):
+    repo_with(builder, {"mlops.yaml": "run:\n  max_parallel: 2\n", **pipeline_files("alpha"),
+                        **pipeline_files("beta")})
+    document = cli_json("push", cwd=builder.path)
+    assert [(r["pipeline"], r["status"]) for r in document["runs"]] == [
+        ("alpha", "succeeded"), ("beta", "succeeded")]
+    a, b = sorted(cli_json("runs", "list", cwd=builder.path)["runs"],
+                  key=lambda r: r["pipeline"])
+    # Each kfp.local run is its own worker process: the two ran at the same time.
+    assert b["started_at"] < a["finished_at"] and a["started_at"] < b["finished_at"], (a, b)
