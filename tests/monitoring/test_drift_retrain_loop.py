@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).parents[2] / "pipelines" / "wine_quality"
 MLOPS_YAML = """\
+local: {builder: venv}  # seconds: no image build, runs in a layered virtualenv
 environments:
   staging:
     endpoint: wine-staging
