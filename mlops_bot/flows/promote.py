@@ -109,8 +109,10 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
         changes.begin("deploy", f"{version.model} version {version.version}")
         _roll_out(backends, changes, version, canary, serving, instances, source, result)
         changes.finish()
+        _follow(backends, config, changes.record, result.notes)
     except ConcurrentChange as error:
         result.status, result.message = "concurrent_change", str(error)
+        changes.abandon()
     except UserError as error:
         result.status = "smoke_failed" if isinstance(error, _SmokeFailed) else "deploy_failed"
         result.message = f"{error}; {_restored(changes)}"
@@ -175,6 +177,9 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
         result.message = f"{environment} rolled back: {recovered.message}"
         result.traffic_before, result.traffic_after = (recovered.traffic_before,
                                                        recovered.traffic_after)
+        now = backends.endpoints.get(environment)
+        if now is not None:
+            _follow(backends, config, now, result.notes)
         return result
     if recovered is not None:
         result.notes.append(recovered.message)
@@ -204,11 +209,13 @@ def rollback(backends: Backends, config: Config, environment: str, pipeline: str
         changes.begin("rollback", f"{model} version {target.version}")
         _roll_back(backends, changes, target, serving)
         changes.finish()
+        _follow(backends, config, changes.record, result.notes)
         result.message = (f"{environment} rolled back from {serving.model} version "
                           f"{serving.model_version} to {model} version {target.version} "
                           f"(run {target.run_id}, commit {target.short_sha})")
     except ConcurrentChange as error:
         result.status, result.message = "concurrent_change", str(error)
+        changes.abandon()
     except UserError as error:
         result.status, result.message = "deploy_failed", f"{error}; {_restored(changes)}"
     except BaseException as error:
@@ -230,6 +237,15 @@ def _roll_back(backends: Backends, changes: EndpointChanges, target: ModelVersio
             changes.undeploy(other)
     move_aliases(backends.models, changes.record.environment, serving, target.model,
                  target.version)
+
+
+def _follow(backends: Backends, config: Config, record: EndpointRecord, notes: list[str]) -> None:
+    """Monitoring watches what serves now (mlops_bot.flows.monitoring_sync)."""
+    from mlops_bot.flows.monitoring_sync import follow_serving
+
+    note = follow_serving(backends, config, record)
+    if note:
+        notes.append(note)
 
 
 def _traffic_after(backends: Backends, changes: EndpointChanges, status: str) -> dict[str, int]:
@@ -254,11 +270,14 @@ def _restored(changes: EndpointChanges) -> str:
     why = changes.restore()
     if why is not None:  # the record of what to put back stays for the next command to retry
         return f"the endpoint could not be restored: {why}"
+    split = ", ".join(f"{k} {v}%" for k, v in changes.record.traffic.items()) or "nothing deployed"
     try:
         changes.finish()
-    except UserError as error:
-        return f"the traffic split was restored, but its record could not be removed: {error}"
-    split = ", ".join(f"{k} {v}%" for k, v in changes.record.traffic.items()) or "nothing deployed"
+    except UserError as error:  # the next deploy or rollback looks again and finishes it
+        why = ("the endpoint changed meanwhile" if isinstance(error, ConcurrentChange)
+               else str(error))
+        return (f"the traffic split was restored ({split}); the record of this change stays on "
+                f"the endpoint ({why}) for the next deploy or rollback to check")
     return f"the traffic split was restored ({split})"
 
 

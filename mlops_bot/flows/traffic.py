@@ -50,11 +50,13 @@ class EndpointChanges:
         self.before = dict(record.traffic) if before is None else dict(before)
         self._before_ids = ([d.deployed_model_id for d in record.deployed] if before is None
                             else list(before))
+        self._intent: PromotionIntent | None = None  # what `begin` recorded
 
     def begin(self, action: str, candidate: str) -> None:
         """Record on the endpoint what is about to change, before the first change."""
-        self.record = self.service.set_intent(self.record, PromotionIntent(
-            action, dict(self.before), candidate, datetime.now(UTC).isoformat(timespec="seconds")))
+        self._intent = PromotionIntent(action, dict(self.before), candidate,
+                                       datetime.now(UTC).isoformat(timespec="seconds"))
+        self.record = self.service.set_intent(self.record, self._intent)
 
     def finish(self) -> None:
         """Remove that record: the endpoint is as this promotion (or its restore) left it."""
@@ -77,6 +79,20 @@ class EndpointChanges:
     def undeploy(self, deployed_model_id: str, action: str = "undeploy") -> None:
         self.record = self.service.undeploy(self.record, deployed_model_id)
         self._step(action, deployed_model_id)
+
+    def abandon(self) -> None:
+        """Someone else changed the endpoint meanwhile: their split stays, and this promotion's
+        record is taken off so that nobody puts the split back over theirs (best effort)."""
+        if self._intent is None:
+            return
+        try:
+            now = self.service.get(self.record.environment)
+            if now is not None and _same(now.intent, self._intent):
+                self.service.set_intent(now, None)
+        except UserError as error:
+            progress(f"mlops-bot: warning: the record of this {self._intent.action} stays on "
+                     f"the {self.record.environment} endpoint ({error}); the next deploy or "
+                     "rollback will put its split back")
 
     def restore(self) -> str | None:
         """Put back the split read at the start and undeploy what was deployed since; None when
@@ -106,3 +122,10 @@ class EndpointChanges:
         what = f"{action} {detail}" if detail else action
         progress(f"  {self.record.environment}: {what} -> {split}")
         self.steps.append(TrafficStep(action, dict(self.record.traffic), self.record.etag, detail))
+
+
+def _same(recorded: PromotionIntent | None, ours: PromotionIntent) -> bool:
+    """Whether the record on the endpoint is the one `ours` wrote (a backend may keep the
+    candidate's description only approximately: Vertex AI labels are lowercase)."""
+    return recorded is not None and (recorded.action, recorded.traffic, recorded.started_at) == (
+        ours.action, ours.traffic, ours.started_at)

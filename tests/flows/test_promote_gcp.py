@@ -215,6 +215,11 @@ def aliases(vertex: Vertex) -> dict[str, list[str]]:
     return {v["versionId"]: sorted(v["versionAliases"]) for v in vertex.versions("wine_quality")}
 
 
+def after_the_canary(vertex: Vertex, hook: Callable[[], None]) -> None:
+    """Run `hook` (another writer) once the canary was smoke-tested, before the next change."""
+    vertex.before["predict"] = lambda: vertex.before.__setitem__("update_endpoint", hook)
+
+
 def only(ids: dict[str, str], version: str) -> str:
     [found] = [i for i, v in ids.items() if v == version]
     return found
@@ -266,8 +271,12 @@ def test_a_second_promotion_goes_through_a_canary_then_replaces_the_champion(
     assert candidate in vertex.served
     writes = [r for r, method, _ in vertex.requests
               if method in ("POST", "PATCH") and r != "merge_version_aliases"]
-    assert writes == ["upload_model", "deploy_model", *["predict"] * vertex.calls("predict"),
-                      "update_endpoint", "undeploy_model"]
+    # The split to put back is recorded on the endpoint (labels) before the first change, and
+    # taken off after the last.
+    assert writes == ["upload_model", "update_endpoint", "deploy_model",
+                      *["predict"] * vertex.calls("predict"), "update_endpoint", "undeploy_model",
+                      "update_endpoint"]
+    assert not any(k.startswith("mlops-bot-intent") for k in vertex.endpoint_state()["labels"])
     assert [(s.action, s.traffic) for s in result.steps] == [
         ("deploy", {champion: 75, candidate: 25}),
         ("traffic", {champion: 0, candidate: 100}),
@@ -297,7 +306,9 @@ def test_a_deployment_that_fails_leaves_the_champion_serving_as_before(
         "reports Model server never became ready. (code 13); the endpoint was left as it was: "
         "see the model's container logs in Cloud Logging; the traffic split was restored "
         f"({champion} 100%)")
-    assert vertex.endpoint_state() == before  # not even the etag moved
+    moved = ("etag", "updateTime")  # the record of the promotion came and went, nothing else
+    assert {k: v for k, v in vertex.endpoint_state().items() if k not in moved} == {
+        k: v for k, v in before.items() if k not in moved}
     assert deployed(vertex) == {champion: "1"} and result.traffic_after == {champion: 100}
     assert aliases(vertex)["1"] == ["default", "sha-1111111", "staging"]
     assert "staging" not in aliases(vertex)["2"]
@@ -345,7 +356,9 @@ def test_a_failure_after_the_canary_restores_the_split_and_undeploys_the_candida
         assert result.message.startswith(
             f"could not set the traffic of endpoint wine-staging (staging) to {{'{candidate}': "
             "100} after 3 tries; run the command again")
-        assert vertex.calls("update_endpoint") == 4  # three tries, then the restore
+        # The first promotion's record and its removal, this one's record, three tries, the
+        # restore and the record's removal.
+        assert vertex.calls("update_endpoint") == 8
 
 
 def test_another_writer_mid_rollout_is_not_overwritten(
@@ -361,7 +374,7 @@ def test_another_writer_mid_rollout_is_not_overwritten(
         [candidate] = set(record.traffic) - {champion}
         theirs.update({champion: 50, candidate: 50})
         other.set_traffic(record, theirs)
-    vertex.before["update_endpoint"] = hold_the_rollout
+    after_the_canary(vertex, hold_the_rollout)
 
     result = deploy("run-2")
 
@@ -383,7 +396,7 @@ def test_running_it_again_after_a_concurrent_change_finishes_the_rollout(
         record = other.get("staging")
         assert record is not None
         other.set_traffic(record, dict.fromkeys(record.traffic, 50))
-    vertex.before["update_endpoint"] = hold_the_rollout
+    after_the_canary(vertex, hold_the_rollout)
     assert deploy("run-2").status == "concurrent_change"
 
     result = deploy("run-2")
@@ -420,7 +433,8 @@ def test_an_endpoint_changed_before_the_deployment_stops_everything(
         f"{after['etag']}): nothing was changed; run the command again")
     assert after["description"] == "frozen for the audit"
     assert after["trafficSplit"] == {champion: 100} and deployed(vertex) == {champion: "1"}
-    assert vertex.calls("deploy_model") == 1 and vertex.calls("update_endpoint") == 1
+    # The first promotion's record of what it changed and its removal, then their edit.
+    assert vertex.calls("deploy_model") == 1 and vertex.calls("update_endpoint") == 3
 
 
 def test_transient_503s_mid_promotion_still_promote_once(
@@ -506,7 +520,7 @@ def test_a_concurrent_change_reports_the_split_the_endpoint_has(
         record = other.get("staging")
         assert record is not None
         other.set_traffic(record, dict.fromkeys(record.traffic, 50))
-    vertex.before["update_endpoint"] = hold_the_rollout
+    after_the_canary(vertex, hold_the_rollout)
 
     result = deploy("run-2")
 
@@ -528,7 +542,47 @@ def test_a_deployment_that_outlives_its_deadline_does_not_take_traffic_later(
                      run_id="run-2")
     assert result.status == "deploy_failed"
     assert "not done after 0.2 s" in result.message
-    assert result.message.endswith(f"the traffic split was restored ({champion} 100%)")
+    # Its take-back was still under way: the record of the promotion stays for the next one.
+    assert f"the traffic split was restored ({champion} 100%); the record of this change stays " \
+        "on the endpoint (the endpoint changed meanwhile)" in result.message
     time.sleep(0.6)  # Vertex AI finishes the operation it was given
 
     assert vertex.endpoint_state()["trafficSplit"] == {champion: 100}
+
+
+def test_a_promotion_killed_after_its_canary_is_put_back_by_the_next_rollback(
+        vertex: Vertex, backends: Backends, config: Config, repo: Path,
+        deploy: Callable[..., PromotionResult]) -> None:
+    from mlops_bot.backends.model_types import NEW_DEPLOYMENT
+    from mlops_bot.flows.promote_inputs import model_candidate
+    from mlops_bot.flows.traffic import EndpointChanges
+
+    deploy("run-1")
+    [champion] = deployed(vertex)
+    record = backends.endpoints.get("staging")
+    run = backends.runner.get("run-2")
+    assert record is not None and run is not None
+    second = backends.models.register(dataclasses.replace(
+        model_candidate(backends, run), serving_image=SERVING_IMAGE))
+    # What a promotion does up to its canary, in a process that is then killed (SIGKILL).
+    changes = EndpointChanges(backends.endpoints, record, [])
+    changes.begin("deploy", "wine_quality version 2")
+    canary = changes.deploy(second, {champion: 75, NEW_DEPLOYMENT: 25})
+    labels = vertex.endpoint_state()["labels"]
+    assert labels["mlops-bot-intent"] == "deploy"
+    assert labels[f"mlops-bot-restore-{champion}"] == "100"
+    assert labels["mlops-bot-intent-of"] == "wine_quality-version-2"
+
+    result = rollback(backends, config, "staging", None, repo_root=repo)
+
+    assert result.status == "rolled_back", result.message
+    assert result.message.startswith("staging rolled back: a deploy of wine_quality-version-2 "
+                                     "to staging (started 20")
+    assert result.message.endswith(f"stopped half-way: the traffic split it recorded was put "
+                                   f"back ({champion} 100%)")
+    assert result.traffic_before == {champion: 75, canary: 25}
+    assert vertex.endpoint_state()["trafficSplit"] == {champion: 100} == result.traffic_after
+    assert deployed(vertex) == {champion: "1"}
+    assert vertex.endpoint_state()["labels"] == {"mlops-bot-environment": "staging",
+                                                 "mlops_bot": "true"}
+    assert aliases(vertex)["1"] == ["default", "sha-1111111", "staging"]

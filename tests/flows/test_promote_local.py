@@ -252,8 +252,11 @@ def test_a_concurrent_change_aborts_without_overwriting(project, state):
     result = promote(racing, config, "staging", "wine_quality", repo_root=project.path,
                      run_id=project.runs["second"])
     assert result.status == "concurrent_change" and not result.ok
-    assert "the staging endpoint changed while this ran (revision 3 was read, it is now 4)" in \
+    # Revisions: created 1; the first promotion's record 2, deploy 3, record removed 4; this
+    # one's record 5, canary 6; theirs 7.
+    assert "the staging endpoint changed while this ran (revision 6 was read, it is now 7)" in \
         result.message
+    assert LocalEndpoints(state).get("staging").intent is None  # its record taken off theirs
     assert served(state) == [("wine_quality-1", 50), ("wine_quality-2", 50)]  # theirs, kept
     assert [s.action for s in result.steps] == ["deploy"]
 
