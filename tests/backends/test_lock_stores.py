@@ -84,3 +84,44 @@ def test_gcs_permission_denied_says_no_workflow_identity_writes_locks():
                            r"identity may write the bucket's locks/ .*`mlops-bot deploy` takes "
                            r"them with a maintainer's credentials$"):
             gcs_store(gcs).acquire(lock("#1"))
+
+
+def test_a_lock_is_taken_over_only_while_it_is_still_the_one_read(store):
+    store.acquire(lock("#1"))
+    held = store.get("staging")
+    assert store.take_over(held, lock("#2")) == lock("#2")
+    assert store.get("staging") == lock("#2")
+    assert store.take_over(held, lock("#3")) == lock("#2")  # #2 took it meanwhile: it stays
+    store.release("staging", "#2")
+    assert store.take_over(held, lock("#3")) == lock("#3")  # released meanwhile: taken
+
+
+def test_of_concurrent_takers_over_exactly_one_wins(store):
+    store.acquire(lock("#1"))
+    held = store.get("staging")
+    winners: list[str] = []
+    threads = [threading.Thread(
+        target=lambda o=f"#{i}": winners.append(store.take_over(held, lock(o)).owner))
+        for i in range(2, 8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 6 and len(set(winners)) == 1 and winners[0] != "#1"
+
+
+def test_only_the_holder_renews(store):
+    store.acquire(lock("#1"))
+    later = EnvironmentLock("staging", "#1", "user#1", "load test", "2026-01-01T00:00:00+00:00",
+                            "2026-01-01T00:10:00+00:00")
+    assert store.renew(later) and store.get("staging") == later
+    assert not store.renew(lock("#2")) and store.get("staging") == later
+    store.release("staging", "#1")
+    assert not store.renew(later) and store.get("staging") is None
+
+
+def test_a_forced_release_releases_whoever_holds_it(store):
+    store.acquire(lock("#1"))
+    assert store.release("staging", None) == lock("#1")
+    assert store.get("staging") is None and store.release("staging", None) is None
+

@@ -3,6 +3,7 @@ fake GitHub, which refuses to create a ref that exists (422) as GitHub does."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -113,3 +114,16 @@ def test_a_lock_record_written_by_hand_is_not_shown_as_written(github, record):
                                        "message": f"lock\n\n{json.dumps(record)}"}
     held = locks.get("staging")
     assert held is not None and held.owner == "branch mlops-bot-lock/staging"
+
+
+def test_forced_release_take_over_and_renew_on_github(github):
+    locks = store(github)
+    mine = EnvironmentLock("staging", "#7", "alice", "deploy in progress",
+                           "2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00")
+    assert locks.acquire(mine) == mine and locks.get("staging") == mine  # expiry read back
+    assert locks.renew(mine) and not locks.renew(dataclasses.replace(mine, owner="#8"))
+    theirs = dataclasses.replace(mine, owner="#8", actor="bob")
+    assert locks.take_over(mine, theirs) == theirs and locks.get("staging") == theirs
+    assert locks.take_over(mine, dataclasses.replace(mine, owner="#9")) == theirs  # not #7's
+    assert locks.release("staging", None) == theirs
+    assert locks.get("staging") is None
