@@ -25,8 +25,8 @@ def test_a_hostile_model_cannot_reach_the_deploy_jobs_token(workspace, tmp_path,
     written = tmp_path / "pwned.txt"
     token_file = tmp_path / "gha-creds.json"
     token_file.write_text(github.token)
-    code = (f"SECRET, TOKEN_FILE, WRITE_TO, JOB = {github.token!r}, {str(token_file)!r}, "
-            f"{str(written)!r}, {os.getpid()}\n" + SNOOP)
+    code = (f"SECRET, TOKEN_FILE, WRITE_TO, JOB, PORT = {github.token!r}, "
+            f"{str(token_file)!r}, {str(written)!r}, {os.getpid()}, 0\n" + SNOOP)
     joblib.dump(_Hostile(code), model)
 
     job = approved_deploy(repo, tmp_path, github, head)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from mlops_bot.backends.factory import backends_for
 from mlops_bot.backends.types import RunRecord
 from mlops_bot.config import parse_config
 from mlops_bot.flows.promote import promote
+from mlops_bot.serving import landlock
 
 SECRET = "ghs_attack0123456789secret"
 CONFIG = parse_config("environments:\n  staging:\n    endpoint: wine-staging\n", "mlops.yaml")
@@ -42,6 +44,12 @@ try:
     seen["write"] = "WROTE"
 except OSError as e:
     seen["write"] = type(e).__name__
+if PORT:  # a connection out (to a metadata server, say): here a listener of the test's
+    try:
+        socket.create_connection(("127.0.0.1", PORT), timeout=5).close()
+        seen["connect"] = "CONNECTED"
+    except OSError as e:
+        seen["connect"] = type(e).__name__
 raise RuntimeError("SEEN" + json.dumps(seen, sort_keys=True) + "END")
 """
 
@@ -98,12 +106,14 @@ def test_a_pickle_that_reaches_for_the_token_sees_none_and_writes_nothing(tmp_pa
     state, written = tmp_path / "state", tmp_path / "pwned.txt"
     model = state / "runs" / "run-1" / "artifacts" / "train" / "model"  # a KFP Model file
     model.parent.mkdir(parents=True)
-    code = (f"SECRET, TOKEN_FILE, WRITE_TO, JOB = {SECRET!r}, {str(job)!r}, {str(written)!r}, "
-            f"{os.getpid()}\n" + SNOOP)
+    listener = socket.create_server(("127.0.0.1", 0))
+    code = (f"SECRET, TOKEN_FILE, WRITE_TO, JOB, PORT = {SECRET!r}, {str(job)!r}, "
+            f"{str(written)!r}, {os.getpid()}, {listener.getsockname()[1]}\n" + SNOOP)
     joblib.dump(_Hostile(code), model)
     _run(state, "run-1", str(model))
 
-    result = _promote(tmp_path, "run-1")
+    with listener:
+        result = _promote(tmp_path, "run-1")
 
     assert result["status"] == "deploy_failed", result  # loading it is the first test
     assert SECRET not in json.dumps(result)
@@ -115,6 +125,8 @@ def test_a_pickle_that_reaches_for_the_token_sees_none_and_writes_nothing(tmp_pa
     assert not written.exists() or written.read_bytes() == b""
     for where in ("token_file", "parent_environ", "job_environ"):
         assert not seen[where].startswith("READ"), (where, seen)
+    if landlock.abi_version() >= 4:  # Landlock that governs TCP: no connection out either
+        assert seen["connect"] == "PermissionError", seen
     assert not result.get("traffic_after")  # nothing was left deployed
 
 
