@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_bot.console import progress
@@ -56,49 +55,71 @@ def run_or_wait(runner: PipelineRunner, request: RunRequest, deadline: float,
 
 
 class RunPool:
-    """Jobs submitted in order, done by at most `parallel` threads, results as they end."""
+    """Jobs submitted in order, done by at most `parallel` threads, results as they end.
+
+    The threads are daemons: when the push is interrupted (Ctrl-C, a cancelled workflow) it exits
+    at once rather than waiting for runs that may take hours; a Vertex job goes on and the next
+    push attaches to it, a local run's worker is taken over by the next push (its owner is gone).
+    """
 
     def __init__(self, parallel: int, deadline: float) -> None:
         self.deadline = deadline
-        self._executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="mlops-run")
-        self._pending: dict[Future[Any], Callable[[Any], None]] = {}
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(parallel)
+        self._ended: queue.SimpleQueue[tuple[Callable[[Any], None], Any, BaseException | None]]
+        self._ended = queue.SimpleQueue()
+        self._pending = 0
+        self._feeder: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
+        self._wakeup = threading.Condition()
+        self._closed = False
+        self._dispatcher = threading.Thread(target=self._dispatch, name="mlops-runs", daemon=True)
+        self._dispatcher.start()
 
     def submit(self, job: Callable[[], T], on_end: Callable[[T], None]) -> None:
-        """Start `job` when a thread is free; `on_end` gets its result in the caller's thread
+        """Start `job` when a slot is free; `on_end` gets its result in the caller's thread
         (from `drain`), so reports are written by one thread, in order of completion."""
-        future = self._executor.submit(job)
-        with self._lock:
-            self._pending[future] = on_end
+        with self._wakeup:
+            self._feeder.append((job, on_end))
+            self._pending += 1
+            self._wakeup.notify()
 
     def drain(self) -> None:
-        """Wait for every submitted job, handing each result to its `on_end` as it ends."""
-        for future, on_end in self._ended():
-            on_end(future.result())
+        """Wait for every submitted job, handing each result to its `on_end` as it ends; a job
+        that raised raises here (a bug: expected failures are results)."""
+        while self._pending:
+            on_end, value, error = self._ended.get()
+            self._pending -= 1
+            if error is not None:
+                raise error
+            on_end(value)
 
-    def _ended(self) -> Iterator[tuple[Future[Any], Callable[[Any], None]]]:
+    def _dispatch(self) -> None:
+        """Starts the submitted jobs in order, each in its own thread once a slot is free."""
         while True:
-            with self._lock:
-                pending = set(self._pending)
-            if not pending:
-                return
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=id):
-                with self._lock:
-                    on_end = self._pending.pop(future)
-                yield future, on_end
+            with self._wakeup:
+                while not self._feeder and not self._closed:
+                    self._wakeup.wait()
+                if not self._feeder:
+                    return
+                job, on_end = self._feeder.pop(0)
+            self._slots.acquire()
+            threading.Thread(target=self._run, args=(job, on_end), name="mlops-run",
+                             daemon=True).start()
 
-    def overdue(self) -> bool:
-        return time.monotonic() >= self.deadline
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=False)
+    def _run(self, job: Callable[[], Any], on_end: Callable[[Any], None]) -> None:
+        try:
+            self._ended.put((on_end, job(), None))
+        except BaseException as error:  # handed to drain, in the caller's thread
+            self._ended.put((on_end, None, error))
+        finally:
+            self._slots.release()
 
     def __enter__(self) -> RunPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        with self._wakeup:
+            self._closed = True
+            self._wakeup.notify()
 
 
 def not_started(what: str) -> UserError:

@@ -6,7 +6,11 @@ the real google-cloud clients against the fake Cloud Build, Cloud Storage and Ve
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -173,3 +177,25 @@ def test_retrain_runs_its_schedules_concurrently(cloud: Cloud, builder: GitRepoB
     retrained = [j for j in cloud.vertex.jobs.values() if j.outcome.seconds]
     assert len(retrained) == 3
     assert max(j.created for j in retrained) < min(j.created for j in retrained) + 1.5
+
+
+def test_an_interrupted_push_exits_at_once_and_leaves_its_runs_on_vertex(
+        cloud: Cloud, builder: GitRepoBuilder) -> None:
+    cloud.vertex.set_outcome("RUNNING")  # runs that would hold the push for ever
+    builder.commit({"mlops.yaml": cloud.mlops_yaml(),
+                    **{k: v for n in ("alpha", "beta") for k, v in pipeline_files(n).items()}})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    push_process = subprocess.Popen([sys.executable, "-m", "mlops_bot", "push"], cwd=builder.path,
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+    deadline = time.monotonic() + 60
+    while len(cloud.vertex.jobs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(cloud.vertex.jobs) == 2, push_process.communicate(timeout=5)
+    push_process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, stderr = push_process.communicate(timeout=20)
+    assert time.monotonic() - interrupted < 5  # not waiting for the runs to end
+    assert push_process.returncode == 130, stderr
+    assert "was interrupted" in stderr
+    assert {j.resource["state"] for j in cloud.vertex.jobs.values()} == {"PIPELINE_STATE_RUNNING"}
