@@ -117,7 +117,8 @@ def _answer(code: int, out: bytes, err: bytes, where: str, memory: int) -> list[
         if isinstance(predictions, list):
             return predictions
     if code < 0:
-        why = f"was killed by {signal.Signals(-code).name}"
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
+        why = f"was killed by signal {name}"
         if -code in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT):
             why += f" (its memory is limited to {memory >> 20} MiB)"
     else:
