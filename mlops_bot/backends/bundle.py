@@ -7,9 +7,10 @@ imports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlops_bot.backends.model_types import EndpointService, ModelRegistry
+from mlops_bot.backends.monitoring_types import MonitoringService, NoMonitoring
 from mlops_bot.backends.types import ImageBuilder, LockStore, PipelineRegistry, PipelineRunner
 
 __all__ = ["Backends"]
@@ -28,3 +29,5 @@ class Backends:
     # or `<artifact_root>/<project number>/<run id>/` (gs://, Vertex's pipeline root); "" checks
     # nothing. A promotion refuses a model or metrics artifact anywhere else.
     artifact_root: str = ""
+    # What watches the deployed models (Vertex AI Model Monitoring; locally `mlops-bot monitor`).
+    monitoring: MonitoringService = field(default_factory=NoMonitoring)

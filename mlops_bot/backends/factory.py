@@ -30,6 +30,7 @@ def backends_for(config: Config, repo_root: Path) -> Backends:
         from mlops_bot.backends.local.endpoints import LocalEndpoints
         from mlops_bot.backends.local.locks import FileLockStore
         from mlops_bot.backends.local.models import LocalModelRegistry
+        from mlops_bot.backends.local.monitoring import LocalMonitoring
         from mlops_bot.backends.local.registry import DirectoryRegistry
         from mlops_bot.backends.local.runner import LocalRunner
 
@@ -44,6 +45,7 @@ def backends_for(config: Config, repo_root: Path) -> Backends:
             endpoints=LocalEndpoints(state),
             builder_note=note,
             artifact_root=str(state / "runs"),
+            monitoring=LocalMonitoring(state),
         )
     from mlops_bot.backends.gcp.factory import gcp_backends
 

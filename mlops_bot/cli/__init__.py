@@ -34,6 +34,7 @@ from mlops_bot.cli import (
     gc,
     init,
     monitor,
+    monitoring,
     pipelines,
     plan,
     push,
@@ -54,7 +55,7 @@ __all__ = ["build_parser", "main"]
 
 # In the order `mlops-bot --help` lists them.
 _GROUPS = (plan, pipelines, push, compile, run, runs, gc, registry, bootstrap, serve, deploy,
-           rollback, endpoints, monitor, retrain, schedules, init, config, status)
+           rollback, endpoints, monitor, monitoring, retrain, schedules, init, config, status)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -210,6 +210,9 @@ def close_loop(result: MonitorResult, repo: Path, config: Config, backends: Back
     if monitoring.alerts.github_issue and (result.drifted or ended):
         _report_issue(result, forge, (episode or ended or {}).get("started", ""))
     _summary(result, environ)
+    from mlops_bot.backends.local.monitoring import record_last  # for `monitoring status`
+
+    record_last(state, result.environment, result.to_dict())
 
 
 def _read_episode(path: Path) -> dict[str, Any] | None:

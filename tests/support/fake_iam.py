@@ -63,11 +63,20 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "deploy_model": "aiplatform.endpoints.deploy",
     "undeploy_model": "aiplatform.endpoints.undeploy",
     "predict": "aiplatform.endpoints.predict",
+    "create_monitoring_job": "aiplatform.modelDeploymentMonitoringJobs.create",
+    "get_monitoring_job": "aiplatform.modelDeploymentMonitoringJobs.get",
+    "list_monitoring_jobs": "aiplatform.modelDeploymentMonitoringJobs.list",
+    "update_monitoring_job": "aiplatform.modelDeploymentMonitoringJobs.update",
+    "delete_monitoring_job": "aiplatform.modelDeploymentMonitoringJobs.delete",
+    "search_monitoring_anomalies":
+        "aiplatform.modelDeploymentMonitoringJobs.searchModelDeploymentMonitoringStatsAnomalies",
 }
 # An operation is read with the get permission of the resource it belongs to.
 _OPERATION_OWNERS = {"/models/": "aiplatform.models.get",
                      "/endpoints/": "aiplatform.endpoints.get",
-                     "/schedules/": "aiplatform.schedules.get"}
+                     "/schedules/": "aiplatform.schedules.get",
+                     "/modelDeploymentMonitoringJobs/":
+                         "aiplatform.modelDeploymentMonitoringJobs.get"}
 _HOSTS = {"aiplatform": "aiplatform.googleapis.com", "cloudbuild": "cloudbuild.googleapis.com",
           "artifactregistry": "artifactregistry.googleapis.com", "iam": "iam.googleapis.com"}
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from google.cloud.aiplatform_v1 import (
         EndpointServiceClient,
+        JobServiceClient,
         ModelServiceClient,
         PipelineServiceClient,
         PredictionServiceClient,
@@ -123,6 +124,14 @@ class GcpClients:
 
         return PredictionServiceClient(credentials=self._credentials_for("aiplatform"),
                                        transport="rest", client_options=self._vertex_options())
+
+    @cached_property
+    def jobs(self) -> JobServiceClient:
+        """Model monitoring jobs (ModelDeploymentMonitoringJob) live in the JobService."""
+        from google.cloud.aiplatform_v1 import JobServiceClient
+
+        return JobServiceClient(credentials=self._credentials_for("aiplatform"),
+                                transport="rest", client_options=self._vertex_options())
 
     @cached_property
     def schedules(self) -> ScheduleServiceClient:

@@ -15,7 +15,8 @@ __all__ = ["gcp_backends"]
 
 
 def gcp_backends(gcp: GcpConfig, credentials: Any = None) -> Backends:
-    """Cloud Build, the GCS registry and locks, Vertex AI Pipelines, Models and Endpoints.
+    """Cloud Build, the GCS registry and locks, Vertex AI Pipelines, Models, Endpoints and Model
+    Monitoring.
 
     `credentials`: None for Application Default Credentials (Workload Identity Federation on
     GitHub Actions); plain-http endpoints in `gcp.api_endpoints` get anonymous ones.
@@ -26,6 +27,7 @@ def gcp_backends(gcp: GcpConfig, credentials: Any = None) -> Backends:
     from mlops_bot.backends.gcp.endpoints import VertexEndpoints
     from mlops_bot.backends.gcp.locks import GcsLockStore
     from mlops_bot.backends.gcp.models import VertexModelRegistry
+    from mlops_bot.backends.gcp.monitoring import VertexMonitoring
     from mlops_bot.backends.gcp.registry import GcsRegistry
     from mlops_bot.backends.gcp.runner import VertexRunner
 
@@ -41,4 +43,5 @@ def gcp_backends(gcp: GcpConfig, credentials: Any = None) -> Backends:
             clients, machine_type=serving.machine_type, min_replicas=serving.min_replicas,
             max_replicas=serving.max_replicas, deploy_timeout=serving.deploy_timeout_seconds),
         artifact_root=gcp.pipeline_root or f"gs://{gcp.registry_bucket}/runs",
+        monitoring=VertexMonitoring(clients),
     )

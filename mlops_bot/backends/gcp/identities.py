@@ -146,6 +146,13 @@ _DEPLOYS = Role("mlopsBotDeploy", "mlops-bot deploy: models and endpoints", {
     "aiplatform.endpoints.predict": "smoke-test the candidate before it takes traffic",
     "aiplatform.pipelineJobs.get": "check the approved run against Vertex before promoting",
     "aiplatform.pipelineJobs.list": "find the approved run by its labels",
+    "aiplatform.modelDeploymentMonitoringJobs.create": "monitor the endpoint the first time",
+    "aiplatform.modelDeploymentMonitoringJobs.get": "read the endpoint's monitoring job",
+    "aiplatform.modelDeploymentMonitoringJobs.list": "find the endpoint's monitoring job",
+    "aiplatform.modelDeploymentMonitoringJobs.update": "point monitoring at what serves now",
+    "aiplatform.modelDeploymentMonitoringJobs.delete": "stop monitoring removed from mlops.yaml",
+    "aiplatform.modelDeploymentMonitoringJobs.searchModelDeploymentMonitoringStatsAnomalies":
+        "monitoring status: read the latest anomalies",
 })
 
 _ACT_AS = Role("roles/iam.serviceAccountUser", "Service Account User", {

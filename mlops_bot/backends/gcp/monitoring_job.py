@@ -1,0 +1,127 @@
+"""The `ModelDeploymentMonitoringJob` an environment's settings ask for, and what differs from
+the job Vertex holds (the update mask), so an unchanged configuration writes nothing.
+
+Vertex AI Model Monitoring measures skew and drift with its own distances (Jensen-Shannon for
+numeric features, L-infinity for categorical ones); the thresholds of mlops.yaml are given to it
+per feature (each feature's override, else the numeric default) and as the default threshold.
+Skew needs the training data: without a training Dataset recorded by the run, skew is off and
+drift alone is watched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_bot.backends.gcp.api_errors import label_value
+from mlops_bot.backends.gcp.endpoint_lookup import ENVIRONMENT_LABEL
+from mlops_bot.backends.monitoring_types import MonitoredModel
+from mlops_bot.monitoring_config import INTERVALS, duration_seconds
+
+if TYPE_CHECKING:
+    from google.cloud.aiplatform_v1 import ModelDeploymentMonitoringJob
+
+    from mlops_bot.monitoring_config import Monitoring, Objective
+
+__all__ = ["MANAGED", "MANAGED_FIELDS", "differing", "is_managed", "wanted_job"]
+
+MANAGED = ("mlops-bot", "managed")  # the label that makes a job mlops-bot's own
+# The fields mlops-bot sets, in the order a diff names them (snake_case: update_mask paths).
+MANAGED_FIELDS = ("labels", "model_deployment_monitoring_objective_configs",
+                  "model_deployment_monitoring_schedule_config", "logging_sampling_strategy",
+                  "model_monitoring_alert_config")
+
+
+def labels_for(environment: str) -> dict[str, str]:
+    return {MANAGED[0]: MANAGED[1], ENVIRONMENT_LABEL: label_value(environment)}
+
+
+def is_managed(job: ModelDeploymentMonitoringJob) -> bool:
+    return job.labels.get(MANAGED[0]) == MANAGED[1]
+
+
+def wanted_job(environment: str, endpoint: str, deployed: Sequence[MonitoredModel],
+               monitoring: Monitoring) -> tuple[ModelDeploymentMonitoringJob, list[str]]:
+    """The job for `endpoint` watching `deployed`, and notes (skew off for lack of data)."""
+    from google.cloud import aiplatform_v1 as v1
+    from google.protobuf import duration_pb2
+
+    notes: list[str] = []
+    objectives = []
+    for model in sorted(deployed, key=lambda m: m.deployed_model_id):
+        config, note = _objective(model, monitoring)
+        if note:
+            notes.append(note)
+        if config is not None:
+            objectives.append(v1.ModelDeploymentMonitoringObjectiveConfig(
+                deployed_model_id=model.deployed_model_id, objective_config=config))
+    hours = INTERVALS[monitoring.interval]
+    job = v1.ModelDeploymentMonitoringJob(
+        display_name=f"mlops-bot-{label_value(environment)}"[:128], endpoint=endpoint,
+        labels=labels_for(environment),
+        model_deployment_monitoring_objective_configs=objectives,
+        model_deployment_monitoring_schedule_config=v1.ModelDeploymentMonitoringScheduleConfig(
+            monitor_interval=duration_pb2.Duration(seconds=hours * 3600),
+            monitor_window=duration_pb2.Duration(seconds=duration_seconds(monitoring.window))),
+        logging_sampling_strategy=v1.SamplingStrategy(
+            random_sample_config=v1.SamplingStrategy.RandomSampleConfig(
+                sample_rate=monitoring.sampling_rate)),
+        model_monitoring_alert_config=v1.ModelMonitoringAlertConfig(
+            email_alert_config=v1.ModelMonitoringAlertConfig.EmailAlertConfig(
+                user_emails=list(monitoring.alerts.emails))))
+    return job, notes
+
+
+def _objective(model: MonitoredModel, monitoring: Monitoring) -> tuple[Any, str]:
+    from google.cloud import aiplatform_v1 as v1
+
+    objective = v1.ModelMonitoringObjectiveConfig
+    config = objective()
+    note = ""
+    watched = tuple(monitoring.features) or model.features
+    if monitoring.skew is not None and model.training_data:
+        config.training_dataset = objective.TrainingDataset(
+            gcs_source=v1.GcsSource(uris=[model.training_data]), data_format="csv")
+        default, per_feature = _thresholds(monitoring.skew, watched)
+        config.training_prediction_skew_detection_config = (
+            objective.TrainingPredictionSkewDetectionConfig(
+                default_skew_threshold=default, skew_thresholds=per_feature))
+    elif monitoring.skew is not None:
+        note = (f"{model.model} version {model.model_version}: its run recorded no training "
+                "Dataset (train_data), so skew is off and only drift is watched")
+    if monitoring.drift is not None:
+        default, per_feature = _thresholds(monitoring.drift, watched)
+        config.prediction_drift_detection_config = (
+            objective.PredictionDriftDetectionConfig(
+                default_drift_threshold=default, drift_thresholds=per_feature))
+    empty = (monitoring.drift is None and not model.training_data)
+    return (None if empty else config), note
+
+
+def _thresholds(objective: Objective, features: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    from google.cloud.aiplatform_v1 import ThresholdConfig
+
+    per_feature = {name: ThresholdConfig(value=objective.check(name, False).threshold)
+                   for name in sorted(set(features) | set(objective.per_feature))}
+    return ThresholdConfig(value=objective.numeric.threshold), per_feature
+
+
+def differing(current: ModelDeploymentMonitoringJob,
+              wanted: ModelDeploymentMonitoringJob) -> list[str]:
+    """The managed fields whose values differ (the update mask); [] when nothing does."""
+    kind = type(wanted)
+    now = kind.to_dict(current, preserving_proto_field_name=True)
+    ask = kind.to_dict(wanted, preserving_proto_field_name=True)
+    return [name for name in MANAGED_FIELDS if _plain(now.get(name)) != _plain(ask.get(name))]
+
+
+def _plain(value: Any) -> Any:
+    """Objective configs in deployed-model order; a missing message equals an empty one."""
+    if isinstance(value, list):
+        items = [_plain(v) for v in value]
+        if all(isinstance(v, dict) and "deployed_model_id" in v for v in items):
+            items.sort(key=lambda v: str(v["deployed_model_id"]))
+        return items
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v not in (None, {}, [], "", 0)}
+    return value
