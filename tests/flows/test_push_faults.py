@@ -60,7 +60,10 @@ class Push:
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
 
-    def finish(self, timeout: float = 90) -> tuple[int, str, str]:
+    def said(self, text: str) -> bool:
+        return text in self._err.read_text()
+
+    def finish(self, timeout: float = 240) -> tuple[int, str, str]:
         code = self.process.wait(timeout)
         return code, self._out.read_text(), self._err.read_text()
 
@@ -111,7 +114,7 @@ class Scratch:
         return bool(paths) and self.record()["status"] == "running" and self.ran() > 0
 
 
-def until(condition: Callable[[], bool], timeout: float = 60) -> None:
+def until(condition: Callable[[], bool], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -184,8 +187,8 @@ def test_of_two_pushes_at_once_one_runs_and_the_other_reports_its_outcome(scratc
     scratch.hold.touch()
     pushes = [scratch.start("first"), scratch.start("second")]
     until(scratch.running)
-    time.sleep(1)  # both are past building and publishing: one runs, the other waits
-    scratch.hold.unlink()
+    until(lambda: any(push.said("is being run by another push") for push in pushes))
+    scratch.hold.unlink()  # one runs, the other waits for it
     outcomes = [push.finish() for push in pushes]
     assert [code for code, _, _ in outcomes] == [0, 0], outcomes
     runs = [json.loads(out)["runs"] for _, out, _ in outcomes]
