@@ -34,7 +34,7 @@ def test_each_instance_is_one_line_with_features_prediction_model_and_time(tmp_p
     assert [r["prediction"] for r in records] == [1, 2]
     assert {(r["model"], r["model_name"], r["model_version"], r["run_id"]) for r in records} == {
         ("wine_quality-3", "wine_quality", 3, "run-abc")}
-    assert before <= records[0]["time"] <= time.time()
+    assert before - 0.001 <= records[0]["time"] <= time.time()  # milliseconds
 
 
 def test_the_sampling_rate_keeps_that_share_of_instances(tmp_path):
