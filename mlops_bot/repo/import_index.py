@@ -16,11 +16,9 @@ warning, and it is replaced by an atomic rename, so concurrent plans never read 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from posixpath import dirname
@@ -43,6 +41,8 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def index_file(state_dir: Path, pipelines_dir: str, shared: list[str]) -> Path:
+    import hashlib  # here: a plan that keeps no cache need not pay for importing it
+
     key = json.dumps([FORMAT, pipelines_dir.rstrip("/"), sorted(s.rstrip("/") for s in shared)])
     return state_dir / "cache" / f"imports-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
@@ -231,6 +231,8 @@ class ImportIndex:
 
 def _replace(file: Path, text: str) -> None:
     """Write `file` whole or not at all: concurrent plans each rename their own copy over it."""
+    import tempfile  # only plans that change the cache write it
+
     file.parent.mkdir(parents=True, exist_ok=True)
     ignore = file.parent / ".gitignore"
     if not ignore.exists():  # where the state folder is not ignored, git still skips the cache
