@@ -449,6 +449,11 @@ def test_cli_config_check_reports_an_invalid_file_without_traceback(tmp_path):
 
 def test_cli_config_check_accepts_a_valid_file(tmp_path):
     write(tmp_path, FULL_EXAMPLE)
+    # The pipeline the example configures and schedules exists (config check cross-checks it).
+    (tmp_path / "pipelines" / "wine_quality").mkdir(parents=True)
+    (tmp_path / "pipelines" / "wine_quality" / "definition.py").write_text(
+        "from kfp import dsl\n\n\n@dsl.pipeline(name='wine-quality')\n"
+        "def wine_quality() -> None:\n    pass\n")
     result = run_cli("config", "check", "--repo", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "valid; backend=gcp, environments: staging, prod" in result.stdout
