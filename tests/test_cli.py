@@ -133,7 +133,7 @@ def test_every_command_and_action_prints_its_help(capsys):
     for name, parser in commands(build_parser()).items():
         paths.append([name])
         paths += [[name, action] for action in commands(parser)]
-    assert len(paths) == 28
+    assert len(paths) == 30
     for path in paths:
         with pytest.raises(SystemExit) as stop:
             main([*path, "--help"])

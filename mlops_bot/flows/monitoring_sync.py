@@ -29,8 +29,9 @@ def follow_serving(backends: Backends, config: Config, record: EndpointRecord) -
     environment = config.environments.get(record.environment)
     monitoring = environment.monitoring if environment is not None else None
     try:
+        # Without monitoring only our job's removal is asked: no lineage to read.
         deployed = [_monitored(backends, d) for d in record.deployed
-                    if record.traffic.get(d.deployed_model_id, 0)]
+                    if monitoring is not None and record.traffic.get(d.deployed_model_id, 0)]
         if not deployed and monitoring is not None:
             return ""
         change = backends.monitoring.ensure(record, deployed, monitoring)
