@@ -1,8 +1,10 @@
 """The request log of `mlops-bot serve`: sampled predictions, for `mlops-bot monitor`.
 
-Each sampled instance becomes one JSON line: `{"time": <unix seconds>, "model": <deployed model
-id>, "model_name", "model_version", "run_id", "features": {name: value}, "prediction"}`, appended
-to `<state_dir>/monitoring/<env>/requests/<start>-<n>.jsonl`. A segment is closed at
+Each request with sampled instances becomes one JSON line: `{"time": <unix seconds>, "model":
+<deployed model id>, "model_name", "model_version", "run_id", "names": [feature names], "rows":
+[[values of one instance]...], "predictions": [...]}` (`read_requests` gives one record per
+instance, `features` a mapping), appended to
+`<state_dir>/monitoring/<env>/requests/<start>-<n>.jsonl`. A segment is closed at
 `segment_bytes`; the oldest segments are removed while the folder holds more than `max_bytes`,
 so the log never grows past its cap whatever the traffic.
 
@@ -95,13 +97,12 @@ class RequestLog:
     def _lines(when: float, model: Any, rows: list[Sequence[Any]],
                predictions: list[Any]) -> str:
         deployed = model.deployed
-        head = {"time": round(when, 3), "model": model.id, "model_name": deployed.model,
-                "model_version": deployed.model_version,
-                "run_id": deployed.lineage.get("run_id", "")}
         names = list(model.feature_names) or [f"f{i}" for i in range(len(rows[0]))]
-        return "".join(json.dumps({**head, "features": dict(zip(names, row, strict=False)),
-                                   "prediction": prediction}, default=str) + "\n"
-                       for row, prediction in zip(rows, predictions, strict=False))
+        # One line per request, rows as arrays: one C-encoded dumps, not one per instance.
+        return json.dumps({"time": round(when, 3), "model": model.id,
+                           "model_name": deployed.model, "model_version": deployed.model_version,
+                           "run_id": deployed.lineage.get("run_id", ""), "names": names,
+                           "rows": rows, "predictions": predictions}, default=str) + "\n"
 
     def _write(self, lines: str) -> None:
         if not lines:
@@ -138,8 +139,9 @@ def _segments(folder: Path) -> list[Path]:
 
 
 def read_requests(folder: Path, since: float, until: float) -> Iterator[dict[str, Any]]:
-    """The logged instances with `since <= time < until`; a line cut short (a server killed
-    mid-write) or not an object is skipped."""
+    """Each logged instance with `since <= time < until`, as `{"time", "model", ...,
+    "features": {name: value}, "prediction"}`; a line cut short (a server killed mid-write) or
+    of another shape is skipped."""
     for segment in _segments(folder):
         try:
             text = segment.read_text(encoding="utf-8", errors="replace")
@@ -150,7 +152,21 @@ def read_requests(folder: Path, since: float, until: float) -> Iterator[dict[str
                 record = json.loads(line)
             except ValueError:
                 continue
-            if (isinstance(record, dict) and isinstance(record.get("features"), dict)
-                    and isinstance(record.get("time"), int | float)
+            if (isinstance(record, dict) and isinstance(record.get("time"), int | float)
                     and since <= record["time"] < until):
-                yield record
+                yield from _instances(record)
+
+
+def _instances(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if isinstance(record.get("features"), dict):  # one instance per line
+        yield record
+        return
+    names, rows = record.pop("names", None), record.pop("rows", None)
+    predictions = record.pop("predictions", None)
+    if not (isinstance(names, list) and isinstance(rows, list)
+            and isinstance(predictions, list)):
+        return
+    for row, prediction in zip(rows, predictions, strict=False):
+        if isinstance(row, list):
+            yield {**record, "features": dict(zip(map(str, names), row, strict=False)),
+                   "prediction": prediction}

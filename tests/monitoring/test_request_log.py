@@ -23,11 +23,13 @@ class Served:
     feature_names: tuple[str, ...] = ("alcohol", "colour")
 
 
-def test_each_instance_is_one_line_with_features_prediction_model_and_time(tmp_path):
+def test_a_request_is_one_line_read_back_as_one_record_per_instance(tmp_path):
     log = RequestLog(tmp_path, 1.0)
     before = time.time()
     log.offer(Served(), [[12.5, "red"], [13.0, "white"]], [1, 2])
     log.close()
+    [segment] = tmp_path.glob("*.jsonl")
+    assert len(segment.read_text().splitlines()) == 1
     records = list(read_requests(tmp_path, before - 1, time.time() + 1))
     assert [r["features"] for r in records] == [{"alcohol": 12.5, "colour": "red"},
                                                 {"alcohol": 13.0, "colour": "white"}]
