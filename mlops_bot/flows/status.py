@@ -2,10 +2,11 @@
 
 A push that does not wait starts its runs, writes each pipeline's check run `in_progress` with
 the run it started, and exits. This flow, run later (a scheduled or dispatched job, or by hand),
-reads those check runs on the commits of the recent runs (and any commit it is given), asks the
-runner how each run is, and completes the check run of each run that ended, with its status,
-metrics and error, as the push would have written it had it waited. Runs still going are left
-as they are, for the next call. Idempotent: completed check runs are never touched again.
+reads those check runs on the commits of the recent runs and the branch tips (or the commits it
+is given), asks the runner how each run is, and completes the check run of each run that ended,
+with its status, metrics and error, as the push would have written it had it waited. Runs still
+going are left as they are, for the next call. Idempotent: completed check runs are never
+touched again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["CheckUpdate", "StatusResult", "recent_commits", "status", "update_run_checks"]
 
 MAX_COMMITS = 100  # commits looked at in one call (the newest runs' first)
+MAX_TIPS = 30  # branch tips among them, the most recently committed
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,16 @@ def status(repo: Path, commits: list[str], days: float, forge: Forge) -> StatusR
         if sha is None:
             raise UserError(f"--sha {commit} is not a commit in {git.root}: fetch it first")
         shas.append(sha)
-    result = update_run_checks(forge, runner, shas or recent_commits(runner, days),
-                               config.backend)
-    if not result.commits:
-        result.notes.append(f"no run started in the last {days:g} day(s): nothing to update")
+    if not shas:
+        # A commit that changed no pipeline carries the records of the one before over, a
+        # running one too: the branch tips (pull request heads, which /deploy reads) are looked
+        # at besides the commits of the runs.
+        shas = list(dict.fromkeys([*recent_commits(runner, days),
+                                   *git.branch_tips(MAX_TIPS)]))[:MAX_COMMITS]
+    result = update_run_checks(forge, runner, shas, config.backend)
+    if not result.checks:
+        result.notes.append(f"no check run in progress on the {len(shas)} commit(s) looked at "
+                            f"(of the runs of the last {days:g} day(s) and the branch tips): "
+                            "nothing to update")
     return result
 

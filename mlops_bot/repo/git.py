@@ -77,6 +77,13 @@ class GitRepo:
             return None
         return out.strip() or None
 
+    def branch_tips(self, limit: int) -> list[str]:
+        """The commits this clone's branches and remote-tracking branches point to, the most
+        recently committed first, at most `limit`."""
+        out: str = self._git.for_each_ref("--sort=-committerdate", "--format=%(objectname)",
+                                          "refs/heads", "refs/remotes")
+        return list(dict.fromkeys(out.split()))[:limit]
+
     def parent(self, commit: str) -> str:
         """The first parent of `commit`, or the empty tree for a root commit."""
         return self.resolve(f"{commit}~1") or EMPTY_TREE

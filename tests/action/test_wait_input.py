@@ -25,10 +25,10 @@ def test_a_wait_input_other_than_true_or_false_fails_naming_it(tmp_path):
 
 def test_status_with_no_recent_run_has_nothing_to_complete(tmp_path):
     repo = GitRepoBuilder(tmp_path / "repo")
-    repo.commit({".gitignore": ".mlops/\n"})
+    head = repo.commit({".gitignore": ".mlops/\n"})
     run = run_action(repo.path, tmp_path, "workflow_dispatch", {}, inputs={"command": "status"})
     assert run.returncode == 0, run.stderr
     assert (run.outputs["decision"], run.outputs["reason_code"]) == ("stop", "nothing_changed")
     details = json.loads(run.outputs["result"])["details"]
-    assert details["commits"] == [] and details["checks"] == []
-    assert "no run started in the last 3 day(s)" in details["notes"][0]
+    assert details["commits"] == [head] and details["checks"] == []  # the branch's tip
+    assert "no check run in progress on the 1 commit(s)" in details["notes"][0]

@@ -9,13 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlops_bot.config import load_config
 from mlops_bot.flows.head_run import NoRun, head_record
+from mlops_bot.flows.push import PushFlow
 from mlops_bot.flows.push_checks import publish_run_checks
 from mlops_bot.flows.status import status
 from mlops_bot.github.pygithub_client import ClientSettings
 from mlops_bot.github.pygithub_forge import GithubForge
 from mlops_bot.repo.git import GitRepo
-from tests.flows.test_push_concurrent import Cloud, builder, cloud, push
+from tests.flows.test_push_concurrent import Cloud, backends_of, builder, cloud, push
 from tests.support.cli import cli, cli_json
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_vertex_pipelines import JobOutcome
@@ -68,14 +70,25 @@ def test_no_wait_push_leaves_check_runs_in_progress_and_status_completes_them(
         ("alpha", "running"), ("beta", "running")]
     assert {c.status for c in forge.check_runs(head)} == {"in_progress"}
 
+    # A docs-only commit pushed meanwhile carries the running records over, in_progress too.
+    later = builder.commit({"README.md": "docs\n"})
+    config = load_config(builder.path)
+    carried = PushFlow(GitRepo(builder.path), config, backends_of(config), "main").run(
+        head, later, {})
+    github.repo().commits.add(later)
+    assert publish_run_checks(forge, carried, GitRepo(builder.path), {}) == ""
+    assert {c.status for c in forge.check_runs(later)} == {"in_progress"}
+
     for job in jobs:  # the runs end: alpha succeeds, beta fails
         job.outcome = JobOutcome("SUCCEEDED", after_polls=0, metrics={"accuracy": 0.93}) if (
             job.request["labels"]["pipeline"] == "alpha") else JobOutcome(
             "FAILED", after_polls=0, failing_task="train", task_error="ValueError: no rows")
     done = cli_json("status", cwd=builder.path, env=env)
-    assert done["commits"] == [head]
-    assert sorted((c["pipeline"], c["status"]) for c in done["checks"]) == [
-        ("alpha", "succeeded"), ("beta", "failed")]
+    assert done["commits"] == [head, later]  # the runs' commit, then the branch's tip
+    assert sorted((c["sha"], c["pipeline"], c["status"]) for c in done["checks"]) == sorted([
+        (head, "alpha", "succeeded"), (head, "beta", "failed"),
+        (later, "alpha", "succeeded"), (later, "beta", "failed")])
+    assert head_record(forge, later, "alpha", "gcp").carried_from == head
     checks = {c.name: c for c in forge.check_runs(head)}
     assert (checks["mlops-bot: alpha"].status, checks["mlops-bot: alpha"].conclusion) == (
         "completed", "success")
@@ -87,8 +100,8 @@ def test_no_wait_push_leaves_check_runs_in_progress_and_status_completes_them(
         head_record(forge, head, "beta", "gcp")
 
     # Again: nothing is left to complete, nothing changes.
-    again = status(builder.path, [head[:12]], 3.0, forge)
-    assert again.checks == [] and len(github.repo().check_runs) == 2
+    again = status(builder.path, [], 3.0, forge)
+    assert again.checks == [] and len(github.repo().check_runs) == 4
 
 
 def test_status_without_github_says_what_to_set(builder: GitRepoBuilder, cloud: Cloud) -> None:
