@@ -22,11 +22,12 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.repo.checks import check_definition, parser_of, pipeline_functions
+from mlops_bot.compile_normalise import normalise_embedded_archives
+from mlops_bot.repo.checks import check_definition, choose_pipeline, parser_of
 from mlops_bot.repo.layout import Problem
 
 __all__ = ["CompileError", "CompiledPipeline", "compile_pipeline", "image_repository"]
@@ -47,6 +48,8 @@ class CompiledPipeline:
     parameters: dict[str, Any]  # input parameters and their defaults, from the spec
     images: dict[str, str]  # image name -> the pinned reference put into the spec
     unpinned: tuple[str, ...]  # images the spec names that the bot did not build
+    parameter_types: dict[str, str] = field(default_factory=dict)  # name -> NUMBER_INTEGER...
+    required: tuple[str, ...] = ()  # parameters without a default, that a run must be given
 
 
 def image_repository(reference: str) -> str:
@@ -56,37 +59,47 @@ def image_repository(reference: str) -> str:
 
 
 def compile_pipeline(
-    repo_root: Path, pipeline_path: str, pins: Mapping[str, str]
+    repo_root: Path, pipeline_path: str, pins: Mapping[str, str], function: str | None = None
 ) -> CompiledPipeline:
-    """Compile `<repo_root>/<pipeline_path>/definition.py`; `pins` maps image names to refs."""
+    """Compile `<repo_root>/<pipeline_path>/definition.py`; `pins` maps image names to refs;
+    `function` is the pipeline function to compile (default: the file's outermost pipeline)."""
     import yaml
 
     folder = repo_root / pipeline_path
     definition = folder / "definition.py"
     relative = f"{pipeline_path}/definition.py"
-    function_name = _pipeline_function_name(definition, relative)
+    function_name = _pipeline_function_name(definition, relative, function)
     with _isolated_imports([folder, repo_root], repo_root):
         module = _load(definition, relative, repo_root)
         pipeline_func = getattr(module, function_name)
         raw = _compile(pipeline_func, relative, repo_root)
-    documents = list(yaml.safe_load_all(raw))
+    # The first document is the pipeline spec; a second one is platform config (workspaces,
+    # Kubernetes settings), kept as it is.
+    documents = [d for d in yaml.safe_load_all(raw) if d is not None]
+    normalise_embedded_archives(documents[0])
     used, unpinned = _pin_images(documents[0], pins)
     spec = yaml.safe_dump_all(documents, sort_keys=True).encode()
+    inputs = _input_parameters(documents[0])
     return CompiledPipeline(
         pipeline=folder.name, spec=spec, parameters=_parameters(documents[0]),
         images=used, unpinned=tuple(sorted(unpinned)),
+        parameter_types={n: p.get("parameterType", "") for n, p in inputs.items()},
+        required=tuple(n for n, p in inputs.items()
+                       if "defaultValue" not in p and not p.get("isOptional")),
     )
 
 
-def _pipeline_function_name(definition: Path, relative: str) -> str:
+def _pipeline_function_name(definition: Path, relative: str, function: str | None) -> str:
     try:
         source = definition.read_bytes()
     except OSError as error:
         raise CompileError(Problem(relative, f"cannot read: {error.strerror}")) from None
-    problems = check_definition(parser_of(source, relative), relative)
+    problems = check_definition(parser_of(source, relative), relative, function)
     if problems:
         raise CompileError(problems[0])
-    return pipeline_functions(ast.parse(source))[0].name
+    chosen = choose_pipeline(ast.parse(source), relative, function)
+    assert not isinstance(chosen, Problem)  # check_definition said so
+    return chosen.name
 
 
 @contextlib.contextmanager
@@ -184,11 +197,15 @@ def _pin_images(
     return used, unpinned
 
 
+def _input_parameters(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = ((document.get("root") or {}).get(
+        "inputDefinitions") or {}).get("parameters") or {}
+    return found
+
+
 def _parameters(document: dict[str, Any]) -> dict[str, Any]:
-    definitions = ((document.get("root") or {}).get("inputDefinitions") or {}).get(
-        "parameters") or {}
     return {name: _typed(spec.get("defaultValue"), spec.get("parameterType"))
-            for name, spec in sorted(definitions.items())}
+            for name, spec in sorted(_input_parameters(document).items())}
 
 
 def _typed(value: Any, parameter_type: str | None) -> Any:

@@ -20,6 +20,7 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     `ok` and either `path` or `error`."""
     from mlops_bot.compile import CompileError, compile_pipeline
     from mlops_bot.config import load_config
+    from mlops_bot.repo.checks import configured_function
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.layout import discover_pipelines
 
@@ -39,7 +40,8 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     results: list[dict[str, Any]] = []
     for pipeline in selected:
         try:
-            compiled = compile_pipeline(git.root, pipeline.path, pins)
+            compiled = compile_pipeline(git.root, pipeline.path, pins,
+                                        configured_function(config, pipeline.name))
         except CompileError as error:
             results.append({"pipeline": pipeline.name, "ok": False, "error": str(error.problem)})
             continue

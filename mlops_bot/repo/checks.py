@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 
 from mlops_bot.repo.layout import Problem
 
-__all__ = ["check_definition", "check_syntax", "parser_of", "pipeline_functions"]
+__all__ = ["check_definition", "check_syntax", "choose_pipeline", "configured_function",
+           "definition_check", "parser_of", "pipeline_functions"]
 
 _PIPELINE_DECORATORS = frozenset({"pipeline", "dsl.pipeline", "kfp.dsl.pipeline"})
+_BLOCKS = (ast.With, ast.If, ast.Try, ast.TryStar)  # module-level blocks a pipeline may sit in
+
+Parse = Callable[[], ast.Module]
 
 
-def check_syntax(parse: Callable[[], ast.Module], path: str) -> list[Problem]:
+def check_syntax(parse: Parse, path: str) -> list[Problem]:
     try:
         parse()
     except SyntaxError as error:
@@ -20,8 +25,10 @@ def check_syntax(parse: Callable[[], ast.Module], path: str) -> list[Problem]:
     return []
 
 
-def check_definition(parse: Callable[[], ast.Module], path: str) -> list[Problem]:
-    """A pipeline's definition.py must parse and define exactly one @dsl.pipeline.
+def check_definition(parse: Parse, path: str, function: str | None = None) -> list[Problem]:
+    """A pipeline's definition.py must parse and define the pipeline to compile: the one
+    @dsl.pipeline no other pipeline of the file calls, or `function` (mlops.yaml
+    `pipelines.<name>.function`) when it names one.
 
     `parse` returns its syntax tree (or raises SyntaxError), so callers can share parses.
     """
@@ -29,32 +36,83 @@ def check_definition(parse: Callable[[], ast.Module], path: str) -> list[Problem
         tree = parse()
     except SyntaxError as error:
         return [_syntax_problem(error, path)]
+    chosen = choose_pipeline(tree, path, function)
+    return [chosen] if isinstance(chosen, Problem) else []
+
+
+def definition_check(function: str | None) -> tuple[str, Callable[[Parse, str], list[Problem]]]:
+    """`check_definition` for a pipeline configured with `function`, and the name its results
+    are cached under (the planning cache keeps them by file and name: the name changes with
+    the function, and with what the check accepts)."""
+    return f"check_definition/2:{function or ''}", partial(check_definition, function=function)
+
+
+def configured_function(config: object, pipeline: str) -> str | None:
+    """`pipelines.<pipeline>.function` of a Config (None for the defaults' layout)."""
+    settings = (getattr(config, "pipelines", None) or {}).get(pipeline)
+    return getattr(settings, "function", None)
+
+
+def choose_pipeline(tree: ast.Module, path: str,
+                    function: str | None = None) -> ast.FunctionDef | Problem:
+    """The pipeline function to compile, or the problem that says why there is none.
+
+    Pipelines may compose pipelines (KFP's nested pipelines): the one to compile is the
+    outermost, the one no other pipeline of the file calls (read from the source, not run).
+    """
     functions = pipeline_functions(tree)
     if not functions:
-        return [Problem(path, "defines no pipeline: decorate one function with @dsl.pipeline")]
-    if len(functions) > 1:
-        where = ", ".join(f"{f.name} (line {f.lineno})" for f in functions)
-        return [Problem(path, f"defines {len(functions)} pipelines ({where}): keep one "
-                        "@dsl.pipeline per definition.py, one pipeline folder each",
-                        functions[1].lineno)]
-    return []
+        return Problem(path, "defines no pipeline: decorate one function with @dsl.pipeline")
+    names = ", ".join(f"{f.name} (line {f.lineno})" for f in functions)
+    if function is not None:
+        for node in functions:
+            if node.name == function:
+                return node
+        return Problem(path, f"has no @dsl.pipeline function {function!r}, which mlops.yaml "
+                       f"names (pipelines.<name>.function); its pipelines: {names}")
+    outer = _outermost(functions)
+    if len({f.name for f in outer}) == 1:  # one name (defined in both arms of an `if`, say)
+        return outer[0]
+    if not outer:
+        return Problem(path, f"its pipelines all call one another ({names}): name the one to "
+                       "compile with `function: <name>` under pipelines.<pipeline> in mlops.yaml")
+    candidates = ", ".join(f"{f.name} (line {f.lineno})" for f in outer)
+    return Problem(path, f"defines {len(outer)} pipelines that no other pipeline calls "
+                   f"({candidates}): name the one to compile with `function: {outer[0].name}` "
+                   "under pipelines.<pipeline> in mlops.yaml, or call the others from it",
+                   outer[1].lineno)
 
 
-def parser_of(source: bytes, path: str) -> Callable[[], ast.Module]:
+def parser_of(source: bytes, path: str) -> Parse:
     """A `parse` argument for the checks, from source text."""
     return lambda: ast.parse(source, filename=path)
 
 
 def pipeline_functions(tree: ast.Module) -> list[ast.FunctionDef]:
-    """Top-level functions decorated with @dsl.pipeline (called or bare)."""
-    found = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and any(
-            _dotted(d.func if isinstance(d, ast.Call) else d) in _PIPELINE_DECORATORS
-            for d in node.decorator_list
-        ):
-            found.append(node)
-    return found
+    """Functions decorated with @dsl.pipeline (called or bare) that the module defines: at
+    its top level or in its top-level `with`, `if` and `try` blocks (not inside functions)."""
+    return [node for node in _module_level(tree.body) if isinstance(node, ast.FunctionDef)
+            and any(_dotted(d.func if isinstance(d, ast.Call) else d) in _PIPELINE_DECORATORS
+                    for d in node.decorator_list)]
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    for node in body:
+        yield node
+        if isinstance(node, _BLOCKS):
+            for field in ("body", "orelse", "finalbody"):
+                yield from _module_level(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _module_level(handler.body)
+
+
+def _outermost(functions: list[ast.FunctionDef]) -> list[ast.FunctionDef]:
+    """The pipeline functions no other one calls by name."""
+    names = {f.name for f in functions}
+    called = {call.func.id for f in functions for call in ast.walk(f)
+              if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+              and call.func.id in names and call.func.id != f.name}
+    return [f for f in functions if f.name not in called]
 
 
 def _dotted(node: ast.expr) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from mlops_bot.config_location import config_file, state_folder
 from mlops_bot.errors import UserError
-from mlops_bot.repo.checks import check_definition, check_syntax
+from mlops_bot.repo.checks import check_syntax, configured_function, definition_check
 from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
 from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
 from mlops_bot.repo.import_index import ImportIndex, index_file
@@ -79,6 +79,7 @@ class ChangePlanner:
         if head_sha is None:
             raise UserError(f"--head {head} is not a commit in {self._repo.root}: fetch it first")
         config = layout_at(self._repo, head_sha)
+        self._config = config  # for pipelines.<name>.function
         file = index_file(state_folder(self._repo.root, getattr(config, "state_dir", ".mlops")),
                           config.pipelines_dir, config.shared) if self._cache else None
         self._index = ImportIndex(file, config.pipelines_dir, config.shared) if file else None
@@ -244,8 +245,9 @@ class ChangePlanner:
         problems: list[Problem] = []
         for path in sorted(p for p in paths if p in blobs):
             parse = partial(self._sources.parse, blobs[path], path)
-            check = check_definition if path == pipeline.definition else check_syntax
-            problems += (self._index.check(blobs[path], check.__name__, path,
+            kind, check = (definition_check(configured_function(self._config, pipeline.name))
+                           if path == pipeline.definition else ("check_syntax", check_syntax))
+            problems += (self._index.check(blobs[path], kind, path,
                                            partial(check, parse, path)) if self._index
                          else check(parse, path))
         return problems

@@ -184,7 +184,7 @@ def test_syntax_error_in_a_changed_component_breaks_its_pipeline(builder):
 @pytest.mark.parametrize(("source", "message"), [
     ("from kfp import dsl\n\ndef f():\n    pass\n", "defines no pipeline"),
     ("from kfp import dsl\n\n@dsl.pipeline\ndef a():\n    pass\n\n@dsl.pipeline(name='b')\ndef b():\n    pass\n",
-     "defines 2 pipelines (a (line 4), b (line 8))"),
+     "defines 2 pipelines that no other pipeline calls (a (line 4), b (line 8))"),
 ])
 def test_definition_must_define_exactly_one_pipeline(builder, source, message):
     base = five_pipelines(builder)
