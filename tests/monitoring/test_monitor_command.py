@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from mlops_bot.github.pygithub_client import ClientSettings
 from mlops_bot.github.pygithub_forge import GithubForge
 from mlops_bot.monitoring.png import LEGEND_HEIGHT, PANEL_HEIGHT, WIDTH
 from tests.monitoring.synthetic import MLOPS_YAML, NOW, NOW_ISO, log_requests, make_state, rows
+from tests.support.action import run_action
 from tests.support.cli import cli
 
 DAY = 86400
@@ -170,3 +172,21 @@ def test_a_ks_override_on_a_categorical_feature_names_the_key(tmp_path):
     with pytest.raises(UserError, match=r"environments.staging.monitoring.skew.per_feature."
                        r"colour: ks needs numbers, and colour is categorical"):
         monitor(repo, "staging", None, parse_now(NOW_ISO), forge=None, environ={})  # type: ignore[arg-type]
+
+
+def test_the_action_checks_each_environment_due_and_reports_in_the_summary(tmp_path, github):
+    repo = tmp_path / "repo"
+    config = ISSUE_YAML + "  production:\n    endpoint: wine-prod\n"  # no monitoring: skipped
+    log_requests(make_state(repo, config=config), rows(300, 2, shift=1.0), time.time())
+    github.add_issue("an older issue")  # the repository exists on the fake
+    done = run_action(repo, tmp_path, "schedule", {}, inputs={
+        "command": "monitor", "github-token": github.token},
+        env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models"})
+    assert done.returncode == 0, done.stderr
+    assert done.outputs["decision"] == "stop" and done.outputs["reason_code"] == "ok"
+    details = json.loads(done.outputs["result"])["details"]
+    assert list(details["environments"]) == ["staging"] and details["failed"] == []
+    assert details["environments"]["staging"]["drift"] is True
+    assert "### Model monitoring: `staging`" in done.summary and "**DRIFT**" in done.summary
+    assert [i.title for i in github.repo().issues.values()][-1] == (
+        "mlops-bot: drift in staging (window 1d)")
