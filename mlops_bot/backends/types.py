@@ -139,17 +139,11 @@ class RunRecord:
 
 
 def metrics_of(artifacts: list[dict[str, Any]]) -> dict[str, float]:
-    """The numbers of a run's `system.Metrics` artifacts (as RunRecord.artifacts lists them); a
-    name that two tasks log is kept as `<task>.<name>` for the second."""
-    metrics: dict[str, float] = {}
-    for artifact in artifacts:
-        if artifact.get("type") != "system.Metrics":
-            continue
-        for name, value in (artifact.get("metadata") or {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                key = name if name not in metrics else f"{artifact['task']}.{name}"
-                metrics[key] = float(value)
-    return metrics
+    """The metrics of a run (as RunRecord.artifacts lists its artifacts): from its Metrics
+    artifacts, its model's metadata and its final tasks' float outputs (backends/run_metrics.py)."""
+    from mlops_bot.backends.run_metrics import metric_values
+
+    return metric_values(artifacts)
 
 
 class PipelineRunner(Protocol):

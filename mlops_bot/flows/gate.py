@@ -24,7 +24,9 @@ _EPSILON = 1e-9
 
 
 def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | None,
-               environment: Environment, *, required_gain: float | None = None) -> GateResult:
+               environment: Environment, *, required_gain: float | None = None,
+               sources: Mapping[str, tuple[str, str, str]] | None = None) -> GateResult:
+    """`sources`: where each candidate metric came from, shown in the table."""
     primary = environment.primary_metric
     names = [*environment.thresholds]
     names += [primary] if primary not in names else []
@@ -36,7 +38,10 @@ def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | N
         value = _number(candidate.get(name))
         threshold = environment.thresholds.get(name)
         judged = threshold is not None or (name == primary and champion is not None)
-        if judged and value is None:
+        if value is None and name == primary:  # never judged without it
+            rules += [] if judged else ["required (primary_metric)"]
+            failures.append(_primary_missing(name, name in candidate))
+        elif judged and value is None:
             problem = ("is not a finite number" if name in candidate
                        else "is missing from the candidate's metrics")
             failures.append(f"{name} {problem}"
@@ -51,9 +56,19 @@ def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | N
                                              required_gain)
             rules.append(rule)
             failures += [failure] if failure else []
-        rows.append(MetricRow(name, value, best, "; ".join(rules), not failures))
+        source = (sources or {}).get(name) if value is not None else None
+        rows.append(MetricRow(name, value, best, "; ".join(rules), not failures, source))
         reasons += failures
     return GateResult(not reasons, tuple(rows), tuple(reasons))
+
+
+def _primary_missing(name: str, present: bool) -> str:
+    if present:
+        return f"{name} is not a finite number (it is the primary_metric in mlops.yaml)"
+    return (f"{name} is missing from the candidate's metrics (it is the primary_metric in "
+            "mlops.yaml): looked in the run's Metrics and ClassificationMetrics artifacts, its "
+            "model artifact's numeric metadata and the float outputs of its final tasks; log it "
+            "in one of them (e.g. metrics.log_metric) or set primary_metric to one the run has")
 
 
 def _threshold_failures(name: str, value: float, low: float | None,

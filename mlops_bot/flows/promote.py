@@ -23,6 +23,7 @@ from mlops_bot.backends.model_types import (
     EndpointRecord,
     ModelVersion,
 )
+from mlops_bot.backends.run_metrics import sources_of
 from mlops_bot.errors import UserError
 from mlops_bot.flows.gate import check_gate
 from mlops_bot.flows.promote_inputs import (
@@ -82,7 +83,8 @@ def promote(backends: Backends, config: Config, environment: str, pipeline: str,
         result.message = (f"{pipeline} version {serving.model_version} from run {run.run_id} "
                           f"already serves 100% of {environment}: nothing to do")
         return result
-    result.gate = check_gate(candidate.metrics, champion_metrics(backends, current), env)
+    result.gate = check_gate(candidate.metrics, champion_metrics(backends, current), env,
+                             sources=sources_of(run.artifacts))
     if not result.gate.passed:
         result.status = "gate_failed"
         result.message = (f"run {run.run_id} of {pipeline} is not promoted to {environment}: "

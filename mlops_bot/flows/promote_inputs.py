@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +14,8 @@ from mlops_bot.backends.model_types import EndpointRecord, ModelCandidate
 from mlops_bot.backends.types import RunRecord
 from mlops_bot.errors import UserError
 from mlops_bot.flows.results.promote import PromotionStatus
+from mlops_bot.serving.model_forms import artifact_location
+from mlops_bot.serving.state import StateError
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -24,9 +25,6 @@ __all__ = ["ClaimRefused", "Refusal", "champion_metrics", "check_artifacts", "en
            "find_run", "model_candidate", "smoke_instances", "verify_claim"]
 
 _SAMPLE = Path("serving") / "sample_instances.json"
-# A KFP Model artifact is a file named after the output; a folder holding it is what a registry
-# takes (Vertex's artifactUri), and the serving code finds these names in a folder.
-_SERVABLE_NAMES = ("model", "model.joblib", "model.pkl")
 _CHECKED = ("system.Model", "system.Metrics")  # what a promotion reads of a run's artifacts
 
 
@@ -161,8 +159,10 @@ def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
                       "artifact (an Output[Model] of a component): there is nothing to deploy")
     artifact = models[-1]  # the last task to write one: the model the pipeline ends with
     metadata: dict[str, Any] = artifact.get("metadata") or {}
-    uri = str(artifact["uri"])
-    folder = os.path.dirname(uri) if os.path.basename(uri) in _SERVABLE_NAMES else uri
+    try:
+        folder = artifact_location(str(artifact["uri"]))
+    except StateError as error:
+        raise Refusal("no_model", f"run {run.run_id} of {run.pipeline}: {error}") from None
     return ModelCandidate(
         model=run.pipeline, artifact_uri=folder, run_id=run.run_id, git_sha=run.git_sha,
         registry_version=run.version, metrics=dict(run.metrics),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from mlops_bot.backends.run_metrics import source_words
 from mlops_bot.report.markdown import plain
 from mlops_bot.report.tables import code, markdown_table, table
 
@@ -38,7 +39,7 @@ def deploy_markdown(document: Mapping[str, Any]) -> str:
     lines = [f"### {_TITLES.get(status, default).format(env=env)}", "",
              _sentence(document, plain), ""]
     lines += [_facts(document, markdown_table, code), ""]
-    metrics = _metrics(document, markdown_table, plain)
+    metrics = _metrics(document, markdown_table, plain, code)
     if metrics:
         lines += ["**Candidate vs champion**", "", metrics, ""]
     smoke = _smoke(document, plain)
@@ -98,15 +99,19 @@ def _smoke(document: Mapping[str, Any], text: Text) -> str:
             f"instances of {text(str(smoke['source']))}.")
 
 
-def _metrics(document: Mapping[str, Any], render: Table, text: Text) -> str:
+def _metrics(document: Mapping[str, Any], render: Table, text: Text,
+             names: Text = str) -> str:
     gate = document.get("gate")
     if not gate or not gate.get("metrics"):
         return ""
-    # The rule is the gate's own words around numbers from mlops.yaml; the name is the run's.
-    rows = [(text(m["name"]), _number(m["candidate"]), _number(m["champion"]),
-             m["rule"] or "-", ("ok" if m["ok"] else "FAIL") if m["rule"] else "")
+    # The rule is the gate's own words around numbers from mlops.yaml; the name and the source
+    # (artifact, output and task names) are the run's.
+    rows = [(text(m["name"]), _number(m["candidate"]),
+             source_words(m["source"], names) if m.get("source") else "-",
+             _number(m["champion"]), m["rule"] or "-",
+             ("ok" if m["ok"] else "FAIL") if m["rule"] else "")
             for m in gate["metrics"]]
-    return render(["metric", "candidate", "champion", "rule", ""], rows)
+    return render(["metric", "candidate", "source", "champion", "rule", ""], rows)
 
 
 def _steps(document: Mapping[str, Any], render: Table, text: Text) -> str:

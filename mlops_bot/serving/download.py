@@ -11,6 +11,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from mlops_bot.serving.model_forms import MODEL_SUFFIXES
 from mlops_bot.serving.state import StateError
 
 if TYPE_CHECKING:
@@ -45,12 +46,13 @@ def download_model(uri: str, into: Path, client: Client | None = None,
         blobs = [b for b in storage.list_blobs(bucket, prefix=f"{folder}/" if folder else "",
                                                max_results=MAX_FILES + 1, retry=retry)
                  if not b.name.endswith("/")]
-        if not blobs and folder:  # the URI names one object, not a folder
-            single = bucket.blob(folder)
-            if single.exists(retry=retry):
-                target = into / PurePosixPath(folder).name
-                single.download_to_filename(str(target), retry=retry)
-                return target
+        if not blobs and folder:  # the URI names one object (maybe saved with a suffix)
+            for name in (folder, *(folder + suffix for suffix in MODEL_SUFFIXES)):
+                single = bucket.blob(name)
+                if single.exists(retry=retry):
+                    target = into / PurePosixPath(name).name
+                    single.download_to_filename(str(target), retry=retry)
+                    return target
         if not blobs:
             raise StateError(f"AIP_STORAGE_URI={uri}: no objects there; the model was not "
                              "uploaded, or the URI names the wrong folder")

@@ -40,9 +40,6 @@ __all__ = [
 ]
 
 _METADATA_FILE = "model_metadata.json"
-# Looked for, in this order, when a model URI is a folder (the names Vertex's prebuilt
-# scikit-learn containers accept, then the bare `model` file a KFP Model artifact is).
-_MODEL_FILES = ("model.joblib", "model.pkl", "model")
 
 
 class StateError(UserError):
@@ -221,15 +218,10 @@ def single_model_state(storage_uri: str, deployed_model_id: str) -> EndpointStat
 
 
 def model_file_at(path: Path) -> Path:
-    """The model file `path` names: itself, or in a folder model.joblib, model.pkl or model."""
-    if path.is_file():
-        return path
-    if not path.exists():
-        raise StateError(f"no model at {path}: the path does not exist")
-    for name in _MODEL_FILES:
-        if (path / name).is_file():
-            return path / name
-    raise StateError(f"no model file in {path}: expected one of {', '.join(_MODEL_FILES)}")
+    """The model file `path` names, in any form serving/model_forms.py knows."""
+    from mlops_bot.serving.model_forms import model_file
+
+    return model_file(path)
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:

@@ -80,8 +80,26 @@ def test_required_gain_for_a_challenger(candidate, gain, passed):
 
 def test_primary_metric_missing_from_candidate_fails_when_there_is_a_champion():
     result = check_gate({"f1": 0.9}, {"accuracy": 0.9}, env())
-    assert not result.passed and result.reasons == (
-        "accuracy is missing from the candidate's metrics",)
+    assert not result.passed and len(result.reasons) == 1
+    assert result.reasons[0].startswith("accuracy is missing from the candidate's metrics")
+
+
+def test_primary_metric_missing_fails_without_a_champion_naming_where_it_looked():
+    result = check_gate({"f1": 0.9}, None, env())
+    assert not result.passed and result.rows[0].rule == "required (primary_metric)"
+    assert result.reasons == (
+        "accuracy is missing from the candidate's metrics (it is the primary_metric in "
+        "mlops.yaml): looked in the run's Metrics and ClassificationMetrics artifacts, its model "
+        "artifact's numeric metadata and the float outputs of its final tasks; log it in one of "
+        "them (e.g. metrics.log_metric) or set primary_metric to one the run has",)
+
+
+def test_each_metric_row_carries_its_source():
+    sources = {"accuracy": ("model", "model", "train"), "f1": ("output", "f1", "evaluate")}
+    result = check_gate({"accuracy": 0.9, "f1": 0.8}, None, env(), sources=sources)
+    assert result.passed
+    assert [(r.name, r.source) for r in result.rows] == [
+        ("accuracy", ("model", "model", "train")), ("f1", ("output", "f1", "evaluate"))]
 
 
 def test_champion_without_the_primary_metric_is_not_compared():

@@ -188,8 +188,8 @@ def test_the_gate_refuses_a_worse_model_with_the_metric_table(project, state, tm
     assert len(list((state / "models" / "wine_quality").glob("[0-9]*.json"))) == 1
     markdown = summary.read_text()
     assert "Not deployed to `staging`: the metric gate refused it" in markdown
-    assert (f"| accuracy | {accuracy['candidate']:.4f} | 1.0000 | >= 0.8; >= champion - 0.02 "
-            "(0.98) | FAIL |") in markdown
+    assert (f"| accuracy | {accuracy['candidate']:.4f} | metrics artifact `metrics` of task "
+            "`evaluate` | 1.0000 | >= 0.8; >= champion - 0.02 (0.98) | FAIL |") in markdown
 
     text = cli("deploy", "staging", "--pipeline", "wine_quality", "--run",
                project.runs["worse"], cwd=project.path)

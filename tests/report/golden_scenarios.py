@@ -109,7 +109,8 @@ def _push(branch: str | None = "main", name: str = "churn", error: str | None = 
 
 def _gate(names: dict[str, float], passed: bool = True) -> GateResult:
     rows = [MetricRow(n, v, 0.9, ">= 0.8; at most 0.01 below the champion" if i == 0 else "",
-                      passed or i != 0) for i, (n, v) in enumerate(names.items())]
+                      passed or i != 0, ("artifact", "metrics", "evaluate") if i == 0 else
+                      ("output", n, "evaluate")) for i, (n, v) in enumerate(names.items())]
     reasons = () if passed else (f"{rows[0].name} is below the champion",)
     return GateResult(passed, tuple(rows), reasons)
 

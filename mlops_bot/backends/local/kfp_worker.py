@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops_bot.backends.local.files import replace_json
 from mlops_bot.backends.local.run_owner import Heartbeat
+from mlops_bot.backends.run_metrics import final_tasks, float_outputs
 
 __all__ = ["main"]
 
@@ -87,13 +88,17 @@ def _outputs(spec_path: Path, root: Path) -> list[dict[str, Any]]:
     """Every artifact the tasks wrote, typed from the spec (system.Model, system.Metrics...)."""
     import yaml
 
+    # The first document is the pipeline spec; a second one (platform config) names no task.
     spec = yaml.safe_load(spec_path.read_text())
     tasks = spec.get("root", {}).get("dag", {}).get("tasks", {})
     component_specs = spec.get("components", {})
+    final = final_tasks(spec)
     outputs = []
     for task_root in sorted(p for p in root.glob("*/*") if p.is_dir()):
         task = task_root.name
         component = component_specs.get(tasks.get(task, {}).get("componentRef", {}).get("name"), {})
+        if task in final:  # where the pipeline ends: its float outputs may be metrics
+            outputs += float_outputs(task, _parameters(task_root), component)
         declared = component.get("outputDefinitions", {}).get("artifacts", {})
         written = _written(task_root, declared)
         for name, listing in sorted(written.items()):
@@ -103,6 +108,14 @@ def _outputs(spec_path: Path, root: Path) -> list[dict[str, Any]]:
                                 "uri": artifact.get("uri"),
                                 "metadata": artifact.get("metadata", {})})
     return outputs
+
+
+def _parameters(task_root: Path) -> dict[str, Any]:
+    output_file = task_root / "executor_output.json"
+    if not output_file.is_file():
+        return {}
+    values = json.loads(output_file.read_text()).get("parameterValues")
+    return values if isinstance(values, dict) else {}
 
 
 def _written(task_root: Path, declared: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ class MetricRow:
     champion: float | None
     rule: str  # what the candidate had to meet, in words ("" when the metric is only shown)
     ok: bool
+    # Where the candidate's value came from: (kind, name, task), backends/run_metrics.py.
+    source: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -26,4 +28,6 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "reasons": list(self.reasons),
                 "metrics": [{"name": r.name, "candidate": r.candidate, "champion": r.champion,
-                             "rule": r.rule, "ok": r.ok} for r in self.rows]}
+                             "rule": r.rule, "ok": r.ok,
+                             "source": list(r.source) if r.source else None}
+                            for r in self.rows]}
