@@ -28,7 +28,9 @@ from mlops_bot.errors import UserError
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.flows.run_pool import RunPool, deadline_of, not_started, parallel_runs, run_or_wait
 from mlops_bot.repo.checkout import checkout
+from mlops_bot.repo.checks import configured_function
 from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.parameter_needs import parameter_notes
 from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
 from mlops_bot.repo.plan import PipelinePlan, Plan
 from mlops_bot.repo.planner import ChangePlanner
@@ -68,23 +70,26 @@ class PushFlow:
         self._on_run = on_run
         self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
 
-    def _plan(self, base: str, head: str) -> Plan:
+    def _plan(self, base: str, head: str, cli_parameters: dict[str, Any]) -> Plan:
         """The range's plan; every pipeline with `everything` (`--all`) or on the default
-        branch's first push (an all-zero base there has nothing to compare with)."""
+        branch's first push (an all-zero base there has nothing to compare with). Parameters
+        a run lacks are noted, a mistyped `--param` refused (UsageError) before any build."""
         first = self._branch if self._branch == self._default_branch else None
         planner = ChangePlanner(self._git, pushed_default_branch=first)
-        return planner.plan_all(head) if self._everything else planner.plan(base, head)
+        plan = planner.plan_all(head) if self._everything else planner.plan(base, head)
+        plan.notes += parameter_notes(self._git, plan, self._config, cli_parameters)
+        return plan
 
     def plan_only(self, base: str, head: str) -> PushResult:
         """What `run` would do, without building, publishing or running anything."""
-        result = PushResult(self._plan(base, head), self._branch)
+        result = PushResult(self._plan(base, head, {}), self._branch)
         result.notes.append("dry run: nothing was built, published or run")
         return result
 
     def run(self, base: str, head: str, cli_parameters: dict[str, Any]) -> PushResult:
         started = time.monotonic()
         with _step("plan"):
-            plan = self._plan(base, head)
+            plan = self._plan(base, head, cli_parameters)
         result = PushResult(plan, self._branch)
         if not plan.pipelines:
             result.notes.append("no pipeline to build: nothing changed that affects one")
@@ -132,7 +137,8 @@ class PushFlow:
             return
         try:
             with _step(f"compile {entry.name}"):
-                compiled = compile_pipeline(tree, entry.pipeline.path, refs)
+                compiled = compile_pipeline(tree, entry.pipeline.path, refs,
+                                            configured_function(self._config, entry.name))
         except CompileError as error:
             result.versions.append(VersionOutcome(entry.name, None, "failed",
                                                   error=str(error.problem)))
@@ -201,7 +207,8 @@ class PushFlow:
             (f"{path}/run.py", run_py_parameters(_read(tree / path / "run.py"), f"{path}/run.py")),
             (f"mlops.yaml pipelines.{entry.name}.parameters",
              settings.parameters if settings else {}),
-            ("--param", cli_parameters),
+            ("--param", cli_parameters), types=compiled.parameter_types,
+            required=compiled.required,
         )
 
     def _run(self, request: RunRequest, deadline: float) -> RunOutcome:

@@ -122,7 +122,7 @@ def run_environment(envs: Path, spec: bytes, base: Path | None = None) -> Path:
     """
     import yaml
 
-    installs = _install_scripts(yaml.safe_load(spec) or {})
+    installs = _install_scripts(next(yaml.safe_load_all(spec), {}) or {})  # + platform doc
     layers = ([str(_purelib(base / "bin" / "python"))] if base else []) + _bot_layers()
     key = json.dumps({"python": sys.version, "kfp": importlib.metadata.version("kfp"),
                       "layers": layers, "installs": sorted(installs)}, sort_keys=True)

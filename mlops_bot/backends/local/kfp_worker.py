@@ -89,7 +89,7 @@ def _outputs(spec_path: Path, root: Path) -> list[dict[str, Any]]:
     import yaml
 
     # The first document is the pipeline spec; a second one (platform config) names no task.
-    spec = yaml.safe_load(spec_path.read_text())
+    spec = next(yaml.safe_load_all(spec_path.read_text()), None) or {}
     tasks = spec.get("root", {}).get("dag", {}).get("tasks", {})
     component_specs = spec.get("components", {})
     final = final_tasks(spec)
