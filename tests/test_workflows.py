@@ -257,13 +257,16 @@ def test_the_deploy_job_is_gated_and_takes_everything_from_the_command_job():
         "deployment-id": "${{ needs.command.outputs.deployment_id }}"}
 
 
-def test_the_retrain_deploy_job_checks_out_the_default_branch_and_reads_the_protection():
-    for name in ("mlops-comment.yml", "mlops-retrain.yml"):
-        deploy = _workflow(name)["jobs"]["deploy"]
+def test_every_deploy_job_checks_out_the_default_branch_and_reads_the_protection():
+    deploys = {(path.name, name): job for path in WORKFLOWS
+               for name, job in yaml.safe_load(path.read_text())["jobs"].items()
+               if "environment" in job}
+    assert {("mlops-comment.yml", "deploy"), ("mlops-retrain.yml", "deploy")} <= set(deploys)
+    for where, deploy in deploys.items():
         checkout = deploy["steps"][0]
-        assert checkout["with"] == {"ref": _DEFAULT_BRANCH, "persist-credentials": False}, name
+        assert checkout["with"] == {"ref": _DEFAULT_BRANCH, "persist-credentials": False}, where
         # GET /environments/{name}: the deploy job checks it has required reviewers.
-        assert deploy["permissions"]["actions"] == "read", name
+        assert deploy["permissions"]["actions"] == "read", where
 
 
 def test_the_push_job_has_the_history_and_keyless_cloud_auth():
