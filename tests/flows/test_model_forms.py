@@ -261,3 +261,89 @@ def test_metric_names_and_values_from_a_pipeline_are_checked():
         "auc": (0.8, ("artifact", "cm", "evaluate")),
         "n_estimators": (10.0, ("model", "model", "train")),
         "f1": (0.7, ("output", "f1", "evaluate"))}
+
+
+# -- a real kfp.local run: the model saved with a suffix, metrics in its metadata and as the
+# final task's float outputs ------------------------------------------------------------------
+PIPELINE_PY = """\
+from typing import NamedTuple
+
+from kfp import compiler, dsl
+
+
+@dsl.component(base_image="python:3.11")
+def train(model: dsl.Output[dsl.Model]):
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 3))
+    classifier = LogisticRegression().fit(features, (features.sum(axis=1) > 0).astype(int))
+    joblib.dump(classifier, model.path + ".joblib")
+    model.metadata["framework"] = "sklearn"
+    model.metadata["train_accuracy"] = 0.97
+
+
+@dsl.component(base_image="python:3.11")
+def evaluate(model: dsl.Input[dsl.Model]) -> NamedTuple("Outputs", accuracy=float, f1=float):
+    import collections
+
+    import joblib
+
+    joblib.load(model.path + ".joblib")
+    return collections.namedtuple("Outputs", ["accuracy", "f1"])(0.91, 0.88)
+
+
+@dsl.pipeline(name="demo")
+def demo():
+    evaluate(model=train().outputs["model"])
+"""
+
+
+def _pipeline_spec(folder: Path) -> Path:
+    """The compiled spec of PIPELINE_PY (a module of its own: kfp reads the components' source
+    and annotations, which this module's `from __future__ import annotations` would hide)."""
+    import importlib.util
+
+    from kfp import compiler
+
+    source = folder / "demo_pipeline.py"
+    source.write_text(PIPELINE_PY)
+    module_spec = importlib.util.spec_from_file_location("demo_pipeline", source)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    compiler.Compiler().compile(module.demo, str(folder / "demo.yaml"))
+    return folder / "demo.yaml"
+
+
+def test_a_kfp_run_with_metadata_and_float_outputs_passes_the_gate_with_sources(
+        project, tmp_path, estimator):
+    from mlops_bot.backends.local import kfp_worker
+
+    spec = _pipeline_spec(tmp_path)
+    root = Path(load_backends(project).artifact_root) / "run-kfp" / "artifacts"
+    root.mkdir(parents=True)
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({
+        "pipeline_root": str(root), "spec_path": str(spec), "parameters": {},
+        "result_path": str(tmp_path / "result.json")}))
+    assert kfp_worker.main(str(request)) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "succeeded", result.get("error")
+    _record(project, "run-kfp", result["outputs"])
+
+    promoted = _deploy(project, "run-kfp")
+
+    assert promoted.status == "promoted", promoted.message
+    assert promoted.gate is not None
+    sources = {row.name: (row.candidate, row.source) for row in promoted.gate.rows}
+    assert sources == {"accuracy": (0.91, ("output", "accuracy", "evaluate")),
+                       "f1": (0.88, ("output", "f1", "evaluate")),
+                       "train_accuracy": (0.97, ("model", "model", "train"))}
+    markdown = deploy_markdown(promoted.to_dict())
+    assert "| accuracy | 0.9100 | output `accuracy` of task `evaluate` | - | >= 0.8 | ok |" in (
+        markdown)
+    assert "| train_accuracy | 0.9700 | metadata of model artifact `model` |" in markdown
+    assert _served(project, tmp_path) == _expected(estimator)
