@@ -21,19 +21,21 @@ def run_version(repo: Path, config: Config, backends: Backends, pipeline: str,
     from mlops_bot.backends.types import RunRequest
     from mlops_bot.flows.push import run_id_for, run_labels
     from mlops_bot.repo.git import GitRepo
-    from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
+    from mlops_bot.repo.parameters import merge_parameters, run_py_parameters, spec_inputs
 
     record = backends.registry.resolve(pipeline, ref)
     manifest = record.manifest
     run_py = f"{manifest.get('source', f'{config.pipelines_dir}/{pipeline}')}/run.py"
     source = GitRepo(repo).show(str(manifest["git_sha"]), run_py)
     settings = config.pipelines.get(pipeline)
+    spec = backends.registry.spec(pipeline, record.version)
+    types, required = spec_inputs(spec)
     parameters = merge_parameters(
         pipeline, manifest.get("parameters", {}),
         (f"{run_py} at {str(manifest['git_sha'])[:12]}",
          run_py_parameters(source.encode() if source is not None else None, run_py)),
         (f"mlops.yaml pipelines.{pipeline}.parameters", settings.parameters if settings else {}),
-        ("--param", cli_parameters),
+        ("--param", cli_parameters), types=types, required=required,
     )
     run_id = run_id_for(pipeline, record.version, parameters, trigger)
     existing = backends.runner.get(run_id)
@@ -41,7 +43,7 @@ def run_version(repo: Path, config: Config, backends: Backends, pipeline: str,
         return existing, "existing"
     run = backends.runner.run(RunRequest(
         run_id=run_id, pipeline=pipeline, version=record.version,
-        spec=backends.registry.spec(pipeline, record.version), parameters=parameters,
+        spec=spec, parameters=parameters,
         git_sha=str(manifest["git_sha"]), trigger=trigger,
         images=dict(manifest.get("images", {})),
         labels=run_labels(config, pipeline, record.version, str(manifest["git_sha"]))))

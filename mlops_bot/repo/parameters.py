@@ -9,8 +9,8 @@ from typing import Any
 
 from mlops_bot.errors import UsageError, UserError
 
-__all__ = ["checked_value", "merge_parameters", "missing_sentence", "parse_param_options",
-           "run_py_parameters"]
+__all__ = ["checked_value", "document_inputs", "merge_parameters", "missing_sentence",
+           "parse_param_options", "run_py_parameters", "spec_inputs"]
 
 
 def run_py_parameters(source: bytes | None, relative: str) -> dict[str, Any]:
@@ -68,6 +68,22 @@ def merge_parameters(
     if missing:
         raise UserError(missing_sentence(pipeline, missing, [source for source, _ in layers]))
     return merged
+
+
+def spec_inputs(spec: bytes) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A compiled spec's parameter types (name -> NUMBER_INTEGER...) and the parameters a run
+    must be given (no default, not optional); the first YAML document is the pipeline's."""
+    import yaml
+
+    return document_inputs(next(yaml.safe_load_all(spec), {}) or {})
+
+
+def document_inputs(document: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """`spec_inputs` of the pipeline spec's document, parsed."""
+    inputs = ((document.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
+    return ({name: p.get("parameterType", "") for name, p in inputs.items()},
+            tuple(name for name, p in inputs.items()
+                  if "defaultValue" not in p and not p.get("isOptional")))
 
 
 # What each IR parameter type accepts, and how a sentence names it.

@@ -121,3 +121,13 @@ def test_a_param_of_the_wrong_type_is_refused_before_anything_is_built(builder):
     [run] = document["runs"]
     assert run["status"] == "succeeded", run["error"]
     assert run["parameters"] == {"size": 3, "name": "2024", "ratio": 0.5}
+    # `mlops-bot run` checks against the published spec's types before it starts anything.
+    again = cli("run", "needs", "--param", "size=1.5", "--json", cwd=builder.path)
+    assert again.returncode == 2
+    assert json.loads(again.stdout)["error"]["message"] == (
+        "--param size=1.5: needs's parameter size is NUMBER_INTEGER (a whole number), not 1.5")
+    lacking = cli("run", "needs", "--json", cwd=builder.path)
+    assert lacking.returncode == 1
+    assert json.loads(lacking.stdout)["error"]["message"].startswith(
+        "needs cannot run: parameters name, size have no default and no value")
+    assert len(cli_json("runs", "list", cwd=builder.path)["runs"]) == 1
