@@ -114,5 +114,14 @@ def test_single_model_uris_that_cannot_be_served(uri, message):
 
 
 def test_a_folder_without_a_model_file(tmp_path: Path):
-    with pytest.raises(StateError, match=r"expected one of model\.joblib, model\.pkl, model$"):
+    with pytest.raises(StateError, match=r"save the model there as model\.joblib \(or one "
+                       r"\.joblib/\.pkl file\), or as an MLflow model folder$"):
+        single_model_state(str(tmp_path), "m")
+
+
+def test_a_folder_with_several_candidate_model_files_names_them(tmp_path: Path):
+    for name in ("a.joblib", "b.pkl", "model_metadata.json"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(StateError, match=r"several files that could be the model \(a\.joblib, "
+                       r"b\.pkl\): keep one model file in the folder, or name it model\.joblib"):
         single_model_state(str(tmp_path), "m")
