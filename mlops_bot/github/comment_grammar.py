@@ -53,6 +53,10 @@ _PATTERNS: dict[_Checked, tuple[re.Pattern[str], str]] = {
     # ASCII digits only: int() alone would also take "+5", "1_0" and full-width digits.
     "--traffic": (re.compile(r"100|[1-9][0-9]?"), "a whole percentage from 1 to 100"),
 }
+# A word meant as a commit: hex digits (any case, any length) with a digit among them. In the
+# pipeline slot it is read as a SHA, so `ABCDEF1` or a 6-digit prefix is told what a commit must
+# look like instead of "unknown pipeline".
+_SHA_LIKE = re.compile(r"(?=[A-Za-z]*[0-9])[0-9A-Fa-f]{4,64}")
 _LABELS: dict[_Checked, str] = {
     "env": "The environment", "pipeline": "The pipeline", "sha": "The commit",
     "--version": "`--version`", "--traffic": "`--traffic`",
@@ -181,8 +185,7 @@ def _sha_in_pipeline_slot(args: _Args, pipelines: Sequence[str]) -> _Args:
     """`/deploy staging 1a2b3c4` names a commit, not a pipeline: a second word that reads as a
     SHA and is no pipeline's name moves to the sha slot (a pipeline named like a SHA wins)."""
     word = args.get("pipeline")
-    if ("sha" in args or word is None or word in pipelines
-            or not _PATTERNS["sha"][0].fullmatch(word)):
+    if "sha" in args or word is None or word in pipelines or not _SHA_LIKE.fullmatch(word):
         return args
     moved = {k: v for k, v in args.items() if k != "pipeline"}
     moved["sha"] = word

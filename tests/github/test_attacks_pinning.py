@@ -17,7 +17,7 @@ import pytest
 from mlops_bot.github.run_checks import RunCheck
 from tests.support.action import ActionRun, run_action
 from tests.support.comments import comment, sticky
-from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import NOW, FakeGitHub
 from tests.support.fake_github_pulls import add_review, add_status, push_head
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.run_checks import write_check
@@ -94,6 +94,27 @@ def test_pinned_sha_that_is_not_the_head_is_refused(repo, tmp_path, github, pr):
     body = refused(comment(repo[0], tmp_path, github, f"/deploy staging alpha {pr[:7]}"),
                    github, "sha_not_head")
     assert f"`{pr[:7]}` is not the head of #7" in body and f"`{OTHER[:12]}`" in body
+
+
+def test_force_push_in_the_same_second_as_the_comment_is_refused(repo, tmp_path, github, pr):
+    # The comment's created_at and the activity log both count whole seconds: a push in the
+    # comment's second may have come after it, so it is not "before".
+    push_head(github, 7, OTHER, at=NOW, force=True)
+    ran(github, OTHER)
+    body = refused(comment(repo[0], tmp_path, github, "/deploy staging"), github,
+                   "head_pushed_after_comment")
+    assert "was pushed at 2024-05-01 12:00:00 UTC, after this comment" in body
+
+
+@pytest.mark.parametrize("sha", [OTHER[:12].upper(), OTHER[:6]], ids=["uppercase", "6 digits"])
+def test_uppercase_or_short_sha_is_answered_as_not_a_commit(repo, tmp_path, github, pr, sha):
+    run = comment(repo[0], tmp_path, github, f"/deploy staging {sha}")
+    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("stop", "replied"), \
+        run.stderr
+    assert not github.repo().deployments
+    body = sticky(github)
+    assert "The commit is not valid: use a commit SHA: 7 to 40 lowercase hex digits" in body
+    assert "Unknown pipeline" not in body
 
 
 # -- the environment's requirements ------------------------------------------------------------
