@@ -65,6 +65,9 @@ class JobOutcome:
                        "Termination reason: Error.")
     metrics: dict[str, float] = field(default_factory=lambda: {"accuracy": 0.91, "f1": 0.88})
     seconds: float | None = None  # ends at the first get this long after creation
+    # Output parameter values by name, for the succeeded tasks whose component declares them:
+    # Vertex keeps them in the task's execution metadata as `output:<name>`.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -232,6 +235,12 @@ class FakeVertexPipelines(JsonApiServer):
                 detail["error"] = {"code": 3, "message": outcome.task_error}
             elif state == "SUCCEEDED":
                 detail["outputs"] = self._outputs(resource, spec, task, index, outcome)
+                detail["execution"] = {
+                    "name": f"projects/{PROJECT_NUMBER}/locations/europe-west4/metadataStores/"
+                            f"default/executions/{1000 + index}",
+                    "metadata": {f"output:{name}": outcome.outputs[name]
+                                 for name in _output_parameters(spec, task)
+                                 if name in outcome.outputs}}
             details.append(detail)
             if state == "FAILED":
                 state = "CANCELLED"
@@ -277,6 +286,12 @@ def _output_artifacts(spec: dict[str, Any], task: str) -> list[tuple[str, str]]:
     artifacts = component.get("outputDefinitions", {}).get("artifacts", {})
     return [(name, str(a.get("artifactType", {}).get("schemaTitle", "system.Artifact")))
             for name, a in sorted(artifacts.items())]
+
+
+def _output_parameters(spec: dict[str, Any], task: str) -> list[str]:
+    reference = spec["root"]["dag"]["tasks"][task].get("componentRef", {}).get("name", "")
+    component = spec.get("components", {}).get(reference, {})
+    return sorted(component.get("outputDefinitions", {}).get("parameters", {}))
 
 
 def _parse_filter(text: str) -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 """What a Vertex AI PipelineJob says about a run, as the RunRecord every runner returns.
 
-The state, the parameters as run, the executed tasks' output artifacts (and the metrics among
-them, as the local runner reports them) and, for a failed job, which task failed and why.
+The state, the parameters as run, the executed tasks' output artifacts and the final tasks'
+float outputs (and the metrics among them, as the local runner reports them) and, for a failed
+job, which task failed and why.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.backends.run_metrics import final_tasks, float_outputs
 from mlops_bot.backends.types import RunRecord, RunRequest, metrics_of
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ def run_record(job: PipelineJob, run_id: str, url: str) -> RunRecord:
     data = PipelineJob.to_dict(job, use_integers_for_enums=False)
     labels = dict(job.labels)
     artifacts = _artifacts(data.get("job_detail") or {})
+    artifacts += _float_outputs(data)
     state = job_state(job)
     status = ("succeeded" if state == "PIPELINE_STATE_SUCCEEDED" else
               "failed" if state in RERUN else "running")
@@ -83,6 +86,25 @@ def _artifacts(detail: dict[str, Any]) -> list[dict[str, Any]]:
                     "type": artifact.get("schema_title", ""), "uri": artifact.get("uri"),
                     "metadata": dict(artifact.get("metadata") or {})})
     return list(found.values())
+
+
+def _float_outputs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The float outputs of the pipeline's final tasks: Vertex AI keeps a task's output
+    parameters in its execution's metadata as `output:<name>`."""
+    spec = data.get("pipeline_spec") or {}
+    final = final_tasks(spec)
+    tasks = ((spec.get("root") or {}).get("dag") or {}).get("tasks") or {}
+    found = []
+    for task in (data.get("job_detail") or {}).get("task_details") or []:
+        name = task.get("task_name", "")
+        if name not in final or not task.get("executor_detail"):
+            continue
+        metadata = (task.get("execution") or {}).get("metadata") or {}
+        values = {key.removeprefix("output:"): value for key, value in metadata.items()
+                  if key.startswith("output:")}
+        reference = ((tasks.get(name) or {}).get("componentRef") or {}).get("name", "")
+        found += float_outputs(name, values, (spec.get("components") or {}).get(reference) or {})
+    return found
 
 
 def _parameters(data: dict[str, Any]) -> dict[str, Any]:
