@@ -16,6 +16,7 @@ from google.auth.credentials import AnonymousCredentials
 from mlops_bot.backends.factory import Backends
 from mlops_bot.backends.gcp.clients import GcpClients
 from mlops_bot.backends.gcp.endpoints import VertexEndpoints
+from mlops_bot.backends.gcp.identities import DEPLOY
 from mlops_bot.backends.gcp.models import VertexModelRegistry
 from mlops_bot.backends.gcp.monitoring import VertexMonitoring
 from mlops_bot.backends.local.builder import VenvBuilder
@@ -30,6 +31,7 @@ from mlops_bot.flows.schedules import parse_now
 from mlops_bot.github.console_forge import ConsoleForge
 from tests.monitoring.synthetic import NOW, NOW_ISO, log_requests, make_state, rows
 from tests.support.cli import cli, cli_json
+from tests.support.fake_iam import Iam, credentials_for
 from tests.support.fake_vertex_monitoring import FakeVertexMonitoring, anomaly
 from tests.support.models import train_wine_model, wine_features
 
@@ -125,10 +127,14 @@ def repo(tmp_path: Path, vertex: FakeVertexMonitoring) -> Path:
 
 @pytest.fixture
 def backends(vertex: FakeVertexMonitoring, tmp_path: Path) -> Backends:
+    return backends_as(vertex, tmp_path, AnonymousCredentials())
+
+
+def backends_as(vertex: FakeVertexMonitoring, tmp_path: Path, credentials: Any) -> Backends:
     config = GcpConfig(project=PROJECT, region=REGION, artifact_repository="images",
                        registry_bucket="registry",
                        api_endpoints=ApiEndpoints(aiplatform=vertex.endpoint))
-    clients = GcpClients(config, AnonymousCredentials())
+    clients = GcpClients(config, credentials)
     fast: dict[str, Any] = {"request_timeout": 2.0, "poll_seconds": 0.02}
     return Backends(
         builder=VenvBuilder(tmp_path / "envs"), registry=Registry(), runner=Runs(),
@@ -184,6 +190,33 @@ def test_promotions_and_a_rollback_keep_the_job_on_what_serves(
         "objectiveConfig"]["trainingDataset"]["gcsSource"]["uris"] == [
         "gs://models/run-1/train_data"]
     assert vertex.calls("create_monitoring_job") == 1
+
+
+class _RolesBeforeMonitoring(Iam):
+    """The deploy identity's custom role as set up before monitoring needed its permissions."""
+
+    def allows(self, caller: str | None, permission: str, on: Any,
+               object_name: str | None = None) -> bool:
+        if permission.startswith("aiplatform.modelDeploymentMonitoringJobs."):
+            return False
+        return super().allows(caller, permission, on, object_name)
+
+
+def test_a_deploy_identity_without_monitoring_rights_deploys_and_is_told_in_one_note(
+        vertex: FakeVertexMonitoring, repo: Path, tmp_path: Path) -> None:
+    config = parse_config((repo / "mlops.yaml").read_text(), "mlops.yaml")
+    vertex.enforce(_RolesBeforeMonitoring(PROJECT, "registry"))
+    backends = backends_as(vertex, tmp_path, credentials_for(DEPLOY.email(PROJECT)))
+
+    result = promote(backends, config, "staging", "wine_quality", repo_root=repo,
+                     run_id="run-1")
+    assert result.status == "promoted", result.message
+    assert serving_id(vertex) == result.deployed_model_id  # the deploy stands
+    [note] = [n for n in result.notes if n.startswith("monitoring was not updated")]
+    assert ("Permission 'aiplatform.modelDeploymentMonitoringJobs.list' denied" in note
+            and "held by the deploy identity" in note and "`mlops-bot bootstrap`" in note)
+    assert note.endswith("the deploy stands, and the next deploy or rollback tries again")
+    assert vertex.monitoring_jobs() == []
 
 
 def test_monitoring_status_on_gcp_as_text_and_json(
