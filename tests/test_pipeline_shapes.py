@@ -212,3 +212,14 @@ def _in_repo(tmp_path, monkeypatch):
     # kfp reads notebook and embedded paths from the working directory.
     (tmp_path / "repo").mkdir()
     monkeypatch.chdir(tmp_path / "repo")
+
+
+def test_the_function_key_must_be_a_function_name():
+    from mlops_bot.config import parse_config
+    from mlops_bot.errors import ConfigError
+
+    assert parse_config("pipelines:\n  two:\n    function: scoring\n", "mlops.yaml").pipelines[
+        "two"].function == "scoring"
+    with pytest.raises(ConfigError, match=r"pipelines\.two\.function: 'scoring\(\)' is not "
+                       r"allowed: a function name"):
+        parse_config("pipelines:\n  two:\n    function: scoring()\n", "mlops.yaml")
