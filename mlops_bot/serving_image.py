@@ -77,8 +77,9 @@ SERVER_LIB = "/opt/mlops-bot/lib"
 # so a change elsewhere in mlops-bot does not rebuild serving images.
 _SERVER_FILES = ("__init__.py", "errors.py", "serving")
 # Installed into the image, pinned to what this mlops-bot runs with (google-cloud-storage copies
-# a gs:// AIP_STORAGE_URI); the pipeline image must already have joblib and numpy.
-_SERVER_REQUIREMENTS = ("starlette", "uvicorn", "google-cloud-storage")
+# a gs:// AIP_STORAGE_URI, pyyaml reads an MLflow model's MLmodel); the pipeline image must
+# already have joblib and numpy.
+_SERVER_REQUIREMENTS = ("starlette", "uvicorn", "google-cloud-storage", "pyyaml")
 _IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,510}$")
 _HASH_SALT = "mlops-bot/serving-image/v1"
 MANIFEST_KEY = "serving_image"  # in a registry version's manifest: the image serving its models
