@@ -251,6 +251,19 @@ def test_the_tracking_issue_is_created_then_reused(project, state, github):
     assert len(github.repo().deployments) == 1
 
 
+def test_a_tracking_issue_someone_else_opened_with_its_title_is_not_reported_on(
+        project, state, github):
+    # Anyone can open an issue of the schedule's title, even with the bot's marker first.
+    forged = github.add_issue("Weekly retraining", author="mallory",
+                              body="<!-- mlops-bot:tracking-issue -->\nEvery model approved.")
+    result = retrain(project, github)
+    number = result.tracking_issues["Weekly retraining"]
+    assert number != forged.number and github.thread(number).author != "mallory"
+    assert forged.comments == [] and len(github.calls("create_issue")) == 1
+    [deployment] = github.repo().deployments.values()
+    assert deployment.fields["payload"]["tracking_issue"] == number
+
+
 def test_a_report_that_cannot_be_posted_warns_and_keeps_the_result(project, state, github):
     github.fail("create_issue", 403, message="Resource not accessible by integration",
                 times=None)
