@@ -42,7 +42,7 @@ def model_path(path: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def model_file(path: Path) -> Path:
+def model_file(path: Path, _depth: int = 0) -> Path:
     """The model file `path` names, or a StateError saying in one sentence why there is none."""
     found = model_path(path)
     if found is None:
@@ -58,8 +58,18 @@ def model_file(path: Path) -> Path:
     files = sorted(p for p in found.iterdir()
                    if p.is_file() and p.name not in _BESIDE and not p.name.startswith("."))
     suffixed = [p for p in files if p.suffix in MODEL_SUFFIXES]
-    if len(suffixed) == 1 or (not suffixed and len(files) == 1):
-        return (suffixed or files)[0]
+    if len(suffixed) == 1:
+        return suffixed[0]
+    # The task's folder holding the artifact's own: a gs:// `.../model` artifact is given to the
+    # serving container as its parent folder, where other outputs may lie beside it.
+    folders = sorted(p for p in found.iterdir() if p.is_dir() and not p.name.startswith("."))
+    mlflow = [p for p in folders if (p / _MLMODEL).is_file()]
+    inner = ([found / "model"] if (found / "model").is_dir() else
+             mlflow if len(mlflow) == 1 else folders if not files and len(folders) == 1 else [])
+    if not suffixed and inner and _depth < 2:  # a link to a folder above cannot loop
+        return model_file(inner[0], _depth + 1)
+    if not suffixed and len(files) == 1:
+        return files[0]
     if not files:
         raise StateError(f"no model file in {found}: save the model there as model.joblib "
                          "(or one .joblib/.pkl file), or as an MLflow model folder")

@@ -191,6 +191,11 @@ def test_an_mlflow_sklearn_folder_deploys_and_serves(project, tmp_path, estimato
     assert _served(project, tmp_path) == _expected(estimator)
     [container] = load_models(single_model_state(str(task / "model"), "demo-1"))
     assert container.predict(INSTANCES) == _expected(estimator)
+    # On Vertex AI a `.../model` artifact is registered as its task's folder, where another
+    # output may lie beside it: the serving container finds the MLflow folder in it.
+    (task / "test_data").write_text("a,b\n")
+    [container] = load_models(single_model_state(str(task), "demo-1"))
+    assert container.predict(INSTANCES) == _expected(estimator)
 
 
 def test_an_mlflow_pytorch_folder_is_refused_in_one_sentence(project, tmp_path):

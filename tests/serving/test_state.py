@@ -125,3 +125,9 @@ def test_a_folder_with_several_candidate_model_files_names_them(tmp_path: Path):
     with pytest.raises(StateError, match=r"several files that could be the model \(a\.joblib, "
                        r"b\.pkl\): keep one model file in the folder, or name it model\.joblib"):
         single_model_state(str(tmp_path), "m")
+
+
+def test_a_folder_that_links_to_itself_is_no_model(tmp_path: Path):
+    (tmp_path / "model").symlink_to(tmp_path)
+    with pytest.raises(StateError, match="no model file in"):
+        single_model_state(str(tmp_path), "m")
