@@ -352,3 +352,28 @@ def test_a_kfp_run_with_metadata_and_float_outputs_passes_the_gate_with_sources(
         markdown)
     assert "| train_accuracy | 0.9700 | metadata of model artifact `model` |" in markdown
     assert _served(project, tmp_path) == _expected(estimator)
+
+
+def test_the_serving_container_copies_a_model_saved_with_a_suffix_from_cloud_storage(
+        tmp_path, estimator):
+    """On Vertex AI a `.../trained_model` artifact saved as `trained_model.joblib` is registered
+    at its own URI; the serving container copies the suffixed object and serves it."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from mlops_bot.serving.download import download_model
+    from mlops_bot.serving.model_forms import artifact_location
+    from tests.support.fake_gcs import FakeGcs
+
+    uri = "gs://runs/root/123/demo-1/train_1/trained_model"
+    assert artifact_location(uri) == uri
+    assert artifact_location("gs://runs/root/123/demo-1/train_1/model") == (
+        "gs://runs/root/123/demo-1/train_1")
+    with FakeGcs() as gcs:
+        gcs.put("runs", "root/123/demo-1/train_1/trained_model.joblib", pickle.dumps(estimator))
+        client = storage.Client(project="p", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": gcs.endpoint})
+        local = download_model(uri, tmp_path, client, deadline=5.0)
+    assert local == tmp_path / "trained_model.joblib"
+    [container] = load_models(single_model_state(str(local), "demo-1"))
+    assert container.predict(INSTANCES) == _expected(estimator)
