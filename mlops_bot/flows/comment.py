@@ -24,6 +24,7 @@ from mlops_bot.flows.superseded import supersede_before
 from mlops_bot.github.deployment_payload import stamped
 from mlops_bot.github.outcome import Outcome, ReasonCode
 from mlops_bot.report import comments
+from mlops_bot.report.markdown import mention
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -138,16 +139,16 @@ class CommentFlow:
             progress(f"checking the permission of {self.actor} failed: "
                      f"{type(error).__name__}: {error}")
             return self._refuse(command, ReasonCode.PERMISSION_DENIED,
-                                f"Could not check @{self.actor}'s permission on GitHub, so the "
-                                "command is denied; the workflow run's log has the details. "
+                                f"Could not check {mention(self.actor)}'s permission on GitHub, so "
+                                "the command is denied; the workflow run's log has the details. "
                                 "Comment again in a while.")
         # GitHub logins are case-insensitive: @Alice and @alice are one user.
         listed = {user.casefold() for user in allowed}
         if (PERMISSION_RANK[permission] < PERMISSION_RANK[needed]
                 or (allowed and self.actor.casefold() not in listed)):
-            who = f" and be one of {', '.join(allowed)}" if allowed else ""
+            who = f" and be one of {', '.join(map(comments.code, allowed))}" if allowed else ""
             return self._refuse(command, ReasonCode.PERMISSION_DENIED,
-                                f"@{self.actor} has `{permission}` permission; this needs "
+                                f"{mention(self.actor)} has `{permission}` permission; this needs "
                                 f"`{needed}` or more{who}.")
         return None
 
@@ -188,8 +189,11 @@ class CommentFlow:
 
     def _unavailable(self, command: Command, environment: str) -> Outcome | None:
         """A refusal when the environment is locked by someone else or cannot be deployed to."""
+        from mlops_bot.flows.held_lock import lapsed
+
         held = self.locks.get(environment)
-        if held is not None and held.owner != self._owner:
+        # A lock that lapsed (a deploy job killed while holding it) is taken over by the deploy.
+        if held is not None and held.owner != self._owner and lapsed(held) is None:
             return self._refuse(command, ReasonCode.ENV_LOCKED, comments.locked(held))
         problem = no_shared_state(self.config, self.git.root, self.environ)
         if problem is not None:

@@ -29,6 +29,9 @@ environments:
   production:
     endpoint: alpha-production
     require: [approved, checks, base]
+  listed:
+    endpoint: alpha-listed
+    deployers: {users: [Alice]}
 """
 AFTER = "2024-05-01T12:00:30Z"  # 30 s after the comment
 BEFORE = "2024-05-01T11:59:59Z"
@@ -144,6 +147,21 @@ def test_permission_check_error_tells_the_pr_no_api_internals(repo, tmp_path, gi
     for internal in ("10.1.2.3", "/internal/authz", "502", "127.0.0.1", github.url):
         assert internal not in body
     assert "10.1.2.3" in run.stderr  # the detail is in the job log only
+
+
+@pytest.mark.parametrize("login", ["alice", "ALICE"])
+def test_a_listed_deployer_commenting_in_another_case_may_deploy(repo, tmp_path, github, pr,
+                                                                  login):
+    github.set_permission(login, "write")
+    deployed(comment(repo[0], tmp_path, github, "/deploy listed", login=login), github, pr)
+
+
+def test_a_writer_not_in_the_deployer_list_is_refused(repo, tmp_path, github, pr):
+    github.set_permission("alicia", "write")  # a prefix or lookalike of a listed login is not it
+    body = refused(comment(repo[0], tmp_path, github, "/deploy listed", login="alicia"), github,
+                   "permission_denied")
+    assert "@alicia has `write` permission; this needs `write` or more and be one of `Alice`" \
+        in body
 
 
 # -- after approval: the deploy job looks again ----------------------------------------------------
