@@ -49,7 +49,7 @@ def run_plan(
     repo: Path, base: str, head: str, as_json: bool, default_branch: str | None = None,
     everything: bool = False,
 ) -> int:
-    from mlops_bot.repo.config_diff import config_at
+    from mlops_bot.repo.config_diff import layout_at
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.parameter_needs import parameter_notes
     from mlops_bot.repo.planner import ChangePlanner
@@ -58,7 +58,7 @@ def run_plan(
     git = GitRepo(repo)
     planner = ChangePlanner(git, default_branch)
     plan = planner.plan_all(head) if everything else planner.plan(base, head)
-    plan.notes += parameter_notes(git, plan, config_at(git, plan.head), {})
+    plan.notes += parameter_notes(git, plan, layout_at(git, plan.head), {})
     if as_json:
         emit_json(plan.to_dict())
     else:

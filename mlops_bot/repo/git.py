@@ -170,6 +170,28 @@ class GitRepo:
         data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
         return data
 
+    def read_many(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """The contents of many blobs, read by one `git cat-file --batch` fed them all at once
+        (a round trip each through the persistent one costs a millisecond)."""
+        import subprocess
+
+        wanted = sorted(set(shas))
+        if not wanted:
+            return {}
+        out = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, check=True,
+                             input="\n".join(wanted).encode() + b"\n", capture_output=True).stdout
+        found, at = {}, 0
+        for sha in wanted:
+            header_end = out.index(b"\n", at)
+            header = out[at:header_end].split()
+            if header[-1] == b"missing":
+                at = header_end + 1
+                continue
+            size = int(header[2])
+            found[sha] = out[header_end + 1:header_end + 1 + size]
+            at = header_end + 1 + size + 1  # the content, then a line feed
+        return found
+
     def show(self, commit: str, path: str) -> str | None:
         """The text of `path` at `commit`, or None if it does not exist there."""
         if _SHA.fullmatch(commit):

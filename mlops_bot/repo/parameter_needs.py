@@ -63,35 +63,37 @@ def parameter_notes(git: GitRepo, plan: Plan, config: Any,
                     cli_parameters: Mapping[str, Any]) -> list[str]:
     """One note per planned pipeline a run could not start for (parameters without a default
     and no value); UsageError (from `checked_value`) when a `--param` value is not of its
-    parameter's type."""
+    parameter's type. Reads every definition.py and run.py of the plan with two git processes."""
+    runs = {e.name: f"{e.pipeline.path}/run.py" for e in plan.pipelines}
+    wanted = [e.pipeline.definition for e in plan.pipelines] + list(runs.values())
+    blobs = {e.path: e.sha for e in git.tree(plan.head, wanted) if e.kind == "blob"}
+    sources = git.read_many(blobs.values())
     notes = []
     for entry in plan.pipelines:
-        path, name = entry.pipeline.path, entry.name
-        source = git.show(plan.head, entry.pipeline.definition)
-        if source is None:
+        name, definition = entry.name, entry.pipeline.definition
+        if definition not in blobs:
             continue
-        declared = declared_parameters(source, entry.pipeline.definition,
-                                       configured_function(config, name))
+        declared = declared_parameters(sources[blobs[definition]].decode("utf-8", "replace"),
+                                       definition, configured_function(config, name))
         for parameter in declared:
             if parameter.name in cli_parameters:
                 checked_value(name, "--param", parameter.name, cli_parameters[parameter.name],
                               parameter.type)
         settings = (getattr(config, "pipelines", None) or {}).get(name)
-        given = dict(_run_py(git, plan.head, f"{path}/run.py"))
+        given = dict(_run_py(sources.get(blobs.get(runs[name], "")), runs[name]))
         given.update(getattr(settings, "parameters", None) or {})
         given.update(cli_parameters)
         missing = [p.name for p in declared if not p.has_default and given.get(p.name) is None]
         if missing:
             notes.append(missing_sentence(name, missing, [
-                f"{path}/run.py (PARAMETERS)", f"mlops.yaml pipelines.{name}.parameters"])
+                f"{runs[name]} (PARAMETERS)", f"mlops.yaml pipelines.{name}.parameters"])
                 + " (it is published, and its run is not started)")
     return notes
 
 
-def _run_py(git: GitRepo, head: str, relative: str) -> dict[str, Any]:
-    source = git.show(head, relative)
+def _run_py(source: bytes | None, relative: str) -> dict[str, Any]:
     try:
-        return run_py_parameters(source.encode() if source is not None else None, relative)
+        return run_py_parameters(source, relative)
     except UserError:
         return {}  # said again, as that pipeline's error, when its run is prepared
 
