@@ -23,6 +23,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from mlops_bot.config_location import CONFIG_FILE, config_file
 from mlops_bot.cron import CronError, check_fires, parse_cron
 from mlops_bot.errors import ConfigError
+from mlops_bot.layout_config import LayoutFields
 from mlops_bot.monitoring_config import Monitoring, monitoring_problems
 
 __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", "GcpConfig",
@@ -191,9 +192,6 @@ class Environment(_Model):
     unprotected: Literal["refuse", "warn"] = Field(
         "refuse", description="What the deploy job does when the GitHub environment has no "
         "required reviewers: refuse (nothing is promoted), or warn (promote, and say so).")
-    unprotected: Literal["refuse", "warn"] = Field(
-        "refuse", description="What the deploy job does when the GitHub environment has no "
-        "required reviewers: refuse (nothing is promoted), or warn (promote, and say so).")
     require: list[Literal["approved", "checks", "base"]] = Field(
         default_factory=list, description="Checked at /deploy and again in the deploy job: "
         "approved (an approving review of the head, no changes requested), checks (the head's "
@@ -246,7 +244,7 @@ class Schedule(_Model):
         return value
 
 
-class Config(_Model):
+class Config(LayoutFields):  # entries: and images: (mlops_bot/layout_config.py)
     """mlops.yaml: the mlops-bot configuration of a repository."""
 
     backend: Literal["local", "gcp"] = Field("local", description="Where to build, store and run.")

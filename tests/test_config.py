@@ -152,7 +152,7 @@ def test_unknown_top_level_key_suggests_the_closest():
     assert message.startswith("mlops.yaml is invalid (1 problem):")
     assert "backnd: unknown key" in message
     assert "did you mean 'backend'?" in message
-    assert "allowed: backend, default_branch, environments, gcp" in message
+    assert "allowed: backend, default_branch, entries, environments, gcp, images" in message
 
 
 def test_unknown_nested_key_lists_the_keys_of_that_level():

@@ -1,9 +1,9 @@
 """What a change to `mlops.yaml` affects.
 
 Sections that decide where pipelines are or where images and versions go (`pipelines_dir`,
-`shared`, `backend`, `gcp`) affect every pipeline; `pipelines.<name>` affects that pipeline; the
-rest (environments, schedules, branches) changes how the bot acts, not what it builds, and is
-listed as a config change only.
+`shared`, `entries`, `images`, `backend`, `gcp`) affect every pipeline; `pipelines.<name>` affects
+that pipeline; the rest (environments, schedules, branches) changes how the bot acts, not what it
+builds, and is listed as a config change only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["ConfigImpact", "DefaultLayout", "LayoutSettings", "config_at", "config_impact",
            "layout_at"]
 
-_EVERYTHING = ("pipelines_dir", "shared", "backend", "gcp")
+_EVERYTHING = ("pipelines_dir", "shared", "backend", "gcp", "entries", "images")
 
 
 class LayoutSettings(Protocol):

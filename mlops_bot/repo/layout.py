@@ -72,10 +72,19 @@ class Pipeline:
     components: tuple[Component, ...]
     images: tuple[Image, ...]
     warnings: tuple[Problem, ...] = field(default=())
+    # Set when found by an `entries:` glob: the file that defines it (a definition, or a compiled
+    # spec published as is when `spec`), and whether its folder is its own (else only the file).
+    entry: str | None = None
+    spec: bool = False
+    owns_folder: bool = True
 
     @property
     def definition(self) -> str:
-        return f"{self.path}/definition.py"
+        return self.entry or f"{self.path}/definition.py"
+
+    def owns(self, path: str) -> bool:
+        """Whether a change to `path` is a change to this pipeline."""
+        return path == self.definition or (self.owns_folder and path.startswith(self.path + "/"))
 
 
 def image_name(*parts: str) -> str:
@@ -128,7 +137,8 @@ def discover_pipelines(
     return pipelines, problems
 
 
-def _pipeline(name: str, path: str, files: dict[str, TreeEntry]) -> Pipeline:
+def _pipeline(name: str, path: str, files: dict[str, TreeEntry],
+              entry: str | None = None) -> Pipeline:
     components, warnings = _components(name, path, files)
     images = [
         Image(image_name(name, c.name), "component", f"{path}/components/{c.name}",
@@ -139,11 +149,13 @@ def _pipeline(name: str, path: str, files: dict[str, TreeEntry]) -> Pipeline:
     ]
     top_level = {rel: e for rel, e in files.items() if "/" not in rel}
     if any(f in top_level for f in _PACKAGE_FILES):
-        inputs = [(rel, e.sha) for rel, e in top_level.items() if is_image_input(rel)]
+        inputs = [(rel, e.sha) for rel, e in top_level.items()
+                  if is_image_input(rel) and f"{path}/{rel}" != entry]
         dockerfile = f"{path}/Dockerfile" if "Dockerfile" in top_level else None
         images.insert(0, Image(image_name(name), "pipeline", path, dockerfile,
                                content_hash(image_name(name), "pipeline", inputs)))
-    return Pipeline(name, path, tuple(components), tuple(images), tuple(warnings))
+    return Pipeline(name, path, tuple(components), tuple(images), tuple(warnings), entry,
+                    spec=bool(entry) and not (entry or "").endswith(".py"))
 
 
 def _components(

@@ -22,7 +22,9 @@ from mlops_bot.config_location import config_file, state_folder
 from mlops_bot.errors import UserError
 from mlops_bot.repo.checks import check_syntax, configured_function, definition_check
 from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
+from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
+from mlops_bot.repo.image_users import changed_repository_images, image_users, repository_images
 from mlops_bot.repo.import_index import ImportIndex, index_file
 from mlops_bot.repo.layout import (
     Pipeline,
@@ -80,9 +82,11 @@ class ChangePlanner:
             raise UserError(f"--head {head} is not a commit in {self._repo.root}: fetch it first")
         config = layout_at(self._repo, head_sha)
         self._config = config  # for pipelines.<name>.function
+        self._head = head_sha
         file = index_file(state_folder(self._repo.root, getattr(config, "state_dir", ".mlops")),
                           config.pipelines_dir, config.shared) if self._cache else None
-        self._index = ImportIndex(file, config.pipelines_dir, config.shared) if file else None
+        self._index = (ImportIndex(file, config.pipelines_dir, config.shared)
+                       if file and not entries_of(config) else None)
         compared, everything_reason, notes = ((None, everything, []) if everything
                                               else self._comparison(base, head_sha, config))
         plan = Plan(base, head_sha, compared, everything_reason, notes=notes)
@@ -128,20 +132,30 @@ class ChangePlanner:
         return self._repo.default_branch()
 
     def _plan_everything(self, plan: Plan, config: LayoutSettings) -> None:
-        entries = self._repo.tree(plan.head, [config.pipelines_dir])
-        pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
+        if entries_of(config):
+            pipelines, broken = discover_at(self._repo, plan.head, config)
+            blobs: dict[str, str] = {}
+        else:
+            entries = self._repo.tree(plan.head, [config.pipelines_dir])
+            pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
+            blobs = {e.path: e.sha for e in entries if e.kind == "blob"}
         plan.broken.update(broken)
-        blobs = {e.path: e.sha for e in entries if e.kind == "blob"}
         reason = plan.everything_reason or ""
         for pipeline in pipelines.values():
             self._add(plan, pipeline, "modified", [reason], reason, [], blobs)
         shared_entries = self._repo.tree(plan.head, config.shared)
         plan.shared_images = [ImagePlan(image, True, [reason])
                               for image in discover_shared_images(shared_entries, config.shared)]
+        plan.shared_images += [ImagePlan(image, True, [reason])
+                               for image in repository_images(self._repo, plan.head, config)]
 
     def _plan_changes(self, plan: Plan, config: LayoutSettings, compared: str) -> None:
         changes = self._repo.changes(compared, plan.head)
-        touched, shared_changes, outside = self._classify(changes, config)
+        if entries_of(config):
+            touched, shared_changes, outside = self._classify_entries(changes, config, plan,
+                                                                      compared)
+        else:
+            touched, shared_changes, outside = self._classify(changes, config)
         if outside:
             plan.notes.append(f"{outside} changed file(s) outside {config.pipelines_dir}/ and the "
                               "shared paths affect no pipeline")
@@ -157,11 +171,51 @@ class ChangePlanner:
             for name, reasons in by_config.pipelines.items():
                 touched[name].reasons.extend(reasons)
         by_shared = shared_impact(self._sources, plan.head, shared_changes, config.shared,
-                                  config.pipelines_dir, self._index)
+                                  config.pipelines_dir, self._index, self._definitions())
         for name, reasons in by_shared.pipelines.items():
             touched[name].reasons.extend(reasons)
         self._plan_touched(plan, config, compared, touched)
         self._plan_shared_images(plan, config, by_shared.units)
+        self._plan_repository_images(plan, config, changes)
+        self._plan_image_users(plan, config)
+
+    def _classify_entries(
+        self, changes: list[Change], config: LayoutSettings, plan: Plan, compared: str
+    ) -> tuple[defaultdict[str, _Touched], list[str], int]:
+        """`_classify` for `entries:`: a path belongs to the pipeline that owns it (its file,
+        or its folder for a pipeline named by its folder)."""
+        self._at_head, broken = discover_at(self._repo, plan.head, config)
+        plan.broken.update(broken)
+        base_pipelines = {} if compared == EMPTY_TREE else discover_at(
+            self._repo, compared, config)[0]
+        self._at_base = set(base_pipelines)
+        touched: defaultdict[str, _Touched] = defaultdict(_Touched)
+        shared: list[str] = []
+        outside = 0
+        shared_prefixes = tuple(s.rstrip("/") + "/" for s in config.shared)
+        for change in changes:
+            verb = (f"renamed from {change.old_path}" if change.status == "R"
+                    else _VERBS.get(change.status, "changed"))
+            hit = False
+            for path in filter(None, (change.path, change.old_path)):
+                name = owner(self._at_head, path) or owner(base_pipelines, path)
+                if name:
+                    folder = (self._at_head.get(name) or base_pipelines[name]).path
+                    reason = f"{path} {verb}" if path == change.path else f"{path} moved away"
+                    touched[name].files.append((path[len(folder) + 1:], reason))
+                    hit = True
+                elif path.startswith(shared_prefixes):
+                    shared.append(path)
+                    hit = True
+            outside += not hit and change.path != config_file()
+        return touched, shared, outside
+
+    def _definitions(self) -> dict[str, str] | None:
+        """With `entries:`, each definition file and the pipeline it defines."""
+        at_head: dict[str, Pipeline] = getattr(self, "_at_head", None) or {}
+        if not entries_of(self._config):
+            return None
+        return {p.definition: p.name for p in at_head.values() if not p.spec}
 
     def _classify(
         self, changes: list[Change], config: LayoutSettings
@@ -191,13 +245,18 @@ class ChangePlanner:
     def _plan_touched(
         self, plan: Plan, config: LayoutSettings, compared: str, touched: dict[str, _Touched]
     ) -> None:
-        folders = [f"{config.pipelines_dir.rstrip('/')}/{name}" for name in touched]
-        entries = self._repo.tree(plan.head, folders)
-        pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
-        blobs = {e.path: e.sha for e in entries if e.kind == "blob"}
-        existed = {e.path.rsplit("/", 1)[-1]
-                   for e in self._repo.tree(compared, folders, recursive=False)
-                   if e.kind == "tree"}
+        if entries_of(config):
+            broken: dict[str, list[Problem]] = {}
+            pipelines, existed = self._at_head, self._at_base
+            blobs: dict[str, str] = {}
+        else:
+            folders = [f"{config.pipelines_dir.rstrip('/')}/{name}" for name in touched]
+            entries = self._repo.tree(plan.head, folders)
+            pipelines, broken = discover_pipelines(entries, config.pipelines_dir)
+            blobs = {e.path: e.sha for e in entries if e.kind == "blob"}
+            existed = {e.path.rsplit("/", 1)[-1]
+                       for e in self._repo.tree(compared, folders, recursive=False)
+                       if e.kind == "tree"}
         plan.broken.update(broken)
         for name in sorted(touched):
             if name in pipelines:
@@ -240,6 +299,13 @@ class ChangePlanner:
     def _check(self, pipeline: Pipeline, changed: list[str],
                blobs: dict[str, str]) -> list[Problem]:
         """Parse definition.py and every changed Python file (their ids are in `blobs`)."""
+        if pipeline.spec:
+            return []  # a compiled spec: read when it is published
+        if not blobs:  # planned without a listing: the files' ids at the head
+            for path in [pipeline.definition] + [f"{pipeline.path}/{rel}" for rel in changed]:
+                found = self._repo.entry(self._head, path)
+                if found and found[1] == "blob":
+                    blobs[path] = found[0]
         paths = {pipeline.definition} | {
             f"{pipeline.path}/{rel}" for rel in changed if rel.endswith(".py")}
         problems: list[Problem] = []
@@ -251,6 +317,55 @@ class ChangePlanner:
                                            partial(check, parse, path)) if self._index
                          else check(parse, path))
         return problems
+
+    def _plan_repository_images(
+        self, plan: Plan, config: LayoutSettings, changes: list[Change]
+    ) -> None:
+        """`mlops.yaml` `images:` whose inputs changed are rebuilt (once, whoever names them)."""
+        paths = [p for c in changes for p in (c.path, c.old_path) if p]
+        changed = changed_repository_images(config, paths)
+        for image in repository_images(self._repo, plan.head, config):
+            if image.name in changed:
+                plan.shared_images.append(ImagePlan(image, True, [f"{changed[image.name]} "
+                                                                  "changed"]))
+
+    def _plan_image_users(self, plan: Plan, config: LayoutSettings) -> None:
+        """Pipelines whose components name an image being rebuilt are affected by it."""
+        causes = {i.image.name: (i.reasons or ["its inputs changed"])[0]
+                  for i in plan.shared_images if i.rebuild}
+        for entry in plan.pipelines:
+            for image_plan in entry.images:
+                if image_plan.rebuild:
+                    causes.setdefault(image_plan.image.name,
+                                      (image_plan.reasons or ["its inputs changed"])[0])
+        if not causes:
+            return
+        users, pipelines, library = image_users(self._repo, plan.head, config, causes)
+        for image, files in library.items():  # library modules naming it: who imports them
+            roots = sorted({*config.shared, *(f.split("/", 1)[0] for f in files)})
+            by_import = shared_impact(self._sources, plan.head, files, roots,
+                                      config.pipelines_dir, None, self._definitions())
+            for name, why in by_import.pipelines.items():
+                users.setdefault(name, []).append((why[0].split(" ", 1)[0], image))
+            if by_import.pipelines and not entries_of(config):
+                pipelines.update(discover_pipelines(self._repo.tree(plan.head, [
+                    f"{config.pipelines_dir.rstrip('/')}/{n}" for n in by_import.pipelines]),
+                    config.pipelines_dir)[0])
+            elif entries_of(config):
+                pipelines.update(self._at_head)
+        planned = {p.name: p for p in plan.pipelines}
+        for name, hits in sorted(users.items()):
+            reasons = [f"{path} uses image {image}, whose inputs changed ({causes[image]})"
+                       for path, image in hits
+                       if not any(i.name == image for i in (
+                           pipelines[name].images if name in pipelines else ()))]
+            if not reasons or name in plan.broken:
+                continue
+            if name in planned:
+                planned[name].reasons.extend(r for r in reasons
+                                             if r not in planned[name].reasons)
+            elif name in pipelines:
+                self._add(plan, pipelines[name], "modified", reasons, None, [], {})
 
     def _plan_shared_images(self, plan: Plan, config: LayoutSettings, units: set[str]) -> None:
         if not units:

@@ -53,9 +53,11 @@ class _Taint:
 def shared_impact(
     sources: Sources, head: str, changed: Iterable[str], shared_paths: list[str],
     pipelines_dir: str, index: ImportIndex | None = None,
+    definitions: dict[str, str] | None = None,
 ) -> SharedImpact:
     """Pipelines at `head` affected by the `changed` paths (all inside `shared_paths`); `index`
-    answers which definition files import what without reading them again."""
+    answers which definition files import what without reading them again; `definitions`
+    (with `entries:`) maps each definition file to its pipeline instead of the folder rule."""
     impact = SharedImpact()
     taint = _Taint()
     for path in changed:
@@ -70,10 +72,13 @@ def shared_impact(
         return impact
     _spread_within_shared(sources, head, taint, shared_paths)
     prefix = pipelines_dir.rstrip("/") + "/"
-    for path, refs in _definitions(sources, head, pipelines_dir, taint, index):
+    found = (_entry_definitions(sources, head, definitions, taint) if definitions is not None
+             else _definitions(sources, head, pipelines_dir, taint, index))
+    for path, refs in found:
         match = refs.first_match(taint.modules, taint.paths)
         if match:
-            pipeline = path[len(prefix):].split("/", 1)[0]
+            pipeline = (definitions[path] if definitions is not None
+                        else path[len(prefix):].split("/", 1)[0])
             cause = taint.modules.get(match) or taint.paths[match]
             impact.pipelines.setdefault(pipeline, []).append(
                 f"{path} uses shared {match} ({cause} changed)")
@@ -89,6 +94,19 @@ def _definitions(
     root = pipelines_dir.rstrip("/")
     candidates = sources.repo.grep_words(head, taint.tokens, [
         f":(glob){root}/*/definition.py", f":(glob){root}/*/components/*/definition.py"])
+    found = []
+    for path, sha in _blob_ids(sources.repo, head, candidates).items():
+        refs = _scan(sources, sha, path, None)
+        if refs is not None:
+            found.append((path, refs))
+    return found
+
+
+def _entry_definitions(
+    sources: Sources, head: str, definitions: dict[str, str], taint: _Taint
+) -> Iterable[tuple[str, References]]:
+    candidates = sources.repo.grep_words(head, taint.tokens, sorted(definitions)) if (
+        definitions) else []
     found = []
     for path, sha in _blob_ids(sources.repo, head, candidates).items():
         refs = _scan(sources, sha, path, None)

@@ -1,0 +1,122 @@
+"""Pipelines found where `mlops.yaml` `entries:` says, or by the folder convention without it.
+
+An entry glob whose file name has a wildcard (`pipelines/*.py`) makes one pipeline per file,
+named by its stem, that owns only that file; one whose file name is literal
+(`kfx/pipelines/*/pipeline.py`) makes one pipeline per folder, named by the folder, that owns
+the folder (its components and image, as a `<pipelines_dir>/<name>/` folder does). A `.yaml` or
+`.json` entry is a compiled spec, published as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from fnmatch import fnmatchcase
+from posixpath import basename, dirname, splitext
+from typing import Any
+
+from mlops_bot.errors import UserError
+from mlops_bot.layout_config import has_wildcard
+from mlops_bot.repo.git import GitRepo, TreeEntry
+from mlops_bot.repo.layout import Pipeline, Problem, _pipeline, discover_pipelines
+
+__all__ = ["discover_at", "entries_of", "looked_in", "matches", "require_pipelines"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def entries_of(layout: Any) -> list[str]:
+    """The `entries:` globs of a configuration (none for the defaults)."""
+    return list(getattr(layout, "entries", None) or [])
+
+
+def looked_in(layout: Any) -> str:
+    """Where pipelines are looked for, in words, for messages."""
+    globs = entries_of(layout) or [f"{layout.pipelines_dir.rstrip('/')}/*/definition.py"]
+    return ", ".join(globs)
+
+
+def matches(path: str, glob: str) -> bool:
+    """Whether `path` matches `glob` folder by folder (a `*` never crosses a `/`)."""
+    parts, pattern = path.split("/"), glob.split("/")
+    return len(parts) == len(pattern) and all(map(fnmatchcase, parts, pattern))
+
+
+def _root(glob: str) -> str:
+    fixed = []
+    for part in glob.split("/")[:-1]:
+        if has_wildcard(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed) or "."
+
+
+def discover_at(
+    repo: GitRepo, commit: str, layout: Any
+) -> tuple[dict[str, Pipeline], dict[str, list[Problem]]]:
+    """Every pipeline at `commit`, and what looks like one but is broken."""
+    globs = entries_of(layout)
+    if not globs:
+        return discover_pipelines(repo.tree(commit, [layout.pipelines_dir]), layout.pipelines_dir)
+    listing = repo.tree(commit, sorted({_root(g) for g in globs}))
+    return discover_entries(listing, globs)
+
+
+def discover_entries(
+    listing: list[TreeEntry], globs: list[str]
+) -> tuple[dict[str, Pipeline], dict[str, list[Problem]]]:
+    by_folder: dict[str, dict[str, TreeEntry]] = defaultdict(dict)
+    for item in listing:
+        folder = dirname(item.path)
+        while True:  # every folder above sees the entry, relative to it
+            by_folder[folder][item.path[len(folder) + 1:] if folder else item.path] = item
+            if not folder:
+                break
+            folder = dirname(folder)
+    blobs = sorted(e.path for e in listing if e.kind == "blob")
+    pipelines: dict[str, Pipeline] = {}
+    broken: dict[str, list[Problem]] = {}
+    for glob in globs:
+        per_file = has_wildcard(basename(glob))
+        for path in blobs:
+            if not matches(path, glob):
+                continue
+            folder = dirname(path)
+            name = splitext(basename(path))[0] if per_file else basename(folder)
+            if not _NAME.match(name):
+                broken[name or path] = [Problem(path, f"{name!r} is not a pipeline name: use "
+                                                "letters, digits, '_', '.' and '-'")]
+                continue
+            if per_file:
+                found = Pipeline(name, folder, (), (), (), entry=path,
+                                 spec=not path.endswith(".py"), owns_folder=False)
+            else:
+                found = _pipeline(name, folder, by_folder[folder], entry=path)
+            other = pipelines.get(name)
+            if other is not None and other.definition != path:
+                broken[name] = [Problem(path, f"pipeline {name} is also defined by "
+                                        f"{other.definition}: rename one, or narrow entries: "
+                                        "in mlops.yaml")]
+                continue
+            pipelines.setdefault(name, found)
+    for name in broken:
+        pipelines.pop(name, None)
+    return pipelines, broken
+
+
+def owner(pipelines: dict[str, Pipeline], path: str) -> str | None:
+    """The pipeline a changed path belongs to, if any."""
+    for pipeline in pipelines.values():
+        if pipeline.owns(path):
+            return pipeline.name
+    return None
+
+
+def require_pipelines(repo: GitRepo, commit: str, layout: Any) -> None:
+    """UserError naming where the tool looked when there is no pipeline at `commit`."""
+    pipelines, broken = discover_at(repo, commit, layout)
+    if pipelines or broken:
+        return
+    hint = ("" if entries_of(layout) else "; if your pipelines are elsewhere, list them in "
+            "mlops.yaml, e.g. entries: [\"pipelines/*.py\", \"kfx/pipelines/*/pipeline.py\"]")
+    raise UserError(f"no pipeline found at {commit[:12]}: looked for {looked_in(layout)}{hint}")

@@ -1,0 +1,97 @@
+"""Images as dependencies: repository-level images, and which pipelines name an image.
+
+A component names an image the repository builds by its bare name (`base_image="kfx"`, or
+`image: kfx` in a component.yaml), any registry prefix, tag or digest aside. When that image's
+inputs change, every pipeline whose files name it is affected, not only the one that owns it.
+Finding them is a `git grep` for the names, confirmed by a quoted-string match, so planning
+reads only the few files that can name the image.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from mlops_bot.repo.entries import discover_at, entries_of, owner
+from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.layout import Image, Pipeline, content_hash, discover_pipelines
+
+__all__ = ["changed_repository_images", "image_users", "repository_images"]
+
+
+def repository_images(repo: GitRepo, commit: str, layout: Any) -> list[Image]:
+    """`mlops.yaml` `images:` at `commit`, each hashed by its inputs' git ids."""
+    images = []
+    for declared in getattr(layout, "images", None) or []:
+        inputs = declared.inputs or [declared.context]
+        ids = [(e.path, e.sha) for e in repo.tree(commit, inputs, recursive=False)]
+        dockerfile = (declared.dockerfile if declared.context == "."
+                      else f"{declared.context}/{declared.dockerfile}")
+        images.append(Image(declared.name, "repository", declared.context, dockerfile,
+                            content_hash(declared.name, "repository", ids)))
+    return images
+
+
+def changed_repository_images(layout: Any, changed: Iterable[str]) -> dict[str, str]:
+    """Image name -> the first changed path among its inputs."""
+    found: dict[str, str] = {}
+    paths = sorted(changed)
+    for declared in getattr(layout, "images", None) or []:
+        inputs = declared.inputs or [declared.context]
+        for path in paths:
+            if any(i == "." or path == i or path.startswith(i.rstrip("/") + "/")
+                   for i in inputs):
+                found[declared.name] = path
+                break
+    return found
+
+
+def _names_image(text: str, name: str) -> bool:
+    # `base_image="kfx"`, `IMAGE = "eu.gcr.io/p/kfx:latest"`, `"image": "kfx"`, `image: kfx`
+    quoted = (rf"""\w*(?i:image)\w*["']?\s*[=:]\s*f?["'](?:[^"'\s]*/)?{re.escape(name)}"""
+              rf"""(?:[:@][^"'\s]*)?["']""")
+    yaml_value = rf"""image:\s*(?:[^\s"']*/)?{re.escape(name)}(?:[:@]\S*)?\s*$"""
+    return bool(re.search(quoted, text) or re.search(yaml_value, text, re.MULTILINE))
+
+
+def image_users(
+    repo: GitRepo, commit: str, layout: Any, names: Iterable[str]
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Pipeline], dict[str, list[str]]]:
+    """Who names one of the images: pipeline -> [(its file, image)], the pipelines found (for
+    the planner to add), and image -> library files naming it (shared code and repository
+    images' inputs: the pipelines importing those are affected too)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}, {}, {}
+    globs = entries_of(layout)
+    root = layout.pipelines_dir.rstrip("/")
+    libraries = sorted({*layout.shared, *(i for image in getattr(layout, "images", None) or []
+                                          for i in (image.inputs or [image.context]))})
+    specs = [f":(glob){lib.rstrip('/')}/**/*.py" if lib != "." else ":(glob)**/*.py"
+             for lib in libraries]
+    if globs:
+        pipelines, _ = discover_at(repo, commit, layout)
+        specs += sorted({f":(glob){p.path}/**" if p.owns_folder else p.definition
+                         for p in pipelines.values()})
+    else:
+        specs += [f":(glob){root}/**/*.py", f":(glob){root}/**/*.yaml", f":(glob){root}/**/*.yml"]
+    users: dict[str, list[tuple[str, str]]] = {}
+    library: dict[str, list[str]] = {}
+    for path in repo.grep_words(commit, wanted, specs, whole=False):
+        text = repo.show(commit, path) or ""
+        hits = [name for name in wanted if _names_image(text, name)]
+        if globs:
+            pipeline = owner(pipelines, path)
+        else:
+            pipeline = (path[len(root) + 1:].split("/", 1)[0] if path.startswith(root + "/")
+                        else None)
+        if pipeline:
+            users.setdefault(pipeline, []).extend((path, name) for name in hits)
+        else:
+            for name in hits:
+                library.setdefault(name, []).append(path)
+    if not globs:
+        pipelines, _ = discover_pipelines(
+            repo.tree(commit, [f"{root}/{name}" for name in users]), layout.pipelines_dir)
+    return users, pipelines, library
