@@ -32,6 +32,9 @@ environments:
   listed:
     endpoint: alpha-listed
     deployers: {users: [Alice]}
+  forks:
+    endpoint: alpha-forks
+    allow_forks: true
 """
 AFTER = "2024-05-01T12:00:30Z"  # 30 s after the comment
 BEFORE = "2024-05-01T11:59:59Z"
@@ -118,6 +121,18 @@ def test_uppercase_or_short_sha_is_answered_as_not_a_commit(repo, tmp_path, gith
     body = sticky(github)
     assert "The commit is not valid: use a commit SHA: 7 to 40 lowercase hex digits" in body
     assert "Unknown pipeline" not in body
+
+
+def test_a_fork_head_without_a_push_record_must_be_named_to_deploy(repo, tmp_path, github, pr):
+    # A fork's pushes are in the fork's activity log, not this repository's: nothing says the
+    # head was there before the comment, so the commenter names the commit they reviewed.
+    github.add_pull(8, pr, head_repo="mallory/models")
+    run = comment(repo[0], tmp_path, github, "/deploy forks", number=8)
+    assert (run.outputs["decision"], run.outputs["reason_code"]) == ("stop", "head_unverified")
+    assert not github.repo().deployments
+    assert f"`/deploy forks alpha {pr[:12]}`" in sticky(github, 8)
+    named = comment(repo[0], tmp_path, github, f"/deploy forks alpha {pr[:12]}", number=8)
+    deployed(named, github, pr)
 
 
 # -- the environment's requirements ------------------------------------------------------------
