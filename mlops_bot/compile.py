@@ -29,8 +29,10 @@ from typing import Any
 from mlops_bot.compile_normalise import normalise_embedded_archives
 from mlops_bot.repo.checks import check_definition, choose_pipeline, parser_of
 from mlops_bot.repo.layout import Problem
+from mlops_bot.repo.parameters import document_inputs
 
-__all__ = ["CompileError", "CompiledPipeline", "compile_pipeline", "image_repository"]
+__all__ = ["CompileError", "CompiledPipeline", "compile_pipeline", "compiled_from",
+           "function_to_compile", "image_repository"]
 
 
 class CompileError(Exception):
@@ -50,6 +52,7 @@ class CompiledPipeline:
     unpinned: tuple[str, ...]  # images the spec names that the bot did not build
     parameter_types: dict[str, str] = field(default_factory=dict)  # name -> NUMBER_INTEGER...
     required: tuple[str, ...] = ()  # parameters without a default, that a run must be given
+    kfp_version: str = ""  # of the environment that compiled it (compile_pool.py); "" here
 
 
 def image_repository(reference: str) -> str:
@@ -59,34 +62,48 @@ def image_repository(reference: str) -> str:
 
 
 def compile_pipeline(
-    repo_root: Path, pipeline_path: str, pins: Mapping[str, str], function: str | None = None
+    repo_root: Path, pipeline_path: str, pins: Mapping[str, str], function: str | None = None,
+    entry: str | None = None,
 ) -> CompiledPipeline:
-    """Compile `<repo_root>/<pipeline_path>/definition.py`; `pins` maps image names to refs;
-    `function` is the pipeline function to compile (default: the file's outermost pipeline)."""
-    import yaml
-
+    """Compile `<repo_root>/<pipeline_path>/definition.py` (or the `entry` file, repository
+    path, of an `entries:` pipeline); `pins` maps image names to refs; `function` is the
+    pipeline function to compile (default: the file's outermost pipeline)."""
     folder = repo_root / pipeline_path
-    definition = folder / "definition.py"
-    relative = f"{pipeline_path}/definition.py"
+    relative = entry or f"{pipeline_path}/definition.py"
+    definition = repo_root / relative
     function_name = _pipeline_function_name(definition, relative, function)
     with _isolated_imports([folder, repo_root], repo_root):
         module = _load(definition, relative, repo_root)
         pipeline_func = getattr(module, function_name)
         raw = _compile(pipeline_func, relative, repo_root)
+    return compiled_from(folder.name, raw, pins)
+
+
+def compiled_from(pipeline: str, raw: str, pins: Mapping[str, str],
+                  kfp_version: str = "") -> CompiledPipeline:
+    """The published form of kfp's output `raw` (compiled here or by a compile worker,
+    compile_pool.py): normalised, images pinned, parameters read."""
+    import yaml
+
     # The first document is the pipeline spec; a second one is platform config (workspaces,
     # Kubernetes settings), kept as it is.
     documents = [d for d in yaml.safe_load_all(raw) if d is not None]
     normalise_embedded_archives(documents[0])
     used, unpinned = _pin_images(documents[0], pins)
     spec = yaml.safe_dump_all(documents, sort_keys=True).encode()
-    inputs = _input_parameters(documents[0])
+    types, required = document_inputs(documents[0])
     return CompiledPipeline(
-        pipeline=folder.name, spec=spec, parameters=_parameters(documents[0]),
+        pipeline=pipeline, spec=spec, parameters=_parameters(documents[0]),
         images=used, unpinned=tuple(sorted(unpinned)),
-        parameter_types={n: p.get("parameterType", "") for n, p in inputs.items()},
-        required=tuple(n for n, p in inputs.items()
-                       if "defaultValue" not in p and not p.get("isOptional")),
+        parameter_types=types, required=required,
+        kfp_version=kfp_version,
     )
+
+
+def function_to_compile(repo_root: Path, definition: str, function: str | None) -> str:
+    """The pipeline function of the `definition` file (repository path) to compile, read (not
+    run); CompileError when the file does not say which."""
+    return _pipeline_function_name(repo_root / definition, definition, function)
 
 
 def _pipeline_function_name(definition: Path, relative: str, function: str | None) -> str:
@@ -197,15 +214,11 @@ def _pin_images(
     return used, unpinned
 
 
-def _input_parameters(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = ((document.get("root") or {}).get(
-        "inputDefinitions") or {}).get("parameters") or {}
-    return found
-
-
 def _parameters(document: dict[str, Any]) -> dict[str, Any]:
+    definitions = ((document.get("root") or {}).get("inputDefinitions") or {}).get(
+        "parameters") or {}
     return {name: _typed(spec.get("defaultValue"), spec.get("parameterType"))
-            for name, spec in sorted(_input_parameters(document).items())}
+            for name, spec in sorted(definitions.items())}
 
 
 def _typed(value: Any, parameter_type: str | None) -> Any:

@@ -1,7 +1,8 @@
 """Compile pipelines of the checked-out commit into a folder, publishing nothing.
 
-The same in-process compiler as `push` (one process, imports isolated per pipeline), for looking
-at the IR a pipeline produces or checking that every pipeline compiles, e.g. in a pre-commit hook.
+The same compilation as `push` (each pipeline in its own environment, one worker per environment,
+from a clean checkout of HEAD), for looking at the IR a pipeline produces or checking that every
+pipeline compiles, e.g. in a pre-commit hook.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
                       pins: dict[str, str]) -> list[dict[str, Any]]:
     """Compile `names` (all when empty) into OUT/<pipeline>.yaml; one result per pipeline, with
     `ok` and either `path` or `error`."""
-    from mlops_bot.compile import CompileError, compile_pipeline
+    from mlops_bot.backends.factory import state_dir
+    from mlops_bot.compile_pool import CompileJob, compile_in_environments
     from mlops_bot.config import load_config
+    from mlops_bot.repo.checkout import checkout
     from mlops_bot.repo.checks import configured_function
     from mlops_bot.repo.git import GitRepo
-    from mlops_bot.repo.layout import discover_pipelines
+    from mlops_bot.repo.layout import Problem, discover_pipelines
 
-    config = load_config(repo)
-    git = GitRepo(repo)
+    git = GitRepo(repo)  # from any folder of the repository
+    config = load_config(git.root)
     head = git.resolve("HEAD")
     if head is None:
         raise UserError(f"{git.root} has no commit yet: commit the pipelines first")
@@ -38,12 +41,15 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     selected = [p for name, p in pipelines.items() if not names or name in names]
     out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
+    jobs = [CompileJob(p.name, p.path, configured_function(config, p.name), p.definition)
+            for p in selected]
+    with checkout(git, head, []) as tree:
+        outcomes = compile_in_environments(tree, jobs, pins,
+                                           state_dir(config, git.root) / "envs")
     for pipeline in selected:
-        try:
-            compiled = compile_pipeline(git.root, pipeline.path, pins,
-                                        configured_function(config, pipeline.name))
-        except CompileError as error:
-            results.append({"pipeline": pipeline.name, "ok": False, "error": str(error.problem)})
+        compiled = outcomes[pipeline.name]
+        if isinstance(compiled, Problem):
+            results.append({"pipeline": pipeline.name, "ok": False, "error": str(compiled)})
             continue
         target = out / f"{pipeline.name}.yaml"
         target.write_bytes(compiled.spec)

@@ -26,10 +26,13 @@ from mlops_bot.backends.versions import tags_for_push
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
+from mlops_bot.flows.image_refs import RepositoryImages
 from mlops_bot.flows.run_pool import RunPool, deadline_of, not_started, parallel_runs, run_or_wait
 from mlops_bot.repo.checkout import checkout
 from mlops_bot.repo.checks import configured_function
+from mlops_bot.repo.entries import require_pipelines
 from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.layout import Problem
 from mlops_bot.repo.parameter_needs import parameter_notes
 from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
 from mlops_bot.repo.plan import PipelinePlan, Plan
@@ -77,6 +80,8 @@ class PushFlow:
         first = self._branch if self._branch == self._default_branch else None
         planner = ChangePlanner(self._git, pushed_default_branch=first)
         plan = planner.plan_all(head) if self._everything else planner.plan(base, head)
+        if not plan.pipelines and not plan.broken:  # no pipeline at all is an error, not `ok`
+            require_pipelines(self._git, plan.head, self._config)
         plan.notes += parameter_notes(self._git, plan, self._config, cli_parameters)
         return plan
 
@@ -94,8 +99,9 @@ class PushFlow:
         if not plan.pipelines:
             result.notes.append("no pipeline to build: nothing changed that affects one")
             return result
-        paths = [self._config.pipelines_dir, *self._config.shared]
-        with checkout(self._git, plan.head, paths) as tree:
+        # The whole commit: a definition may read any file of the repository (relative paths
+        # resolve in the checkout, compile_worker.py), and none may come from local edits.
+        with checkout(self._git, plan.head, []) as tree:
             with _step(f"build {sum(len(p.images) for p in plan.pipelines)} image(s)"):
                 if self._backends.builder_note:
                     progress(f"  {self._backends.builder_note}")
@@ -105,11 +111,12 @@ class PushFlow:
             # On gcp, the image each pipeline's models will be served by (serving_image.py).
             self._serving, notes = serving_images(self._config, self._backends.builder, plan, refs)
             result.notes += notes
-            # Each pipeline's run starts once it is published, while the next one compiles.
+            compiled = self._compile(plan, tree, refs, result)
+            # Each pipeline's run starts once it is published, while the next one publishes.
             with RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as pool:
                 for entry in plan.pipelines:
-                    self._publish_and_run(entry, plan.head, tree, refs, cli_parameters, result,
-                                          pool)
+                    self._publish_and_run(entry, plan.head, tree, refs, compiled.get(entry.name),
+                                          cli_parameters, result, pool)
                 pool.drain()
         order = [p.name for p in plan.pipelines]
         result.runs.sort(key=lambda r: order.index(r.pipeline))
@@ -124,24 +131,40 @@ class PushFlow:
                          for i in plan.shared_images})
         return self._backends.builder.build(list(requests.values()))
 
-    def _publish_and_run(self, entry: PipelinePlan, head: str, tree: Path,
-                         refs: dict[str, str], cli_parameters: dict[str, Any],
-                         result: PushResult, pool: RunPool) -> None:
-        from mlops_bot.compile import CompileError, compile_pipeline
+    def _compile(self, plan: Plan, tree: Path, refs: dict[str, str],
+                 result: PushResult) -> dict[str, CompiledPipeline | Problem]:
+        """Every pipeline whose images built, each in its own environment (compile_pool.py)."""
+        from mlops_bot.backends.factory import state_dir
+        from mlops_bot.compile_pool import CompileJob, compile_in_environments
 
+        jobs = [CompileJob(e.name, e.pipeline.path, configured_function(self._config, e.name),
+                           e.pipeline.definition)
+                for e in plan.pipelines if all(i.image.name in refs for i in e.images)
+                and not e.pipeline.spec]  # a compiled spec is read as it is (precompiled.py)
+        with _step(f"compile {len(jobs)} pipeline(s)"):
+            outcomes = compile_in_environments(tree, jobs, refs,
+                                               state_dir(self._config, self._git.root) / "envs")
+        # Every image the repository builds that a spec names, pinned (image_refs.py).
+        images = RepositoryImages(self._git, plan.head, self._config, self._backends.builder,
+                                  tree, refs)
+        images.complete([e.pipeline for e in plan.pipelines
+                         if all(i.image.name in refs for i in e.images)], outcomes)
+        result.builds += images.builds
+        return outcomes
+
+    def _publish_and_run(self, entry: PipelinePlan, head: str, tree: Path,
+                         refs: dict[str, str], compiled: CompiledPipeline | Problem | None,
+                         cli_parameters: dict[str, Any],
+                         result: PushResult, pool: RunPool) -> None:
         missing = [i.image.name for i in entry.images if i.image.name not in refs]
-        if missing:
+        if missing or compiled is None:
             result.versions.append(VersionOutcome(
                 entry.name, None, "failed", error=f"not compiled: image {', '.join(missing)} "
                 "failed to build"))
             return
-        try:
-            with _step(f"compile {entry.name}"):
-                compiled = compile_pipeline(tree, entry.pipeline.path, refs,
-                                            configured_function(self._config, entry.name))
-        except CompileError as error:
+        if isinstance(compiled, Problem):
             result.versions.append(VersionOutcome(entry.name, None, "failed",
-                                                  error=str(error.problem)))
+                                                  error=str(compiled)))
             return
         outcome = self._publish(entry, compiled, head)
         result.versions.append(outcome)
@@ -174,7 +197,8 @@ class PushFlow:
             "git_sha": head, "ref": self._branch, "source": entry.pipeline.path,
             "content_hashes": {i.image.name: i.image.content_hash for i in entry.images},
             "images": compiled.images, "unpinned_images": list(compiled.unpinned),
-            "parameters": compiled.parameters, "kfp_version": kfp.__version__,
+            "parameters": compiled.parameters,
+            "kfp_version": compiled.kfp_version or kfp.__version__,
             "mlops_bot_version": __version__,
             "compiled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }

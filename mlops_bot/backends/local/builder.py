@@ -232,10 +232,10 @@ def _purelib(python: Path) -> Path:
                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"]))
 
 
-def _run(command: list[str], shown_as: str | None = None) -> str | None:
+def _run(command: list[str], shown_as: str | None = None, cwd: Path | None = None) -> str | None:
     """Run a build step; on failure, the command (or what it is `shown_as`) and the tail of its
     output."""
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     if result.returncode == 0:
         return None
     output = (result.stdout + result.stderr).strip().splitlines()[-_TAIL_LINES:]

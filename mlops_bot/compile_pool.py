@@ -1,0 +1,153 @@
+"""Compiling pipelines in their own environments: one worker process per environment.
+
+Each pipeline compiles in the environment compile_envs.py gives it, by compile_worker.py run with
+that environment's interpreter (`python -I -B -c <worker source>`): mlops-bot's own pins never
+decide what a definition may import, and nothing a definition does at module level (exit, crash,
+print, change the working directory) reaches mlops-bot. Pipelines sharing an environment compile
+in one worker, so kfp is imported once per environment, not once per pipeline.
+
+A worker that dies or hangs while loading a pipeline fails that pipeline (named, with what it
+printed); the pipelines after it in the batch are compiled by a new worker.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_bot.compile import (
+    CompiledPipeline,
+    CompileError,
+    compiled_from,
+    function_to_compile,
+)
+from mlops_bot.compile_envs import CompileEnvironment, compile_environment, declared_in
+from mlops_bot.repo.layout import Problem
+
+__all__ = ["CompileJob", "compile_in_environments"]
+
+_PARALLEL = 2  # workers at once: each is a CPU-bound Python process
+_SECONDS_PER_PIPELINE = 120.0  # a definition's module level that runs longer is stuck
+_WORKER = Path(__file__).with_name("compile_worker.py")
+_TAIL = 1500
+
+
+@dataclass(frozen=True)
+class CompileJob:
+    pipeline: str  # its name
+    path: str  # its folder, relative to the checkout
+    function: str | None = None  # the pipeline function mlops.yaml names, if any
+    definition: str = ""  # the file defining it (default <path>/definition.py)
+
+    @property
+    def file(self) -> str:
+        return self.definition or f"{self.path}/definition.py"
+
+
+Outcome = CompiledPipeline | Problem
+
+
+def compile_in_environments(tree: Path, jobs: Sequence[CompileJob], pins: Mapping[str, str],
+                            envs: Path) -> dict[str, Outcome]:
+    """Compile each job from the checkout `tree`, in its environment (made under `envs`):
+    pipeline name -> the compiled pipeline, or the problem with file and line."""
+    outcomes: dict[str, Outcome] = {}
+    batches: dict[str, list[tuple[CompileJob, str]]] = {}
+    labels: dict[str, str] = {}
+    for job in jobs:
+        try:
+            function = function_to_compile(tree, job.file, job.function)
+        except CompileError as error:
+            outcomes[job.pipeline] = error.problem
+            continue
+        environment = compile_environment(tree, job.path, envs)
+        if environment.error:
+            outcomes[job.pipeline] = Problem(declared_in(tree, job.path), environment.error)
+            continue
+        batches.setdefault(environment.python, []).append((job, function))
+        labels[environment.python] = environment.label
+    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+        done = pool.map(lambda item: _batch(tree, CompileEnvironment(item[0], labels[item[0]]),
+                                            item[1], pins), batches.items())
+        for results in done:
+            outcomes.update(results)
+    return {job.pipeline: outcomes[job.pipeline] for job in jobs}
+
+
+def _batch(tree: Path, environment: CompileEnvironment,
+           jobs: list[tuple[CompileJob, str]], pins: Mapping[str, str]) -> dict[str, Outcome]:
+    """One environment's pipelines, by as many workers as crashes make necessary."""
+    outcomes: dict[str, Outcome] = {}
+    remaining = list(jobs)
+    while remaining:
+        events, ended = _worker(tree, environment, remaining)
+        kfp_version = next((e["kfp"] for e in events if "kfp" in e), "")
+        started = [e["started"] for e in events if "started" in e]
+        finished = {e["id"]: e for e in events if "id" in e}
+        for job, _ in remaining:
+            event = finished.get(job.pipeline)
+            if event is not None:
+                outcomes[job.pipeline] = _outcome(tree, environment, job, event, pins,
+                                                  kfp_version)
+        unfinished = [j for j in remaining if j[0].pipeline not in finished]
+        if not unfinished:
+            break
+        if not started or started[-1] in finished:  # the worker never got to a pipeline
+            for job, _ in unfinished:
+                outcomes[job.pipeline] = Problem(
+                    job.file,
+                    f"the compile worker could not start in {environment.label}: {ended}")
+            break
+        culprit = next(j for j in unfinished if j[0].pipeline == started[-1])
+        outcomes[culprit[0].pipeline] = Problem(
+            culprit[0].file,
+            f"loading or compiling it ended the compile worker ({ended}): module-level code "
+            "must not end the interpreter (os._exit, a crash) or run without end")
+        remaining = [j for j in unfinished if j is not culprit]
+    return outcomes
+
+
+def _worker(tree: Path, environment: CompileEnvironment,
+            jobs: list[tuple[CompileJob, str]]) -> tuple[list[dict[str, Any]], str]:
+    """Run one worker over `jobs`: its events, and how it ended (for when it ended early)."""
+    request = {"root": str(tree.resolve()), "jobs": [
+        {"id": job.pipeline, "definition": job.file, "function": function}
+        for job, function in jobs]}
+    command = [environment.python, "-I", "-B", "-c", _WORKER.read_text()]
+    process = subprocess.Popen(command, cwd=tree, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timeout = _SECONDS_PER_PIPELINE * len(jobs)
+    try:
+        out, err = process.communicate(json.dumps(request), timeout=timeout)
+        ended = f"exit code {process.returncode}"
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        ended = f"stopped after {timeout:g} s"
+    events = []
+    for line in out.splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # cut off by the end of the process
+    if err.strip():
+        ended += "; it printed:\n    " + err.strip()[-_TAIL:].replace("\n", "\n    ")
+    return events, ended
+
+
+def _outcome(tree: Path, environment: CompileEnvironment, job: CompileJob,
+             event: dict[str, Any], pins: Mapping[str, str], kfp_version: str) -> Outcome:
+    error = event.get("error")
+    if error is None:
+        return compiled_from(job.pipeline, event["spec"], pins, kfp_version)
+    message = str(error["message"])
+    if error.get("module"):
+        message += (f": `{error['module']}` is not installed in {job.pipeline}'s compile "
+                    f"environment ({environment.label}); declare it in "
+                    f"{declared_in(tree, job.path)}, which mlops-bot installs there")
+    return Problem(str(error["file"]), message, error.get("line"))
