@@ -14,8 +14,7 @@ from mlops_bot.backends.model_types import EndpointRecord, ModelCandidate
 from mlops_bot.backends.types import RunRecord
 from mlops_bot.errors import UserError
 from mlops_bot.flows.results.promote import PromotionStatus
-from mlops_bot.serving.model_forms import artifact_location
-from mlops_bot.serving.state import StateError
+from mlops_bot.serving.model_forms import ModelFormError, artifact_location
 
 if TYPE_CHECKING:
     from mlops_bot.backends.factory import Backends
@@ -161,7 +160,7 @@ def model_candidate(backends: Backends, run: RunRecord) -> ModelCandidate:
     metadata: dict[str, Any] = artifact.get("metadata") or {}
     try:
         folder = artifact_location(str(artifact["uri"]))
-    except StateError as error:
+    except ModelFormError as error:
         raise Refusal("no_model", f"run {run.run_id} of {run.pipeline}: {error}") from None
     return ModelCandidate(
         model=run.pipeline, artifact_uri=folder, run_id=run.run_id, git_sha=run.git_sha,

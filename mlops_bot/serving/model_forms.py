@@ -13,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.serving.state import StateError
+from mlops_bot.errors import UserError
 
-__all__ = ["MODEL_SUFFIXES", "SERVED", "model_file", "model_path"]
+__all__ = ["MODEL_SUFFIXES", "SERVED", "ModelFormError", "artifact_location", "model_file",
+           "model_path"]
 
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle")
 # Looked for first in a folder: the names Vertex's prebuilt scikit-learn containers accept, then
@@ -32,6 +33,10 @@ SERVED = ("MLflow models of the `sklearn` flavour saved as pickle or cloudpickle
 _SERIALIZATIONS = ("pickle", "cloudpickle")
 
 
+class ModelFormError(UserError):
+    """No model we serve is where a model artifact points; the message says what is there."""
+
+
 def model_path(path: Path) -> Path | None:
     """The path the artifact at `path` stands for: itself, or `path` with a model suffix when
     only that exists (a component that saved to `model.path + ".joblib"`); None: neither."""
@@ -43,11 +48,11 @@ def model_path(path: Path) -> Path | None:
 
 
 def model_file(path: Path, _depth: int = 0) -> Path:
-    """The model file `path` names, or a StateError saying in one sentence why there is none."""
+    """The model file `path` names, or a ModelFormError saying in one sentence why there is none."""
     found = model_path(path)
     if found is None:
-        raise StateError(f"no model at {path}: the path does not exist (nor with "
-                         f"{', '.join(MODEL_SUFFIXES)} added)")
+        raise ModelFormError(f"no model at {path}: the path does not exist (nor with "
+                             f"{', '.join(MODEL_SUFFIXES)} added)")
     if found.is_file():
         return found
     if (found / _MLMODEL).is_file():
@@ -71,11 +76,11 @@ def model_file(path: Path, _depth: int = 0) -> Path:
     if not suffixed and len(files) == 1:
         return files[0]
     if not files:
-        raise StateError(f"no model file in {found}: save the model there as model.joblib "
-                         "(or one .joblib/.pkl file), or as an MLflow model folder")
+        raise ModelFormError(f"no model file in {found}: save the model there as model.joblib "
+                             "(or one .joblib/.pkl file), or as an MLflow model folder")
     named = ", ".join(p.name for p in (suffixed or files)[:5])
-    raise StateError(f"{found} holds several files that could be the model ({named}): keep one "
-                     "model file in the folder, or name it model.joblib")
+    raise ModelFormError(f"{found} holds several files that could be the model ({named}): keep "
+                         "one model file in the folder, or name it model.joblib")
 
 
 def _mlflow_model(folder: Path) -> Path:
@@ -87,18 +92,18 @@ def _mlflow_model(folder: Path) -> Path:
         names = ", ".join(str(n) for n in flavors if n != "python_function")
         kind = (f"of the {names} flavour" if names
                 else "with only the python_function flavour (a custom pyfunc model)")
-        raise StateError(f"{where} is {kind}, which mlops-bot does not serve: it serves "
-                         f"{SERVED}")
+        raise ModelFormError(f"{where} is {kind}, which mlops-bot does not serve: it serves "
+                             f"{SERVED}")
     serialization = str(sklearn.get("serialization_format") or "cloudpickle")
     if serialization not in _SERIALIZATIONS:
-        raise StateError(f"{where} is saved as {serialization[:40]}, which mlops-bot does not "
-                         f"load: it serves {SERVED}")
+        raise ModelFormError(f"{where} is saved as {serialization[:40]}, which mlops-bot does not "
+                             f"load: it serves {SERVED}")
     name = str(sklearn.get("pickled_model") or "model.pkl")
     pickled = folder / name
     inside = pickled.resolve().is_relative_to(folder.resolve())
     if not inside or not pickled.is_file():
-        raise StateError(f"{where} names pickled_model {name[:100]!r}, which is not a file in "
-                         "that folder: save the model with mlflow.sklearn.save_model")
+        raise ModelFormError(f"{where} names pickled_model {name[:100]!r}, which is not a file in "
+                             "that folder: save the model with mlflow.sklearn.save_model")
     return pickled
 
 
@@ -109,22 +114,22 @@ def _flavors(path: Path) -> dict[str, Any]:
         with path.open("rb") as file:
             text = file.read(_MLMODEL_LIMIT + 1)
         if len(text) > _MLMODEL_LIMIT:
-            raise StateError(f"{path} is larger than {_MLMODEL_LIMIT >> 10} KiB, which no MLmodel "
-                             "file is")
+            raise ModelFormError(f"{path} is larger than {_MLMODEL_LIMIT >> 10} KiB, which no "
+                                 "MLmodel file is")
         document = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as error:
-        raise StateError(f"cannot read {path}: {error}") from None
+        raise ModelFormError(f"cannot read {path}: {error}") from None
     flavors = document.get("flavors") if isinstance(document, dict) else None
     if not isinstance(flavors, dict) or not flavors:
-        raise StateError(f"{path} names no flavors, so it is not an MLflow model: save the model "
-                         "with mlflow.sklearn.save_model")
+        raise ModelFormError(f"{path} names no flavors, so it is not an MLflow model: save the "
+                             "model with mlflow.sklearn.save_model")
     return flavors
 
 
 def artifact_location(uri: str) -> str:
     """What a registry records for the Model artifact at `uri`: the folder holding its model
     file (a KFP `model` file, or one saved beside it with a suffix) or the model folder; a local
-    one is checked to hold a model we serve (StateError otherwise). A gs:// one is not listed
+    one is checked to hold a model we serve (ModelFormError otherwise). A gs:// one is not listed
     here: the serving container resolves the folder it is given the same way."""
     name = uri.rstrip("/").rsplit("/", 1)[-1]
     if uri.startswith("gs://"):
@@ -133,8 +138,8 @@ def artifact_location(uri: str) -> str:
     path = Path(uri.removeprefix("file://"))
     file = model_file(path)  # refuses what no server could load, before anything is registered
     if not file.resolve().is_relative_to(path.parent.resolve()):
-        raise StateError(f"the model file {file} is a link leading out of the folder of the "
-                         "run's model artifact, so it is not the run's own")
+        raise ModelFormError(f"the model file {file} is a link leading out of the folder of the "
+                             "run's model artifact, so it is not the run's own")
     found = model_path(path)
     assert found is not None  # model_file raised otherwise
     return str(found.parent if found.is_file() and found.name in _NAMES else found)

@@ -219,9 +219,12 @@ def single_model_state(storage_uri: str, deployed_model_id: str) -> EndpointStat
 
 def model_file_at(path: Path) -> Path:
     """The model file `path` names, in any form serving/model_forms.py knows."""
-    from mlops_bot.serving.model_forms import model_file
+    from mlops_bot.serving.model_forms import ModelFormError, model_file
 
-    return model_file(path)
+    try:
+        return model_file(path)
+    except ModelFormError as error:
+        raise StateError(str(error)) from None
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
