@@ -127,10 +127,12 @@ def _flavors(path: Path) -> dict[str, Any]:
 
 
 def artifact_location(uri: str) -> str:
-    """What a registry records for the Model artifact at `uri`: the folder holding its model
-    file (a KFP `model` file, or one saved beside it with a suffix) or the model folder; a local
-    one is checked to hold a model we serve (ModelFormError otherwise). A gs:// one is not listed
-    here: the serving container resolves the folder it is given the same way."""
+    """What a registry records for the Model artifact at `uri`. Locally: the model folder, the
+    folder of a `model`/`model.joblib`/`model.pkl` file, else the model file (saved with a
+    suffix or not), checked to hold a model we serve (ModelFormError otherwise). On gs://,
+    unlisted: the task's folder for those names (Vertex AI takes a folder), else `uri`; the
+    serving container resolves what it is given the same way (serving/download.py copies
+    `uri` + a suffix when only that exists)."""
     name = uri.rstrip("/").rsplit("/", 1)[-1]
     if uri.startswith("gs://"):
         bare = name in _NAMES or name.endswith(MODEL_SUFFIXES)
