@@ -4,7 +4,7 @@
 carries no SHA, so without a SHA in the comment the head must have been pushed before the
 comment was written; the push time is GitHub's own record of the ref update (the repository's
 activity log), never a commit date, which the pusher writes. `/deploy <env> <sha>` names the
-commit instead, and it must be the head.
+commit, and it must be the head: the whole SHA needs no push time, a prefix still does.
 
 `unmet` (the comment job, and the deploy job again after approval, since reviews, checks and the
 base can change while approval is pending): the environment's `require` in mlops.yaml, `base`
@@ -48,18 +48,23 @@ def pinned(forge: Forge, pull: PullRequest, sha: str | None, commented_at: datet
     head = pull.head_sha
     retry = f"review it, then comment {code(f'{again} {head[:12]}')}"
     if sha is not None:
-        if head.startswith(sha):
+        if sha == head:
             return None
-        return Unmet(ReasonCode.SHA_NOT_HEAD,
-                     f"Commit {code(sha)} is not the head of #{pull.number}: the head is "
-                     f"{code(head[:12])}. To deploy the head, {retry}.")
+        if not head.startswith(sha):
+            return Unmet(ReasonCode.SHA_NOT_HEAD,
+                         f"Commit {code(sha)} is not the head of #{pull.number}: the head is "
+                         f"{code(head[:12])}. To deploy the head, {retry}.")
+        # A prefix alone does not pin: the PR's author can make two commits that share 12 hex
+        # digits in seconds (a birthday search) and push the other after the comment. So a
+        # prefix counts together with the push time, and only the whole SHA without it.
     pushed = forge.head_pushed_at(pull)
     if pushed is None or commented_at is None:
+        whole = f"review it, then comment {code(f'{again} {head}')} (the whole SHA)"
         return Unmet(ReasonCode.HEAD_UNVERIFIED,
                      f"GitHub's activity log has no push of the head {code(head[:12])} to this "
                      f"repository's branch (a fork's branch, or a push older than the log "
                      f"reaches), so it cannot tell that the head was pushed before this comment. "
-                     f"To deploy it, {retry}.")
+                     f"To deploy it, {whole}.")
     if pushed >= commented_at:  # the same second is not "before"
         return Unmet(ReasonCode.HEAD_PUSHED_AFTER_COMMENT,
                      f"The head of #{pull.number}, {code(head[:12])}, was pushed at "

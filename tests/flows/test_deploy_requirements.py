@@ -92,8 +92,20 @@ def test_a_fork_head_has_no_push_record_here_and_must_be_named(fake, forge):
     fake.add_pull(8, OTHER, head_repo="mallory/models")
     pull = forge.pull_request(8)
     assert forge.head_pushed_at(pull) is None and not fake.calls("list_activity")
-    assert pinned(forge, pull, None, COMMENTED, "/deploy prod").code == "head_unverified"
-    assert pinned(forge, pull, OTHER[:8], COMMENTED, "/deploy prod") is None
+    unverified = pinned(forge, pull, None, COMMENTED, "/deploy prod")
+    assert unverified.code == "head_unverified" and f"`/deploy prod {OTHER}`" in unverified.message
+    assert pinned(forge, pull, OTHER, COMMENTED, "/deploy prod") is None
+    # A prefix is not enough where no push time backs it: commits sharing one are cheap to make.
+    assert pinned(forge, pull, OTHER[:12], COMMENTED, "/deploy prod").code == "head_unverified"
+
+
+def test_a_named_prefix_counts_only_with_the_push_time(fake, forge):
+    pull = forge.pull_request(7)  # its branch was created (pushed) an hour before the comment
+    assert pinned(forge, pull, HEAD[:7], COMMENTED, "/deploy prod") is None
+    push_head(fake, 7, OTHER, at="2024-05-01T12:00:30Z", force=True)
+    pushed_after = pinned(forge, forge.pull_request(7), OTHER[:12], COMMENTED, "/deploy prod")
+    assert pushed_after.code == "head_pushed_after_comment"
+    assert pinned(forge, forge.pull_request(7), OTHER, COMMENTED, "/deploy prod") is None
 
 
 def test_no_comment_time_or_push_record_is_never_taken_as_before(fake, forge):
@@ -101,7 +113,8 @@ def test_no_comment_time_or_push_record_is_never_taken_as_before(fake, forge):
     assert pinned(forge, pull, None, None, "/deploy prod").code == "head_unverified"
     fake.repo().activity.clear()
     assert pinned(forge, pull, None, COMMENTED, "/deploy prod").code == "head_unverified"
-    assert pinned(forge, pull, HEAD[:7], None, "/deploy prod") is None  # named: no time needed
+    assert pinned(forge, pull, HEAD, None, "/deploy prod") is None  # named whole: no time needed
+    assert pinned(forge, pull, HEAD[:7], None, "/deploy prod").code == "head_unverified"
 
 
 @pytest.mark.parametrize(("reviews", "expected"), [

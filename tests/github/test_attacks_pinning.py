@@ -130,9 +130,23 @@ def test_a_fork_head_without_a_push_record_must_be_named_to_deploy(repo, tmp_pat
     run = comment(repo[0], tmp_path, github, "/deploy forks", number=8)
     assert (run.outputs["decision"], run.outputs["reason_code"]) == ("stop", "head_unverified")
     assert not github.repo().deployments
-    assert f"`/deploy forks alpha {pr[:12]}`" in sticky(github, 8)
-    named = comment(repo[0], tmp_path, github, f"/deploy forks alpha {pr[:12]}", number=8)
+    assert f"`/deploy forks alpha {pr}` (the whole SHA)" in sticky(github, 8)
+    prefix = comment(repo[0], tmp_path, github, f"/deploy forks alpha {pr[:12]}", number=8)
+    assert prefix.outputs["reason_code"] == "head_unverified", prefix.stderr
+    named = comment(repo[0], tmp_path, github, f"/deploy forks alpha {pr}", number=8)
     deployed(named, github, pr)
+
+
+def test_a_commit_sharing_the_reviewed_prefix_pushed_after_the_comment_is_refused(
+        repo, tmp_path, github, pr):
+    # The PR's author makes two commits whose SHAs share 12 hex digits (a birthday search:
+    # seconds), gets one reviewed and pushes the other once the reviewer names the prefix.
+    twin = pr[:12] + "f" * 28
+    push_head(github, 7, twin, at=AFTER, force=True)
+    ran(github, twin)
+    body = refused(comment(repo[0], tmp_path, github, f"/deploy staging alpha {pr[:12]}"),
+                   github, "head_pushed_after_comment")
+    assert "was pushed at 2024-05-01 12:00:30 UTC, after this comment" in body
 
 
 # -- the environment's requirements ------------------------------------------------------------
