@@ -15,9 +15,9 @@ Every refusal sets the Deployment's status to `error` with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,9 +91,10 @@ class _DeployJob:
             return self._refused(refused)
         self._trust(verified)
         # The environment's `require` again (flows/deploy_requirements): reviews and checks can
-        # change while approval is pending.
+        # change while approval is pending. A rollback deploys nothing of the PR: as in the
+        # comment job, its requirements do not apply.
         unmet = recheck(self.forge, self.config, self.environment, self.pull_request) \
-            if self.pull_request else None
+            if self.pull_request and self.payload.get("action") == "deploy" else None
         if unmet is not None:
             return self._fail(unmet.code, unmet.message, markdown=unmet.message)
         supersede_older(self.forge, verified.deployment, verified.bot)
@@ -130,29 +131,29 @@ class _DeployJob:
                                    locks=ForgeLockStore(self.forge))
 
     def _locked_promotion(self) -> Outcome:
-        from mlops_bot.backends.types import EnvironmentLock
+        from mlops_bot.flows.held_lock import EnvironmentLocked, holding
 
         owner = (f"#{self.pull_request}" if self.pull_request
                  else f"deployment {self.deployment.id}")
-        held_before = self.backends.locks.get(self.environment)
-        lock = self.backends.locks.acquire(EnvironmentLock(
-            self.environment, owner, str(self.payload.get("requested_by", "")),
-            "deploy in progress", datetime.now(UTC).isoformat(timespec="seconds")))
-        if lock.owner != owner:
-            locked = comments.locked(lock)
-            return self._fail(ReasonCode.ENV_LOCKED, locked, markdown=locked)
-        self.forge.set_deployment_status(self.deployment.id, "in_progress", "promoting",
-                                         log_url=self.log_url)
+        # Held with an expiry renewed while it promotes (a killed job's lock lapses and is taken
+        # over); a lock the PR took by /lock stays until /unlock.
+        lock = contextlib.ExitStack()
         try:
-            result = self._promote()
-        except UserError as error:
-            return self._fail(ReasonCode.FAILED, str(error))
-        except Exception as error:
-            self._fail_unexpected(error)
-            raise
-        finally:
-            if held_before is None:  # a lock the PR took by /lock stays until /unlock
-                self.backends.locks.release(self.environment, owner)
+            lock.enter_context(holding(self.backends.locks, self.environment, owner, str(
+                self.payload.get("requested_by", "")), "deploy in progress"))
+        except EnvironmentLocked as refused:
+            locked = comments.locked(refused.held)
+            return self._fail(ReasonCode.ENV_LOCKED, locked, markdown=locked)
+        with lock:
+            self.forge.set_deployment_status(self.deployment.id, "in_progress", "promoting",
+                                             log_url=self.log_url)
+            try:
+                result = self._promote()
+            except UserError as error:
+                return self._fail(ReasonCode.FAILED, str(error))
+            except Exception as error:
+                self._fail_unexpected(error)
+                raise
         self.report = deploy_markdown(result) + self._warned()
         if not result["ok"]:
             # The flow has already put the endpoint back as it was; the job fails with why.

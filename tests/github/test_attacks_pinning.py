@@ -213,3 +213,20 @@ def test_approval_dismissed_while_the_deploy_waited_is_refused_by_the_deploy_job
     assert "reason: `not_approved`" in sticky(github)
 
 
+
+
+def test_a_rollback_is_not_held_to_the_requirements_of_the_pr_it_was_asked_on(
+        repo, tmp_path, github, pr):
+    # `require` is about deploying the PR's commit; a rollback puts back what served before, so
+    # neither job holds it to the PR's approval (an unapproved PR may ask for an emergency one).
+    asked = comment(repo[0], tmp_path, github, "/rollback production")
+    assert (asked.outputs["decision"], asked.outputs["reason_code"]) == ("proceed", "ok")
+    run = run_action(repo[0].path, tmp_path, "issue_comment", {
+        "action": "created", "issue": {"number": 7}, "comment": {"id": 555}},
+        inputs={"github-token": github.token, "command": "promote",
+                "environment": "production", "sha": pr,
+                "deployment-id": asked.outputs["deployment_id"]},
+        env={"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/models"})
+    # Past every check of the Deployment and the PR: the rollback itself finds nothing served.
+    assert run.outputs["reason_code"] == "failed", run.stderr
+    assert "there is nothing to roll back" in run.outputs["result"]
