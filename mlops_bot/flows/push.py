@@ -25,8 +25,8 @@ from mlops_bot.backends.types import BuildRequest, BuildResult, RunRequest
 from mlops_bot.backends.versions import tags_for_push
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
-from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.flows.image_refs import RepositoryImages
+from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.flows.run_pool import RunPool, deadline_of, not_started, parallel_runs, run_or_wait
 from mlops_bot.repo.checkout import checkout
 from mlops_bot.repo.checks import configured_function
