@@ -40,6 +40,10 @@ class EnvironmentLocked(UserError):
 
     code = "env_locked"
 
+    def __init__(self, message: str, held: EnvironmentLock) -> None:
+        super().__init__(message)
+        self.held = held
+
 
 def cli_owner() -> str:
     """Who holds a lock taken on the command line: user, host and process."""
@@ -80,18 +84,20 @@ def holding(store: LockStore, environment: str, owner: str, actor: str,
     seconds = lock_seconds()
     wanted = _lock(environment, owner, actor, reason, seconds)
     held = store.acquire(wanted)
-    if held.owner != owner:
+    # Another's lock, or a deploy lock (it has an expiry) of the same owner: another job of the
+    # same PR, or one that was killed. Only a /lock of the same owner (no expiry) is shared.
+    if held != wanted and (held.owner != owner or held.expires_at):
         why = lapsed(held)
         if why is None:
             raise EnvironmentLocked(
                 f"{environment} is locked by {held.owner} ({held.actor or 'unknown'}: "
                 f"{held.reason or 'no reason given'}, since {held.created_at}): wait for it "
-                f"to finish, or unlock it")
+                f"to finish, or unlock it", held)
         progress(f"mlops-bot: taking over the lock of {environment} held by {held.owner}: {why}")
         held = store.take_over(held, wanted)
-        if held.owner != owner:
+        if held != wanted:
             raise EnvironmentLocked(f"{environment} was locked by {held.owner} meanwhile: try "
-                                    "again when it is done")
+                                    "again when it is done", held)
     elif held != wanted:
         yield held  # taken before (a /lock of the same owner): not ours to renew or release
         return

@@ -198,6 +198,12 @@ class ConsoleForge:
         progress(f"[local] would delete {ref}")
         return self.refs.pop(ref, None) is not None
 
+    def replace_ref(self, ref: str, expected: str, message: str, files: dict[str, str]) -> bool:
+        if self.refs.get(ref) != expected:
+            return False
+        self.refs[ref] = message
+        return True
+
 
 def _local_user() -> str:
     try:

@@ -195,3 +195,9 @@ class Forge(Protocol):
     def delete_ref(self, ref: str) -> bool:
         """Delete `ref`; False when it did not exist."""
         ...
+
+    def replace_ref(self, ref: str, expected: str, message: str, files: dict[str, str]) -> bool:
+        """Move `ref` to a new commit holding `files` with `message`, if the commit it points to
+        still has the message `expected`. Atomic: the new commit is a child of the one read and
+        the ref only moves forward to it, so a ref replaced meanwhile is left as it is (False)."""
+        ...

@@ -50,11 +50,9 @@ class ForgeLockStore:
         self._forge = forge
 
     def acquire(self, lock: EnvironmentLock) -> EnvironmentLock:
-        record = json.dumps(dataclasses.asdict(lock), sort_keys=True, indent=2)
-        message = f"mlops-bot lock: {lock.environment} held by {lock.owner}\n\n{record}\n"
+        message, files = _commit_of(lock)
         for _ in range(_ATTEMPTS):
-            if self._forge.create_ref(lock_ref(lock.environment), message,
-                                      {"lock.json": record + "\n"}):
+            if self._forge.create_ref(lock_ref(lock.environment), message, files):
                 return lock
             held = self.get(lock.environment)
             if held is not None:
@@ -63,19 +61,23 @@ class ForgeLockStore:
                         f"{_ATTEMPTS} times while asking for it: try the command again")
 
     def take_over(self, held: EnvironmentLock, lock: EnvironmentLock) -> EnvironmentLock:
-        """GitHub offers no compare-and-delete of a ref: the branch is deleted only if it still
-        holds `held` when read just before, then created as `acquire` does."""
-        if self.get(lock.environment) != held:
-            now = self.get(lock.environment)
-            return now if now is not None else self.acquire(lock)
-        self._forge.delete_ref(lock_ref(lock.environment))
-        return self.acquire(lock)
+        """The branch moves forward to `lock`'s commit only from the commit of `held` (a
+        fast-forward GitHub refuses once anybody replaced it): of two takers one wins."""
+        message = self._forge.ref_message(lock_ref(lock.environment))
+        if message is None:
+            return self.acquire(lock)
+        if _parse(lock.environment, message) != held:
+            return _parse(lock.environment, message)
+        if self._forge.replace_ref(lock_ref(lock.environment), message, *_commit_of(lock)):
+            return lock
+        now = self.get(lock.environment)
+        return now if now is not None else self.acquire(lock)
 
     def renew(self, lock: EnvironmentLock) -> bool:
-        """Whether `lock.owner` still holds it; the branch keeps its expiry (a ref cannot be
-        rewritten conditionally through the forge port), so locks kept here do not expire."""
-        held = self.get(lock.environment)
-        return held is not None and held.owner == lock.owner
+        message = self._forge.ref_message(lock_ref(lock.environment))
+        if message is None or _parse(lock.environment, message).owner != lock.owner:
+            return False
+        return self._forge.replace_ref(lock_ref(lock.environment), message, *_commit_of(lock))
 
     def release(self, environment: str, owner: str | None) -> EnvironmentLock | None:
         held = self.get(environment)
@@ -94,6 +96,13 @@ class ForgeLockStore:
         return _parse(environment, message)
 
 
+def _commit_of(lock: EnvironmentLock) -> tuple[str, dict[str, str]]:
+    """The message and files of the commit a lock branch points to while `lock` holds."""
+    record = json.dumps(dataclasses.asdict(lock), sort_keys=True, indent=2)
+    message = f"mlops-bot lock: {lock.environment} held by {lock.owner}\n\n{record}\n"
+    return message, {"lock.json": record + "\n"}
+
+
 def _parse(environment: str, message: str) -> EnvironmentLock:
     """The record in a lock commit's message. A branch that exists still locks the environment
     when its record is unreadable (somebody made it by hand): the lock names the branch."""
@@ -103,8 +112,10 @@ def _parse(environment: str, message: str) -> EnvironmentLock:
     except ValueError:
         record = None
     fields = [f.name for f in dataclasses.fields(EnvironmentLock) if f.name != "expires_at"]
-    if isinstance(record, dict) and not isinstance(record.get("expires_at", ""), str):
-        record = None
+    expires = record.get("expires_at", "") if isinstance(record, dict) else ""
+    if not (expires == "" or (isinstance(expires, str) and _FIELDS["created_at"].fullmatch(
+            expires))):
+        record = None  # an expiry is a time like created_at, or none (a /lock never lapses)
     if not (isinstance(record, dict)
             and all(isinstance(record.get(f), str) for f in fields)
             and len(record["reason"]) <= _FIELD_LIMIT
@@ -113,7 +124,7 @@ def _parse(environment: str, message: str) -> EnvironmentLock:
                                "the lock branch holds no readable lock record: delete the branch "
                                "to unlock", "")
     return EnvironmentLock(environment, record["owner"], record["actor"], record["reason"],
-                           record["created_at"], str(record.get("expires_at", ""))[:40])
+                           record["created_at"], expires)
 
 
 if TYPE_CHECKING:

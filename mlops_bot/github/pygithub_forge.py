@@ -168,6 +168,9 @@ class GithubForge:
     def delete_ref(self, ref: str) -> bool:
         return pygithub_refs.delete_ref(self._client, ref)
 
+    def replace_ref(self, ref: str, expected: str, message: str, files: dict[str, str]) -> bool:
+        return pygithub_refs.replace_ref(self._client, ref, expected, message, files)
+
     # -- the bot and its permissions --------------------------------------------------------------
     def _bot(self) -> str:
         if self._bot_login is None:

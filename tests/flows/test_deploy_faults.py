@@ -15,7 +15,9 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import pytest
 from mlops_bot.backends.local.endpoints import LocalEndpoints
 from mlops_bot.backends.local.models import LocalModelRegistry
 from mlops_bot.backends.model_types import NEW_DEPLOYMENT
-from tests.support.action import read_outputs
+from tests.support.action import ENTRYPOINT, read_outputs
 from tests.support.cli import cli, cli_json
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder
@@ -227,17 +229,24 @@ def test_an_expired_lock_is_taken_over(project, state):
 
 
 # -- the action's deploy job ----------------------------------------------------------------
-def paused_action(project: Project, state: Path, tmp: Path, github: FakeGitHub,
-                  step: str) -> tuple[Process, Path]:
+def requested(project: Project, state: Path, tmp: Path, github: FakeGitHub) -> dict[str, str]:
+    """`/deploy staging` commented on PR 7: the comment job's outputs."""
     from tests.support.comments import comment
 
     give_checks(github, project.checks)
     github.add_pull(7, project.head)
     github.set_permission("alice", "write")
-    repo = GitRepoBuilder(project.path)
-    asked = comment(repo, tmp, github, "/deploy staging", env={"MLOPS_BOT_STATE_DIR": str(state)})
+    asked = comment(GitRepoBuilder(project.path), tmp, github, "/deploy staging",
+                    env={"MLOPS_BOT_STATE_DIR": str(state)})
     assert asked.outputs["decision"] == "proceed", asked.stderr
-    event, output = tmp / "deploy-event.json", tmp / "deploy-output"
+    return asked.outputs
+
+
+def deploy_job(project: Project, state: Path, tmp: Path, github: FakeGitHub,
+               asked: dict[str, str], step: str | None = None,
+               **extra: str) -> tuple[subprocess.Popen[str] | Process, Path]:
+    """The approved deploy job (`command: promote`) as a process, paused at `step` if given."""
+    event, output = tmp / "deploy-event.json", tmp / f"deploy-output-{asked['deployment_id']}"
     event.write_text(json.dumps({"action": "created", "issue": {"number": 7},
                                  "comment": {"id": 555}}))
     output.write_text("")
@@ -245,13 +254,24 @@ def paused_action(project: Project, state: Path, tmp: Path, github: FakeGitHub,
         state, PYTHONPATH=str(Path(__file__).parents[2]), GITHUB_EVENT_NAME="issue_comment",
         GITHUB_EVENT_PATH=str(event), GITHUB_WORKSPACE=str(project.path),
         GITHUB_OUTPUT=str(output), GITHUB_REPOSITORY="octo/models", GITHUB_API_URL=github.url,
-        INPUT_COMMAND="promote", INPUT_ENVIRONMENT="staging", INPUT_SHA=asked.outputs["sha"],
-        **{"INPUT_DEPLOYMENT-ID": asked.outputs["deployment_id"],
-           "INPUT_GITHUB-TOKEN": github.token})
+        INPUT_COMMAND="promote", INPUT_ENVIRONMENT="staging", INPUT_SHA=asked["sha"],
+        **{"INPUT_DEPLOYMENT-ID": asked["deployment_id"], "INPUT_GITHUB-TOKEN": github.token},
+        **extra)
+    if step is None:
+        return subprocess.Popen([sys.executable, str(ENTRYPOINT)], cwd=project.path, env=env,
+                                text=True, stderr=subprocess.PIPE), output
     process = Process([sys.executable, "-m", "tests.support.paused", step, "--action"],
                       project.path, env)
     process.wait_for(f"PAUSED {step}", timeout=120)
     return process, output
+
+
+def paused_action(project: Project, state: Path, tmp: Path, github: FakeGitHub,
+                  step: str) -> tuple[Process, Path]:
+    job, output = deploy_job(project, state, tmp, github, requested(project, state, tmp, github),
+                             step)
+    assert isinstance(job, Process)
+    return job, output
 
 
 def test_the_deploy_job_stopped_by_sigterm_ends_its_deployment_with_error(
@@ -299,4 +319,25 @@ def test_unlock_works_on_a_closed_pull_request(project, tmp_path, github):
     pull.state = "closed"
     unlocked = comment(repo, tmp_path, github, "/unlock staging", number=9)
     assert unlocked.outputs["reason_code"] == "ok", unlocked.stderr
+    assert not any("mlops-bot-lock" in ref for ref in github.repo().refs)
+
+
+def test_a_killed_deploy_jobs_lock_lapses_and_the_next_deploy_job_recovers(
+        project, state, tmp_path, github):
+    asked = requested(project, state, tmp_path, github)
+    job, _ = deploy_job(project, state, tmp_path, github, asked, "full",
+                        MLOPS_BOT_LOCK_SECONDS="3")
+    assert isinstance(job, Process) and stopped(job, signal.SIGKILL) == -9
+    assert traffic(state) == LEFT["full"]
+    time.sleep(3)  # its lock lapses: nobody renews it
+    again = requested(project, state, tmp_path, github)  # not refused as env_locked
+    next_job, output = deploy_job(project, state, tmp_path, github, again)
+    _, stderr = next_job.communicate(timeout=120)
+    assert next_job.returncode == 0, stderr
+    assert "taking over the lock of staging held by #7: it expired at" in stderr
+    result = json.loads(read_outputs(output.read_text())["result"])
+    assert result["reason_code"] == "ok"
+    [note] = result["details"]["notes"]
+    assert note.endswith("the traffic split it recorded was put back (wine_quality-1 100%)")
+    assert traffic(state) == {CANDIDATE: 100} and intent(state) is None
     assert not any("mlops-bot-lock" in ref for ref in github.repo().refs)

@@ -87,3 +87,21 @@ def test_a_bad_lock_duration_is_one_sentence(tmp_path, monkeypatch):
                        "seconds, at least 3"), holding(FileLockStore(tmp_path), "staging", "#7",
                                                        "alice", "deploy"):
         raise AssertionError("never entered")
+
+
+def test_a_deploy_lock_of_the_same_pull_request_is_shared_only_once_it_lapsed(tmp_path, capsys):
+    store = FileLockStore(tmp_path)
+    running = EnvironmentLock("staging", "#7", "alice", "deploy in progress",
+                              "2026-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00")
+    store.acquire(running)
+    with pytest.raises(EnvironmentLocked, match="^staging is locked by #7 "), \
+            holding(store, "staging", "#7", "alice", "deploy in progress"):
+        raise AssertionError("two deploy jobs of one PR never promote at once")
+    store.release("staging", None)
+    killed = EnvironmentLock("staging", "#7", "alice", "deploy in progress",
+                             "2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00")
+    store.acquire(killed)
+    with holding(store, "staging", "#7", "alice", "deploy in progress") as taken:
+        assert taken != killed and store.get("staging") == taken
+    assert "taking over the lock of staging held by #7: it expired at" in capsys.readouterr().err
+    assert store.get("staging") is None

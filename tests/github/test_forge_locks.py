@@ -121,9 +121,28 @@ def test_forced_release_take_over_and_renew_on_github(github):
     mine = EnvironmentLock("staging", "#7", "alice", "deploy in progress",
                            "2026-01-01T00:00:00+00:00", "2026-01-01T00:10:00+00:00")
     assert locks.acquire(mine) == mine and locks.get("staging") == mine  # expiry read back
-    assert locks.renew(mine) and not locks.renew(dataclasses.replace(mine, owner="#8"))
+    later = dataclasses.replace(mine, expires_at="2026-01-01T00:20:00+00:00")
+    assert locks.renew(later) and locks.get("staging") == later
+    assert not locks.renew(dataclasses.replace(mine, owner="#8"))
     theirs = dataclasses.replace(mine, owner="#8", actor="bob")
-    assert locks.take_over(mine, theirs) == theirs and locks.get("staging") == theirs
-    assert locks.take_over(mine, dataclasses.replace(mine, owner="#9")) == theirs  # not #7's
+    assert locks.take_over(mine, theirs) == later  # not the lock read: it was renewed
+    assert locks.take_over(later, theirs) == theirs and locks.get("staging") == theirs
+    assert not locks.renew(later)  # #7 lost it
     assert locks.release("staging", None) == theirs
     assert locks.get("staging") is None
+
+
+def test_of_concurrent_takers_over_of_a_lock_branch_exactly_one_wins(github):
+    locks = store(github)
+    lapsed = dataclasses.replace(lock("#1"), expires_at="2026-01-01T00:10:00+00:00")
+    locks.acquire(lapsed)
+    winners: list[str] = []
+    threads = [threading.Thread(
+        target=lambda o=f"#{i}": winners.append(locks.take_over(lapsed, lock(o)).owner))
+        for i in range(2, 6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 4 and len(set(winners)) == 1 and winners[0] != "#1"
+    assert locks.get("staging").owner == winners[0]  # type: ignore[union-attr]

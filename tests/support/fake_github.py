@@ -701,6 +701,24 @@ def get_ref(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
     return _ref_json(fake, repo.full_name, ref, repo.refs[ref])
 
 
+def update_ref(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
+    repo, ref, sha = _repo_of(fake, p), f"refs/{p['ref']}", str(_body_field(request, "sha"))
+    if ref not in repo.refs:
+        raise HttpError(422, "Reference does not exist")
+    if sha not in repo.commits:
+        raise HttpError(422, "Object does not exist")
+    todo, ancestry = [sha], set()  # a fast-forward: the ref's commit is an ancestor of sha
+    while todo:
+        commit = todo.pop()
+        if commit not in ancestry:
+            ancestry.add(commit)
+            todo.extend(repo.objects.get(commit, {}).get("parents", []))
+    if repo.refs[ref] not in ancestry and not request.body.get("force"):
+        raise HttpError(422, "Update is not a fast forward")
+    repo.refs[ref] = sha
+    return _ref_json(fake, repo.full_name, ref, sha)
+
+
 def delete_ref(fake: FakeGitHub, request: Recorded, p: dict[str, str]) -> Any:
     repo, ref = _repo_of(fake, p), f"refs/{p['ref']}"
     if repo.refs.pop(ref, None) is None:
@@ -736,6 +754,7 @@ DEFAULT_ROUTES: list[tuple[str, str, str, Handler]] = [
     ("GET", f"{_R}/git/commits/{{sha}}", "get_git_commit", get_git_commit),
     ("POST", f"{_R}/git/refs", "create_ref", create_ref),
     ("GET", f"{_R}/git/ref/{{ref*}}", "get_ref", get_ref),
+    ("PATCH", f"{_R}/git/refs/{{ref*}}", "update_ref", update_ref),
     ("DELETE", f"{_R}/git/refs/{{ref*}}", "delete_ref", delete_ref),
 ]
 
@@ -754,7 +773,7 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "get_check_run": "checks: read", "list_check_runs": "checks: read",
     "create_tree": "contents: write", "create_git_commit": "contents: write",
     "get_git_commit": "contents: read", "create_ref": "contents: write",
-    "get_ref": "contents: read", "delete_ref": "contents: write",
+    "get_ref": "contents: read", "delete_ref": "contents: write", "update_ref": "contents: write",
 }
 
 
