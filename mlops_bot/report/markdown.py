@@ -16,8 +16,8 @@ __all__ = ["PLAIN_LIMIT", "cap", "fenced", "link", "mention", "no_mentions", "pl
 # ASCII punctuation that starts Markdown or HTML inline syntax; `|` is left to markdown_table
 # (a pipe means nothing outside a table row, and table cells escape it themselves), `>` and the
 # list markers mean something only at the start of a line (_BLOCK), `_` only at a word's edge
-# (`wine_quality` stays as it is).
-_SYNTAX = re.compile(r"([\\`*\[\]<#!&~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# (`wine_quality` stays as it is). `$` starts GitHub's math, which can show any text in colour.
+_SYNTAX = re.compile(r"([\\`*\[\]<#!&~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _BLOCK = re.compile(r"^([>+=-]|[0-9]{1,9}[.)])")
 _BACKTICKS = re.compile(r"`+")
 # A mention starts an `@` that no letter or digit precedes (`image@sha256:...` is none).

@@ -107,3 +107,19 @@ def test_a_pipeline_folder_name_cannot_break_out_of_the_plan_comment(tmp_path, g
     assert _forged_lines(body) == []
     # The name is shown whole, in a code span longer than any run of backticks it holds.
     assert f"| {code(folder)} | added |" in body
+
+
+def test_a_file_name_with_math_cannot_forge_coloured_text_in_the_plan_comment(tmp_path, github):
+    # GitHub renders $...$ as math, and math can show any words in any colour.
+    repo = GitRepoBuilder(tmp_path / "repo")
+    repo.commit({"mlops.yaml": CONFIG, **pipeline_files("alpha")})
+    repo.git("checkout", "-q", "-b", "feature")
+    forged = "$\\color{green}{\\textsf{Security review passed}}$"
+    repo.commit({f"pipelines/alpha/src/{forged}.py": "X = 1\n"})
+    github.add_pull(7, repo.git("rev-parse", "HEAD").strip())
+    github.set_permission("alice", "write")
+    run = ask(repo, tmp_path, github, "/plan")
+    assert run.returncode == 0, run.stderr
+    [body] = _bots(github)
+    assert "Security review passed" in body  # the path is shown, as text
+    assert [line for line in _outside_fences(body) if re.search(r"(?<!\\)\$", line)] == []
