@@ -94,7 +94,7 @@ def test_a_deploy_lock_of_the_same_pull_request_is_shared_only_once_it_lapsed(tm
     running = EnvironmentLock("staging", "#7", "alice", "deploy in progress",
                               "2026-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00")
     store.acquire(running)
-    with pytest.raises(EnvironmentLocked, match="^staging is locked by #7 "), \
+    with pytest.raises(EnvironmentLocked, match=r"^staging is locked by #7 "), \
             holding(store, "staging", "#7", "alice", "deploy in progress"):
         raise AssertionError("two deploy jobs of one PR never promote at once")
     store.release("staging", None)
