@@ -203,3 +203,23 @@ def test_a_moved_state_folder_promotes_the_runs_own_files_where_they_are_now(tmp
                     artifacts=[{"type": "system.Model", "uri": old}])
     [artifact] = check_artifacts(str(tmp_path / "runs"), run).artifacts
     assert artifact["uri"] == str(tmp_path / "runs" / "run-5" / "artifacts" / "train" / "model")
+
+
+@pytest.mark.parametrize(("uri", "own"), [
+    ("gs://bucket/root/123/run-6/train_1/model", True),
+    ("gs://bucket/root/123/run-0/train_1/model", False),  # another run's model
+    ("gs://bucket/root/123/run-6/../run-0/model", False),
+    ("gs://bucket/root-x/123/run-6/train_1/model", False),  # a root that only starts alike
+    ("gs://other/root/123/run-6/train_1/model", False),
+    ("gs://bucket/root/run-6/model", False),  # no project number: not Vertex's layout
+])
+def test_a_vertex_artifact_outside_the_runs_folder_under_the_pipeline_root_is_refused(uri, own):
+    from mlops_bot.flows.promote_inputs import Refusal, check_artifacts
+
+    run = RunRecord("run-6", "wine", "v-1", "a" * 40, "succeeded", {}, "2026-12-01",
+                    artifacts=[{"type": "system.Model", "uri": uri}])
+    if own:
+        assert check_artifacts("gs://bucket/root", run).artifacts[0]["uri"] == uri
+        return
+    with pytest.raises(Refusal, match="not under the run's folder gs://bucket/root/<project "):
+        check_artifacts("gs://bucket/root/", run)
