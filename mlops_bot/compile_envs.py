@@ -61,8 +61,8 @@ def compile_environment(tree: Path, pipeline_path: str, envs: Path) -> CompileEn
     from mlops_bot.backends.local.builder import _bot_layers, _layered_venv, _once, _run
 
     layers = _bot_layers()
-    key = json.dumps({"python": sys.version, "layers": layers, "requirements": requirements},
-                     sort_keys=True)
+    key = json.dumps({"python": sys.version, "layers": layers, "requirements": requirements,
+                      "layout": 2}, sort_keys=True)
     target = envs / f"compile-{hashlib.sha256(key.encode()).hexdigest()[:24]}"
     python = target / "bin" / "python"
 
@@ -71,7 +71,7 @@ def compile_environment(tree: Path, pipeline_path: str, envs: Path) -> CompileEn
         if error:
             return error
         pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-input",
-               "--disable-pip-version-check", "--quiet"]
+               "--disable-pip-version-check", "--no-build-isolation", "--quiet"]
         for name, lines in requirements:
             if name.startswith("requirements"):
                 error = _run([*pip, "-r", str(folder / name)], f"pip install -r {name}",

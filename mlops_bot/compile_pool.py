@@ -35,6 +35,7 @@ _PARALLEL = 2  # workers at once: each is a CPU-bound Python process
 _SECONDS_PER_PIPELINE = 120.0  # a definition's module level that runs longer is stuck
 _WORKER = Path(__file__).with_name("compile_worker.py")
 _TAIL = 1500
+_JOB_MARK = "\0mlops-bot-compile-job "  # the worker's line before each job's output
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,10 @@ def _worker(tree: Path, environment: CompileEnvironment,
             events.append(json.loads(line))
         except json.JSONDecodeError:
             break  # cut off by the end of the process
-    if err.strip():
-        ended += "; it printed:\n    " + err.strip()[-_TAIL:].replace("\n", "\n    ")
+    # What the last job printed (a job that ended the worker could not report it itself).
+    printed = err.rsplit(_JOB_MARK, 1)[-1].partition("\n")[2] if _JOB_MARK in err else err
+    if printed.strip():
+        ended += "; it printed:\n    " + printed.strip()[-_TAIL:].replace("\n", "\n    ")
     return events, ended
 
 

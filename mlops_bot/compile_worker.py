@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 _OUTPUT_TAIL = 1500  # characters of what a failing job printed, kept in its error
+_JOB_MARK = "\0mlops-bot-compile-job "  # compile_pool.py reads a job's output from there
 
 
 def main() -> None:
@@ -54,13 +55,14 @@ def main() -> None:
     os.chdir(root)
     for job in request["jobs"]:
         protocol.write(json.dumps({"started": job["id"]}) + "\n")
+        os.write(2, f"{_JOB_MARK}{job['id']}\n".encode())  # where its output starts
         protocol.write(json.dumps(dict(_compile_job(root, job), id=job["id"])) + "\n")
 
 
 def _compile_job(root: str, job: dict[str, Any]) -> dict[str, Any]:
     definition = os.path.join(root, job["definition"])
     folder = os.path.dirname(definition)
-    output = io.StringIO()
+    output = _Tee()
     with _restored(root):
         sys.argv[:] = [definition]
         # After the installed packages: repository folders never shadow them.
@@ -77,6 +79,15 @@ def _compile_job(root: str, job: dict[str, Any]) -> dict[str, Any]:
                                     "or exit; move it under `if __name__ == \"__main__\":`")}
         except Exception as error:  # one pipeline's bug is its own error, never the batch's
             return {"error": _error(error, root, job["definition"], output.getvalue())}
+
+
+class _Tee(io.StringIO):
+    """What a job prints: kept for its error, and passed on to stderr, where mlops-bot finds it
+    when the job ends the worker before it can report."""
+
+    def write(self, text: str) -> int:
+        os.write(2, text.encode(errors="replace"))
+        return super().write(text)
 
 
 @contextlib.contextmanager

@@ -20,8 +20,9 @@ __all__ = ["register", "run_compile"]
 def register(commands: Subcommands) -> None:
     compile_ = commands.add_parser(
         "compile", help="compile pipelines into a folder without publishing anything",
-        description="Compile pipelines of the checked-out commit with the real KFP compiler, in "
-        "one process, into OUT/<pipeline>.yaml. Images stay as written unless --image pins "
+        description="Compile pipelines of the checked-out commit with the real KFP compiler, "
+        "each in its own environment (one worker process per environment), into "
+        "OUT/<pipeline>.yaml. Images stay as written unless --image pins "
         "them.",
     )
     compile_.add_argument("pipelines", nargs="*", metavar="PIPELINE",

@@ -1,8 +1,8 @@
 """Compile pipelines of the checked-out commit into a folder, publishing nothing.
 
-The same compilation as `push` (each pipeline in its own environment, one worker per environment,
-from a clean checkout of HEAD), for looking at the IR a pipeline produces or checking that every
-pipeline compiles, e.g. in a pre-commit hook.
+The same compilation as `push` (each pipeline in its own environment, one worker per
+environment), of the working tree's files, for looking at the IR a pipeline produces or checking
+that every pipeline compiles, e.g. in a pre-commit hook.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     from mlops_bot.backends.factory import state_dir
     from mlops_bot.compile_pool import CompileJob, compile_in_environments
     from mlops_bot.config import load_config
-    from mlops_bot.repo.checkout import checkout
     from mlops_bot.repo.checks import configured_function
     from mlops_bot.repo.git import GitRepo
     from mlops_bot.repo.layout import Problem, discover_pipelines
@@ -43,9 +42,8 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     results: list[dict[str, Any]] = []
     jobs = [CompileJob(p.name, p.path, configured_function(config, p.name), p.definition)
             for p in selected]
-    with checkout(git, head, []) as tree:
-        outcomes = compile_in_environments(tree, jobs, pins,
-                                           state_dir(config, git.root) / "envs")
+    # The working tree, as before a commit (a pre-commit hook); `push` compiles the commit.
+    outcomes = compile_in_environments(git.root, jobs, pins, state_dir(config, git.root) / "envs")
     for pipeline in selected:
         compiled = outcomes[pipeline.name]
         if isinstance(compiled, Problem):

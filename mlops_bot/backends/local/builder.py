@@ -222,7 +222,9 @@ def _layered_venv(python: str, target: Path, layers: list[str]) -> str | None:
     error = _run([python, "-m", "venv", "--without-pip", str(target)])
     if error:
         return error
-    (_purelib(target / "bin" / "python") / "_mlops_bot_layers.pth").write_text(
+    # Named to sort after every .pth pip writes: site runs them in name order, and a namespace
+    # package's `-nspkg.pth` (google-*) run from a layer first would put the layer's copy first.
+    (_purelib(target / "bin" / "python") / "zzzz_mlops_bot_layers.pth").write_text(
         "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in layers) + "\n")
     return None
 
