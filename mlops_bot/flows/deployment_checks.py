@@ -184,9 +184,13 @@ def _not_replayed(forge: Forge, deployment: Deployment, bot: str, thread: int | 
             tell=all(thread_of(d) != thread for d in newer))
     states = forge.deployment_states(deployment.id)
     latest = states[0] if states else "none"
-    if latest not in WAITING:
+    # Anyone with `deployments: write` can add a status: a `queued` one after `success` does
+    # not make a deployment that ran wait again.
+    ran = next((state for state in states if state not in WAITING), None)
+    if latest not in WAITING or ran is not None:
+        now = latest if latest not in WAITING else f"{ran} before it was set {latest} again"
         raise DeploymentRefused(ReasonCode.REPLAYED, (
-            f"deployment {deployment.id} is {latest}, not waiting for approval: a deployment "
+            f"deployment {deployment.id} is {now}, not waiting for approval: a deployment "
             "is promoted once at most; comment `/deploy` again to deploy again"), end=False)
 
 

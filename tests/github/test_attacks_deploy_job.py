@@ -339,6 +339,28 @@ def test_a_replay_of_a_deployment_that_reached_success_is_refused(replayed):
 
 
 @attack
+def replay_rearmed_with_a_queued_status(scene: Scene) -> None:
+    requested(scene)
+    done = forge(scene.github)
+    done.set_deployment_status(scene.deployment, "in_progress", "promoting")
+    done.set_deployment_status(scene.deployment, "success", "promoted")
+    scene.github.token_login = "mallory"  # anyone with deployments: write may add a status
+    forge(scene.github).set_deployment_status(scene.deployment, "queued", "waiting again")
+    scene.github.token_login = ACTIONS_BOT
+    job_of(scene)  # the deploy job re-run
+
+
+def test_a_replay_rearmed_with_a_queued_status_is_refused(replayed):
+    scene = replayed["replay_rearmed_with_a_queued_status"]
+    [job] = scene.jobs
+    refused(job, "replayed")
+    assert scene.states() == ["queued", "in_progress", "success", "queued"]
+    assert f"deployment {scene.deployment} is success before it was set queued again" in \
+        scene.comment("reply")
+    assert scene.no_lock_taken()
+
+
+@attack
 def superseded_pending_deploy(scene: Scene) -> None:
     scene.github.add_pull(8, scene.sha)
     requested(scene)  # #7, pending: GitHub cancels its job when a third one queues
