@@ -95,7 +95,7 @@ class Alerts(_Model):
         "(Vertex AI Model Monitoring alerts).")
     github_issue: bool = Field(
         False, description="Also report drift on a GitHub issue, one per environment and "
-        "window, updated at each run and closed when drift clears.")
+        "window: a comment per drift episode, updated at each run, marked cleared when it ends.")
 
     @field_validator("emails")
     @classmethod
@@ -122,6 +122,10 @@ class Monitoring(_Model):
         "1h", description="How often monitoring runs: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 24h (1d).")
     window: str = Field(
         "1d", description="How far back requests count as recent: e.g. 6h, 1d, 7d.")
+    min_samples: int = Field(
+        100, ge=2, description="Fewest values of a feature on each side (the recent requests; "
+        "the training data or the window before) for `mlops-bot monitor` to judge it; with "
+        "fewer it has no verdict (too few), as a few requests say nothing of a distribution.")
     alerts: Alerts = Field(default_factory=Alerts, description="Who hears of drift.")
     retrain_on_drift: str | None = Field(
         None, description="Name of the schedule whose retraining starts when a feature is over "

@@ -107,11 +107,17 @@ def measure(config: Config, backends: Backends, state: Path, environment: str,
                                               ("drift", monitoring.drift, previous.get(name))):
             if settings is not None:
                 result.features.append(_judge(environment, name, objective, settings,
-                                              baseline or [], recent[name], categorical))
+                                              baseline or [], recent[name], categorical,
+                                              monitoring.min_samples))
                 samples[(name, objective)] = (baseline or [], recent[name], categorical)
     if not previous:
         result.notes.append(f"no requests were logged in the {window} before: drift is checked "
                             "from the next window on")
+    few = sorted({f.feature for f in result.features if f.verdict == "too_few"})
+    if few:
+        result.notes.append(f"not judged, fewer than monitoring.min_samples "
+                            f"({monitoring.min_samples}) values on a side: {', '.join(few)}; "
+                            "wait for more requests or widen --window")
     return result, samples
 
 
@@ -125,13 +131,16 @@ def _watched(monitoring: Monitoring, recent: Mapping[str, list[Any]],
              training: Mapping[str, list[Any]], environment: str) -> list[str]:
     """`features` of the settings, else every feature both the requests and training have."""
     both = [name for name in training if name in recent]
+    key = f"environments.{environment}.monitoring"
     for name in monitoring.features:
         if name not in both:
-            close = difflib.get_close_matches(name, both, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UserError(f"environments.{environment}.monitoring.features: {name!r} is not a "
-                            f"feature of both the requests and the training data; {hint}"
-                            f"features: {', '.join(both) or 'none'}")
+            raise _not_a_feature(f"{key}.features", name, "is not a feature of both the "
+                                 "requests and the training data", both)
+    for objective, settings in (("skew", monitoring.skew), ("drift", monitoring.drift)):
+        for name in settings.per_feature if settings else ():
+            if name not in training and name not in recent:  # a typo judges nothing
+                raise _not_a_feature(f"{key}.{objective}.per_feature", name, "is neither in "
+                                     "the requests nor in the training data", both)
     if monitoring.features:
         return list(monitoring.features)
     if not both:
@@ -141,8 +150,15 @@ def _watched(monitoring: Monitoring, recent: Mapping[str, list[Any]],
     return both
 
 
+def _not_a_feature(key: str, name: str, problem: str, both: list[str]) -> UserError:
+    close = difflib.get_close_matches(name, both, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return UserError(f"{key}: {name!r} {problem}; {hint}features: {', '.join(both) or 'none'}")
+
+
 def _judge(environment: str, name: str, objective: str, settings: Objective,
-           baseline: list[Any], recent: list[Any], categorical: bool) -> FeatureResult:
+           baseline: list[Any], recent: list[Any], categorical: bool,
+           min_samples: int) -> FeatureResult:
     from mlops_bot.monitoring.drift import drifted, statistic
 
     check = settings.check(name, categorical)
@@ -154,6 +170,9 @@ def _judge(environment: str, name: str, objective: str, settings: Objective,
     if not baseline:
         return FeatureResult(name, objective, kind, check.statistic, check.threshold, None,
                              "no_baseline", 0, len(recent))
+    if min(len(baseline), len(recent)) < min_samples:  # a handful of values is not a histogram
+        return FeatureResult(name, objective, kind, check.statistic, check.threshold, None,
+                             "too_few", len(baseline), len(recent))
     value = statistic(check.statistic, baseline, recent, categorical)
     verdict: Verdict = "drift" if drifted(check.statistic, value, check.threshold) else "ok"
     return FeatureResult(name, objective, kind, check.statistic, check.threshold, value, verdict,
@@ -203,6 +222,9 @@ def close_loop(result: MonitorResult, repo: Path, config: Config, backends: Back
                                 "until drift clears")
         write_atomic(path, json.dumps(episode, indent=2).encode())
         result.episode = episode
+    elif episode is not None and _unjudged(result, episode):  # no verdict is not "no drift"
+        result.notes.append(f"drift since {episode['started']} is not over: "
+                            f"{', '.join(_unjudged(result, episode))} could not be judged")
     elif episode is not None:
         path.unlink(missing_ok=True)
         ended = episode
@@ -213,6 +235,12 @@ def close_loop(result: MonitorResult, repo: Path, config: Config, backends: Back
     from mlops_bot.backends.local.monitoring import record_last  # for `monitoring status`
 
     record_last(state, result.environment, result.to_dict())
+
+
+def _unjudged(result: MonitorResult, episode: dict[str, Any]) -> list[str]:
+    """The episode's drifted features this run had too few samples to judge."""
+    few = {f.feature for f in result.features if f.verdict == "too_few"}
+    return sorted(few & set(episode.get("features") or ()))
 
 
 def _read_episode(path: Path) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from mlops_bot.report.tables import code, markdown_table, table
 __all__ = ["judged", "monitor_markdown", "monitor_text"]
 
 _HEADER = ("feature", "objective", "statistic", "value", "threshold", "verdict")
-_VERDICTS = {"drift": "DRIFT", "ok": "ok", "no_baseline": "no baseline"}
+_VERDICTS = {"drift": "DRIFT", "ok": "ok", "no_baseline": "no baseline", "too_few": "too few"}
 
 
 def judged(feature: FeatureResult) -> str:
@@ -35,9 +35,13 @@ def _rows(result: MonitorResult) -> list[list[str]]:
 def _headline(result: MonitorResult) -> str:
     watched = len({f.feature for f in result.features})
     over = sorted({f.feature for f in result.drifted})
-    verdict = (f"{len(over)} of {watched} feature(s) over the threshold: {', '.join(over)}"
-               if over else f"no drift in {watched} feature(s)")
-    return verdict
+    unjudged = {f.feature for f in result.features if f.verdict == "too_few"}
+    if over:
+        return f"{len(over)} of {watched} feature(s) over the threshold: {', '.join(over)}"
+    if unjudged:
+        return (f"no drift found, but {len(unjudged)} of {watched} feature(s) not judged: too "
+                "few samples")
+    return f"no drift in {watched} feature(s)"
 
 
 def monitor_text(result: MonitorResult) -> str:

@@ -102,13 +102,17 @@ def test_a_categorical_shift_is_flagged(tmp_path):
      "train_data or training_data (a CSV with a header); its Dataset outputs: test_data"),
     ("unknown_feature", (), 1, "environments.staging.monitoring.features: 'alcohl' is not a "
      "feature of both the requests and the training data; did you mean 'alcohol'?"),
+    ("unknown_override", (), 1, "environments.staging.monitoring.drift.per_feature: 'sugr' is "
+     "neither in the requests nor in the training data; did you mean 'sugar'?"),
     ("ok", ("--window", "3 days"), 2, "--window: '3 days' is not a duration"),
 ])
 def test_what_cannot_be_monitored_is_one_sentence(tmp_path, capsys, setup, args, code, sentence):
     repo = tmp_path / "repo"
     config = {"no_monitoring": "local: {builder: venv}\nenvironments:\n  staging: "
               "{endpoint: wine-staging}\n",
-              "unknown_feature": MLOPS_YAML + "      features: [alcohl]\n"}.get(setup, MLOPS_YAML)
+              "unknown_feature": MLOPS_YAML + "      features: [alcohl]\n",
+              "unknown_override": MLOPS_YAML + "      drift:\n        per_feature:\n"
+              "          sugr: {statistic: psi, threshold: 0.2}\n"}.get(setup, MLOPS_YAML)
     state = make_state(repo, serve=setup != "nothing_serving",
                        training=setup != "no_training_data", config=config)
     if setup not in ("no_requests", "nothing_serving"):
@@ -163,6 +167,38 @@ def test_a_foreign_issue_of_that_title_is_not_reported_on(tmp_path, github):
     result = monitor(repo, "staging", None, parse_now(NOW_ISO), forge, environ={})
     assert result.issue is not None and result.issue != foreign.number
     assert foreign.comments == []
+
+
+def test_a_handful_of_requests_is_not_judged_however_shifted(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    state = make_state(repo, config=ISSUE_YAML + "      retrain_on_drift: weekly\nschedules:\n"
+                       "  - {name: weekly, pipeline: tiny, cron: '0 3 * * 1'}\n")
+    log_requests(state, rows(5, 2, shift=3.0), NOW)  # five requests: no distribution yet
+    args = ["monitor", "staging", "--now", NOW_ISO, "--repo", str(repo)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mlops-bot monitor staging: no drift found, but 4 of 4 feature(s) not "
+                          "judged: too few samples")
+    assert "not judged, fewer than monitoring.min_samples (100) values on a side: alcohol, " \
+        "colour, ph, sugar" in out
+    assert main([*args, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {f["verdict"] for f in document["features"] if f["objective"] == "skew"} == {"too_few"}
+    assert [f["value"] for f in document["features"]] == [None] * 8
+    assert document["episode"] is None and document["retrain"] is None
+    assert not (state / "monitoring" / "staging" / "episode.json").exists()
+    # Enough of the same shift: judged, and alcohol alone is over its threshold.
+    log_requests(state, rows(120, 3, shift=3.0), NOW - 60)
+    (repo / "mlops.yaml").write_text(ISSUE_YAML)  # no retraining: no pipeline to run here
+    assert main([*args, "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert {f["feature"] for f in document["features"] if f["verdict"] == "drift"} == {"alcohol"}
+    # A day later five requests: too few to say the drift is over, so its episode goes on.
+    log_requests(state, rows(5, 4), NOW + DAY)
+    assert main([*args[:2], "--now", "2026-05-29T20:26:40Z", *args[4:]]) == 0
+    out = capsys.readouterr().out
+    assert "drift since 2026-05-28T20:26:40Z is not over: alcohol could not be judged" in out
+    assert (state / "monitoring" / "staging" / "episode.json").exists()
 
 
 def test_a_ks_override_on_a_categorical_feature_names_the_key(tmp_path):

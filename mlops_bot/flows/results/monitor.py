@@ -11,6 +11,7 @@ Verdict = Literal[
     "drift",  # over its threshold (for ks: a p-value under it)
     "ok",  # within its threshold
     "no_baseline",  # nothing to compare with (drift: no requests in the window before)
+    "too_few",  # fewer values than monitoring.min_samples on a side: no verdict
 ]
 
 
