@@ -133,6 +133,20 @@ def test_without_training_data_skew_is_off_and_drift_alone_is_watched(
     assert set(config) == {"predictionDriftDetectionConfig"}
 
 
+def test_a_ks_p_value_is_not_given_to_vertex_as_a_distance(vertex: FakeVertexMonitoring) -> None:
+    record = endpoint(vertex, "1001")
+    monitoring = MONITORING.model_copy(update={"skew": Monitoring.model_validate({"skew": {
+        "per_feature": {"ash": {"statistic": "ks", "threshold": 0.01}}}}).skew})
+    change = service(vertex).ensure(record, [model("1001")], monitoring)
+    assert change.status == "created"
+    assert ("ks thresholds are p-values, which Vertex AI does not measure: those features are "
+            "judged at Vertex's distance threshold 0.3") in change.message
+    skew = vertex.monitoring_jobs()[0]["modelDeploymentMonitoringObjectiveConfigs"][0][
+        "objectiveConfig"]["trainingPredictionSkewDetectionConfig"]
+    assert {k: v["value"] for k, v in skew["skewThresholds"].items()} == {
+        "alcohol": 0.2, "ash": 0.3}  # ash's 0.01 would alert on every window as a distance
+
+
 def test_a_job_without_our_label_is_left_alone_and_named(vertex: FakeVertexMonitoring) -> None:
     record = endpoint(vertex, "1001")
     foreign = vertex.seed_job(record.resource_name, {"team": "data"}, "1001")

@@ -3,7 +3,9 @@ the job Vertex holds (the update mask), so an unchanged configuration writes not
 
 Vertex AI Model Monitoring measures skew and drift with its own distances (Jensen-Shannon for
 numeric features, L-infinity for categorical ones); the thresholds of mlops.yaml are given to it
-per feature (each feature's override, else the numeric default) and as the default threshold.
+per feature (each feature's override, else the numeric default) and as the default threshold;
+a ks threshold is a p-value (drifted when small), not a distance, so Vertex's own default
+distance threshold stands in for it.
 Skew needs the training data: without a training Dataset recorded by the run, skew is off and
 drift alone is watched.
 """
@@ -21,11 +23,12 @@ from mlops_bot.monitoring_config import INTERVALS, duration_seconds
 if TYPE_CHECKING:
     from google.cloud.aiplatform_v1 import ModelDeploymentMonitoringJob
 
-    from mlops_bot.monitoring_config import Monitoring, Objective
+    from mlops_bot.monitoring_config import FeatureCheck, Monitoring, Objective
 
 __all__ = ["MANAGED", "MANAGED_FIELDS", "differing", "is_managed", "wanted_job"]
 
 MANAGED = ("mlops-bot", "managed")  # the label that makes a job mlops-bot's own
+VERTEX_DEFAULT_THRESHOLD = 0.3  # Vertex AI Model Monitoring's own default distance threshold
 # The fields mlops-bot sets, in the order a diff names them (snake_case: update_mask paths).
 MANAGED_FIELDS = ("labels", "model_deployment_monitoring_objective_configs",
                   "model_deployment_monitoring_schedule_config", "logging_sampling_strategy",
@@ -55,6 +58,10 @@ def wanted_job(environment: str, endpoint: str, deployed: Sequence[MonitoredMode
         if config is not None:
             objectives.append(v1.ModelDeploymentMonitoringObjectiveConfig(
                 deployed_model_id=model.deployed_model_id, objective_config=config))
+    if any(_is_ks(objective) for objective in (monitoring.skew, monitoring.drift)):
+        notes.append(f"ks thresholds are p-values, which Vertex AI does not measure: those "
+                     f"features are judged at Vertex's distance threshold "
+                     f"{VERTEX_DEFAULT_THRESHOLD:g}")
     hours = INTERVALS[monitoring.interval]
     job = v1.ModelDeploymentMonitoringJob(
         display_name=f"mlops-bot-{label_value(environment)}"[:128], endpoint=endpoint,
@@ -101,9 +108,19 @@ def _objective(model: MonitoredModel, monitoring: Monitoring) -> tuple[Any, str]
 def _thresholds(objective: Objective, features: Sequence[str]) -> tuple[Any, dict[str, Any]]:
     from google.cloud.aiplatform_v1 import ThresholdConfig
 
-    per_feature = {name: ThresholdConfig(value=objective.check(name, False).threshold)
+    per_feature = {name: ThresholdConfig(value=_distance(objective.check(name, False)))
                    for name in sorted(set(features) | set(objective.per_feature))}
-    return ThresholdConfig(value=objective.numeric.threshold), per_feature
+    return ThresholdConfig(value=_distance(objective.numeric)), per_feature
+
+
+def _distance(check: FeatureCheck) -> float:
+    # A p-value of 0.01 taken as a distance would alert on nearly every window.
+    return VERTEX_DEFAULT_THRESHOLD if check.statistic == "ks" else check.threshold
+
+
+def _is_ks(objective: Objective | None) -> bool:
+    checks = [objective.numeric, *objective.per_feature.values()] if objective else []
+    return any(check.statistic == "ks" for check in checks)
 
 
 def differing(current: ModelDeploymentMonitoringJob,
