@@ -15,10 +15,10 @@ from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 
 def test_help_and_version_do_not_import_heavy_libraries():
     probe = ("import sys\nbaseline = set(sys.modules)\nfrom mlops_bot.cli import main\n"
-             "for argv in (['--help'], ['--version'], ['plan', '--help']):\n"
+             "for argv in (['--help'], ['--version'], ['plan', '--help'], ['monitor', '--help']):\n"
              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
              "heavy = sorted(m for m in set(sys.modules) - baseline if m.split('.')[0] in "
-             "('kfp', 'google', 'github', 'git', 'pydantic', 'yaml'))\n"
+             "('kfp', 'google', 'github', 'git', 'pydantic', 'yaml', 'numpy'))\n"
              "print('HEAVY=' + ','.join(heavy))\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

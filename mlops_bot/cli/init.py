@@ -20,7 +20,8 @@ def register(commands: Subcommands) -> None:
     init = commands.add_parser(
         "init", help="write a starter mlops.yaml and the GitHub workflows into a repository",
         description="Write mlops.yaml (local backend, with gcp and staging examples) and the "
-        "push, plan, comment and retrain workflows into .github/workflows/, then print the next "
+        "push, plan, comment, retrain, status and monitor workflows into .github/workflows/, "
+        "then print the next "
         "steps, and add .mlops/ (the local backend's state) to .gitignore. Writes nothing when "
         "any of these files exists, unless --force.",
     )
