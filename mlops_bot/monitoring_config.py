@@ -119,9 +119,11 @@ class Monitoring(_Model):
     sampling_rate: float = Field(
         1.0, gt=0, le=1, description="Share of requests logged and monitored, above 0 up to 1.")
     interval: str = Field(
-        "1h", description="How often monitoring runs: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 24h (1d).")
+        "1h", description="How often monitoring runs: 1h, 2h, 3h, 4h, 6h, 8h, 12h or 24h (1d).",
+        json_schema_extra={"enum": list(INTERVALS)})  # editors complete it; the validator words it
     window: str = Field(
-        "1d", description="How far back requests count as recent: e.g. 6h, 1d, 7d.")
+        "1d", description="How far back requests count as recent: e.g. 6h, 1d, 7d.",
+        json_schema_extra={"pattern": _DURATION.pattern})
     min_samples: int = Field(
         100, ge=2, description="Fewest values of a feature on each side (the recent requests; "
         "the training data or the window before) for `mlops-bot monitor` to judge it; with "

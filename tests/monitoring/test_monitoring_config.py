@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,11 @@ def test_schema_describes_monitoring():
     assert "monitoring" in environment
     assert {"features", "skew", "drift", "sampling_rate", "interval", "window", "alerts",
             "retrain_on_drift"} <= set(schema["$defs"]["Monitoring"]["properties"])
+    properties = schema["$defs"]["Monitoring"]["properties"]
+    assert properties["interval"]["enum"] == ["1h", "2h", "3h", "4h", "6h", "8h", "12h", "24h",
+                                              "1d"]
+    assert re.match(properties["window"]["pattern"], "7d")
+    assert not re.match(properties["window"]["pattern"], "3 days")
 
 
 def test_the_templates_commented_example_is_valid():
