@@ -63,10 +63,13 @@ def training_columns(path: Path) -> dict[str, list[Any]]:
 
 
 def _typed(values: list[str]) -> list[Any]:
+    """A missing value (an empty cell) is left out, as a null in a request is: one must not
+    turn a column of numbers into categories."""
+    present = [v for v in values if v.strip()]
     try:
-        return [float(v) for v in values]
+        return [float(v) for v in present]
     except ValueError:
-        return values
+        return present
 
 
 def request_columns(records: Iterable[dict[str, Any]]) -> tuple[dict[str, list[Any]], int]:
