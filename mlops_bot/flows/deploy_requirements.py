@@ -62,9 +62,9 @@ def pinned(forge: Forge, pull: PullRequest, sha: str | None, commented_at: datet
         whole = f"review it, then comment {code(f'{again} {head}')} (the whole SHA)"
         return Unmet(ReasonCode.HEAD_UNVERIFIED,
                      f"GitHub's activity log has no push of the head {code(head[:12])} to this "
-                     f"repository's branch (a fork's branch, or a push older than the log "
-                     f"reaches), so it cannot tell that the head was pushed before this comment. "
-                     f"To deploy it, {whole}.")
+                     f"repository's branch as its newest update (a fork's branch, a push older "
+                     f"than the log reaches, or one not logged yet), so it cannot tell that the "
+                     f"head was pushed before this comment. To deploy it, {whole}.")
     if pushed >= commented_at:  # the same second is not "before"
         return Unmet(ReasonCode.HEAD_PUSHED_AFTER_COMMENT,
                      f"The head of #{pull.number}, {code(head[:12])}, was pushed at "

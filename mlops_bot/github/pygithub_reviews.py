@@ -50,8 +50,9 @@ def default_branch(client: GithubClient) -> str:
 
 
 def head_pushed_at(client: GithubClient, pull: PullRequest) -> datetime | None:
-    """The newest push, force push or branch creation of `refs/heads/<head_ref>` whose `after` is
-    the head: its server timestamp. The commit's own dates are whatever the pusher wrote."""
+    """The server timestamp of the newest update of `refs/heads/<head_ref>` (a push, force push,
+    branch creation or merge into it), when its `after` is the head; else None. The commit's own
+    dates are whatever the pusher wrote."""
     if pull.is_fork:
         return None  # the branch's pushes are in the fork's log, not this repository's
     url: str | None = f"/repos/{client.repository}/activity"
@@ -64,10 +65,17 @@ def head_pushed_at(client: GithubClient, pull: PullRequest) -> datetime | None:
                 break
             headers, data = requester.requestJsonAndCheck("GET", url, parameters=parameters)
             for activity in data if isinstance(data, list) else []:
-                if (isinstance(activity, dict) and activity.get("after") == pull.head_sha
-                        and activity.get("ref") == f"refs/heads/{pull.head_ref}"
-                        and isinstance(activity.get("timestamp"), str)):
-                    return datetime.fromisoformat(activity["timestamp"])
+                if (not isinstance(activity, dict)
+                        or activity.get("ref") != f"refs/heads/{pull.head_ref}"
+                        or not str(activity.get("after") or "").strip("0")):
+                    continue  # another ref's, or a deletion: nothing the branch holds now
+                # The newest update of the branch must be the head's. If it is another
+                # commit's, the log has not caught up with the head yet, and an older push of
+                # the head (before a force push away and back) must not stand in for it.
+                if (activity.get("after") != pull.head_sha
+                        or not isinstance(activity.get("timestamp"), str)):
+                    return None
+                return datetime.fromisoformat(activity["timestamp"])
             found = _NEXT.search(str((headers or {}).get("link") or ""))
             url, parameters = (found.group(1) if found else None), None
     return None

@@ -112,6 +112,21 @@ def test_force_push_in_the_same_second_as_the_comment_is_refused(repo, tmp_path,
     assert "was pushed at 2024-05-01 12:00:00 UTC, after this comment" in body
 
 
+def test_a_force_push_back_the_activity_log_has_not_recorded_yet_is_refused(
+        repo, tmp_path, github, pr):
+    # The malicious commit was on the branch earlier; the reviewed one replaced it; right after
+    # the comment it is force-pushed back, and the comment job reads the log before GitHub has
+    # recorded that push: its older push of the same commit must not count as "before".
+    push_head(github, 7, OTHER, at="2024-05-01T11:30:00Z")
+    push_head(github, 7, pr, at="2024-05-01T11:40:00Z", force=True)
+    push_head(github, 7, OTHER, at=AFTER, force=True)
+    github.repo().activity.pop()  # not in the log yet
+    ran(github, OTHER)
+    body = refused(comment(repo[0], tmp_path, github, "/deploy staging"), github,
+                   "head_unverified")
+    assert f"`/deploy staging alpha {OTHER}` (the whole SHA)" in body
+
+
 @pytest.mark.parametrize("sha", [OTHER[:12].upper(), OTHER[:6]], ids=["uppercase", "6 digits"])
 def test_uppercase_or_short_sha_is_answered_as_not_a_commit(repo, tmp_path, github, pr, sha):
     run = comment(repo[0], tmp_path, github, f"/deploy staging {sha}")
