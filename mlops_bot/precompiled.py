@@ -19,7 +19,7 @@ from mlops_bot.compile_normalise import normalise_embedded_archives
 from mlops_bot.repo.layout import Problem
 from mlops_bot.repo.parameters import document_inputs
 
-__all__ = ["load_precompiled", "unwrap"]
+__all__ = ["load_precompiled", "precompiled_outcome", "unwrap"]
 
 # The legacy runtimeConfig.parameters form: {"name": {"stringValue": "x"}}.
 _VALUE_KEYS = ("stringValue", "intValue", "doubleValue", "boolValue")
@@ -48,6 +48,15 @@ def load_precompiled(tree: Path, relative: str, name: str,
         pipeline=name, spec=yaml.safe_dump_all(documents, sort_keys=True).encode(),
         parameters=_parameters(spec), images=used, unpinned=tuple(sorted(unpinned)),
         parameter_types=types, required=required)
+
+
+def precompiled_outcome(tree: Path, relative: str, name: str,
+                        pins: Mapping[str, str]) -> CompiledPipeline | Problem:
+    """`load_precompiled`, its CompileError as the pipeline's problem."""
+    try:
+        return load_precompiled(tree, relative, name, pins)
+    except CompileError as error:
+        return error.problem
 
 
 def unwrap(document: dict[str, Any], relative: str) -> dict[str, Any]:

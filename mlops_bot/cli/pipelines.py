@@ -34,8 +34,8 @@ def _command(args: argparse.Namespace) -> int:
 
 def run_pipelines_list(repo: Path, ref: str, as_json: bool) -> int:
     from mlops_bot.repo.config_diff import config_at
+    from mlops_bot.repo.entries import discover_at
     from mlops_bot.repo.git import GitRepo
-    from mlops_bot.repo.layout import discover_pipelines
     from mlops_bot.report.plan_report import render_pipelines
 
     git = GitRepo(repo)
@@ -43,8 +43,7 @@ def run_pipelines_list(repo: Path, ref: str, as_json: bool) -> int:
     if commit is None:
         raise UserError(f"--ref {ref} is not a commit in {git.root}")
     config = config_at(git, commit)
-    pipelines, broken = discover_pipelines(git.tree(commit, [config.pipelines_dir]),
-                                           config.pipelines_dir)
+    pipelines, broken = discover_at(git, commit, config)  # mlops.yaml entries: or pipelines_dir
     if as_json:
         emit_json({
             "ref": commit,

@@ -22,17 +22,18 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     from mlops_bot.backends.factory import state_dir
     from mlops_bot.compile_pool import CompileJob, compile_in_environments
     from mlops_bot.config import load_config
+    from mlops_bot.precompiled import precompiled_outcome
     from mlops_bot.repo.checks import configured_function
+    from mlops_bot.repo.entries import discover_at
     from mlops_bot.repo.git import GitRepo
-    from mlops_bot.repo.layout import Problem, discover_pipelines
+    from mlops_bot.repo.layout import Problem
 
     git = GitRepo(repo)  # from any folder of the repository
     config = load_config(git.root)
     head = git.resolve("HEAD")
     if head is None:
         raise UserError(f"{git.root} has no commit yet: commit the pipelines first")
-    pipelines, broken = discover_pipelines(git.tree(head, [config.pipelines_dir]),
-                                           config.pipelines_dir)
+    pipelines, broken = discover_at(git, head, config)  # mlops.yaml entries: or pipelines_dir
     unknown = sorted(set(names) - set(pipelines) - set(broken))
     if unknown:
         raise UserError(f"no pipeline named {', '.join(unknown)} (pipelines: "
@@ -41,9 +42,11 @@ def compile_to_folder(repo: Path, names: list[str], out: Path,
     out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     jobs = [CompileJob(p.name, p.path, configured_function(config, p.name), p.definition)
-            for p in selected]
+            for p in selected if not p.spec]  # a compiled spec entry is published as it is
     # The working tree, as before a commit (a pre-commit hook); `push` compiles the commit.
     outcomes = compile_in_environments(git.root, jobs, pins, state_dir(config, git.root) / "envs")
+    outcomes.update({p.name: precompiled_outcome(git.root, p.definition, p.name, pins)
+                     for p in selected if p.spec})
     for pipeline in selected:
         compiled = outcomes[pipeline.name]
         if isinstance(compiled, Problem):

@@ -61,15 +61,14 @@ def publish_run_checks(forge: Forge, result: PushResult, git: GitRepo,
 def push_records(forge: Forge, result: PushResult, git: GitRepo) -> list[RunCheck]:
     """One record per pipeline at the pushed commit."""
     from mlops_bot.repo.config_diff import config_at, layout_at
+    from mlops_bot.repo.entries import discover_at
     from mlops_bot.repo.git import EMPTY_TREE
-    from mlops_bot.repo.layout import discover_pipelines
 
     plan = result.plan
     head = plan.head
     backend = config_at(git, head).backend
     layout = layout_at(git, head)
-    pipelines, _ = discover_pipelines(git.tree(head, [layout.pipelines_dir]),
-                                      layout.pipelines_dir)
+    pipelines, _ = discover_at(git, head, layout)
     planned = {p.name for p in plan.pipelines} | set(plan.broken)
     earlier = plan.compared_with if plan.compared_with not in (None, EMPTY_TREE) else None
     carried = read_run_checks(forge.check_runs(earlier), earlier) if earlier and (

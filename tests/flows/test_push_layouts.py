@@ -40,8 +40,12 @@ def manifest(builder: GitRepoBuilder, pipeline: str) -> dict[str, Any]:
     return dict(shown["manifest"])
 
 
-def test_one_file_per_pipeline_is_found_published_and_run(builder):
+def test_one_file_per_pipeline_is_found_published_and_run(builder, tmp_path):
     commit(builder, SEED_003)
+    listed = cli_json("pipelines", cwd=builder.path)
+    assert [p["name"] for p in listed["pipelines"]] == ["churn", "fraud"]
+    compiled = cli_json("compile", "--out", str(tmp_path / "out"), cwd=builder.path)
+    assert (tmp_path / "out" / "churn.yaml").is_file(), compiled
     document = cli_json("push", cwd=builder.path)
     assert sorted((v["pipeline"], v["status"]) for v in document["versions"]) == [
         ("churn", "published"), ("fraud", "published")]
@@ -152,3 +156,16 @@ def test_precompiled_specs_are_published_and_run_as_they_are(builder, tmp_path):
     taxi = manifest(builder, "taxi")
     assert taxi["images"] == {"trainer": trainer["ref"]} and taxi["parameters"] == {"n": 3}
     assert manifest(builder, "plain")["unpinned_images"] == ["python:3.11"]
+    out = tmp_path / "out"
+    compiled = cli_json("compile", "--out", str(out), "taxi", cwd=builder.path)
+    root = yaml.safe_load((out / "taxi.yaml").read_text())["root"]
+    assert root["dag"] == ir["root"]["dag"], compiled
+    assert root["inputDefinitions"]["parameters"]["n"]["defaultValue"] == 3  # runtimeConfig's
+
+
+def test_a_file_that_is_not_a_compiled_spec_is_refused_naming_it(builder):
+    commit(builder, {"mlops.yaml": "entries: ['specs/*.json']\n" + PUBLISH_ONLY,
+                     "specs/notes.json": '{"displayName": "not a pipeline"}'})
+    document = cli_json("push", cwd=builder.path, expect=1)
+    [version] = document["versions"]
+    assert version["error"].startswith("specs/notes.json: not a compiled KFP pipeline spec")
