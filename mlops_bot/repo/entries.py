@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from fnmatch import fnmatchcase
+from pathlib import Path
 from posixpath import basename, dirname, splitext
 from typing import Any
 
 from mlops_bot.errors import UserError
-from mlops_bot.layout_config import has_wildcard
 from mlops_bot.repo.git import GitRepo, TreeEntry
 from mlops_bot.repo.layout import Pipeline, Problem, _pipeline, discover_pipelines
 
-__all__ = ["discover_at", "entries_of", "looked_in", "matches", "require_pipelines"]
+__all__ = ["discover_at", "entries_of", "looked_in", "matches", "names_in", "owner",
+           "require_pipelines"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -34,6 +35,10 @@ def looked_in(layout: Any) -> str:
     """Where pipelines are looked for, in words, for messages."""
     globs = entries_of(layout) or [f"{layout.pipelines_dir.rstrip('/')}/*/definition.py"]
     return ", ".join(globs)
+
+
+def has_wildcard(part: str) -> bool:
+    return bool(re.search(r"[*?\[]", part))
 
 
 def matches(path: str, glob: str) -> bool:
@@ -83,6 +88,8 @@ def discover_entries(
                 continue
             folder = dirname(path)
             name = splitext(basename(path))[0] if per_file else basename(folder)
+            if name.startswith((".", "_")):
+                continue  # `__init__.py`, `_helpers/`: ignored, as pipeline folders are
             if not _NAME.match(name):
                 broken[name or path] = [Problem(path, f"{name!r} is not a pipeline name: use "
                                                 "letters, digits, '_', '.' and '-'")]
@@ -102,6 +109,17 @@ def discover_entries(
     for name in broken:
         pipelines.pop(name, None)
     return pipelines, broken
+
+
+def names_in(root: Path, globs: list[str]) -> list[str]:
+    """The names `globs` give the files of the folder `root` (a working tree), for checks."""
+    found = set()
+    for glob in globs:
+        for path in root.glob(glob):
+            name = path.stem if has_wildcard(basename(glob)) else path.parent.name
+            if path.is_file() and not name.startswith((".", "_")):
+                found.add(name)
+    return sorted(found)
 
 
 def owner(pipelines: dict[str, Pipeline], path: str) -> str | None:

@@ -205,8 +205,8 @@ class ImportIndex:
         if data["format"] != FORMAT or data["pipelines_dir"] != self._dir or (
                 data["shared"] != self._roots):
             raise ValueError("written for another format or layout")
-        tree = data["tree"]
-        if not _SHA.fullmatch(tree):
+        tree = data["tree"]  # None: the plans so far only checked files (no shared change)
+        if tree is not None and not _SHA.fullmatch(tree):
             raise ValueError(f"bad tree id {tree!r}")
         files = {}
         for rel, (modules, texts) in data["files"].items():

@@ -205,3 +205,17 @@ def test_the_cache_in_a_repository_is_ignored_by_git(tmp_path: Path,
     ChangePlanner(GitRepo(builder.path)).plan(base, head)
     assert list((builder.path / ".mlops" / "cache").glob("imports-*.json"))
     assert builder.git("status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_cache_written_by_plans_without_a_shared_change_is_read_back_without_warning(
+        tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    builder = GitRepoBuilder(tmp_path / "repo")
+    base = builder.commit({**shared_component("scaler"), **pipeline_files("one")})
+    head = builder.commit({"pipelines/one/src/logic.py": "def work(x: int) -> int:\n"
+                                                           "    return x + 2\n"})
+    both(builder, base, head)  # only checks are cached: no shared change, no tree searched
+    assert json.loads(cache_file(state).read_text())["checks"]
+    capsys.readouterr()
+
+    assert [p.name for p in both(builder, base, head).pipelines] == ["one"]
+    assert "ignored the planning cache" not in capsys.readouterr().err
