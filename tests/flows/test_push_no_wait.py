@@ -6,6 +6,7 @@ google-cloud clients against the fake Google servers, PyGithub against the fake 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -111,3 +112,26 @@ def test_status_without_github_says_what_to_set(builder: GitRepoBuilder, cloud: 
     assert result.returncode == 1
     assert "set GITHUB_TOKEN (with checks: write) and GITHUB_REPOSITORY" in result.stderr
 
+
+
+def test_two_status_jobs_at_once_complete_each_check_run_once_and_create_none(
+        cloud: Cloud, builder: GitRepoBuilder, github: FakeGitHub) -> None:
+    cloud.vertex.set_outcome("RUNNING")
+    result, _, _ = push(builder, cloud, ["alpha", "beta"], wait=False)
+    github.repo().commits.add(result.plan.head)
+    forge = forge_of(github)
+    assert publish_run_checks(forge, result, GitRepo(builder.path), {}) == ""
+    for job in cloud.vertex.jobs.values():
+        job.outcome = JobOutcome("SUCCEEDED", after_polls=0)
+
+    # A scheduled status job and one dispatched by hand, at the same moment.
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: status(builder.path, [result.plan.head], 3.0,
+                                                 forge_of(github)), range(2)))
+
+    assert all(r.ok for r in results)
+    assert len(github.repo().check_runs) == 2  # completed in place, none added
+    checks = forge.check_runs(result.plan.head)
+    assert sorted((c.name, c.status, c.conclusion) for c in checks) == [
+        ("mlops-bot: alpha", "completed", "success"), ("mlops-bot: beta", "completed", "success")]
+    assert all(head_record(forge, result.plan.head, n, "gcp").run_id for n in ("alpha", "beta"))
