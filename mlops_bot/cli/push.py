@@ -33,7 +33,8 @@ def register(commands: Subcommands) -> None:
     push.add_argument("--no-wait", dest="wait", action="store_false",
                       help="start the runs, report their links and exit without waiting for "
                       "them (in the action, their check runs stay in_progress until `mlops-bot "
-                      "status` records how they ended)")
+                      "status` records how they ended; the local backend still runs them to "
+                      "their end)")
     param_option(push)
     repo_option(push)
     json_option(push)
