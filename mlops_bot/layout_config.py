@@ -7,7 +7,6 @@ pipeline's components to name (a shared component library's image). `Config` inh
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -81,7 +80,3 @@ class LayoutFields(BaseModel):
         if twice:
             raise ValueError(f"images: {', '.join(twice)} named twice: image names are unique")
         return self
-
-
-def has_wildcard(part: str) -> bool:
-    return bool(re.search(r"[*?\[]", part))

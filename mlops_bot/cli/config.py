@@ -59,6 +59,11 @@ def _unknown_pipelines(config: Config, repo: Path) -> list[str]:
                    if p.is_dir() and not p.name.startswith((".", "_")))
     where = (f"pipelines in {config.pipelines_dir}/: {', '.join(found)}" if found
              else f"{config.pipelines_dir}/ holds no pipeline folder")
+    if config.entries:  # pipelines where mlops.yaml entries: says
+        from mlops_bot.repo.entries import names_in
+
+        found = names_in(repo, config.entries)
+        where = f"pipelines of entries: {', '.join(found) or 'none'}"
     named = [(f"pipelines.{name}", name) for name in config.pipelines]
     named += [(f"schedules[{i}].pipeline", s.pipeline) for i, s in enumerate(config.schedules)]
     return [f"{key}: no pipeline {name!r}{did_you_mean(name, found)} ({where})"

@@ -80,14 +80,14 @@ class RepositoryImages:
                  outcomes: dict[str, CompiledPipeline | Problem]) -> None:
         """Fill in `outcomes` (pipeline name -> compiled or its problem): compiled specs read,
         every image the repository builds pinned."""
-        from mlops_bot.precompiled import load_precompiled
+        from mlops_bot.precompiled import precompiled_outcome
 
         for pipeline in pipelines:
+            if pipeline.spec:
+                outcomes[pipeline.name] = precompiled_outcome(
+                    self._tree, pipeline.definition, pipeline.name, self._refs)
+            outcome = outcomes.get(pipeline.name)
             try:
-                if pipeline.spec:
-                    outcomes[pipeline.name] = load_precompiled(
-                        self._tree, pipeline.definition, pipeline.name, self._refs)
-                outcome = outcomes.get(pipeline.name)
                 if isinstance(outcome, CompiledPipeline):
                     outcomes[pipeline.name] = self.pin(outcome, pipeline)
             except CompileError as error:

@@ -169,3 +169,12 @@ def test_a_file_that_is_not_a_compiled_spec_is_refused_naming_it(builder):
     document = cli_json("push", cwd=builder.path, expect=1)
     [version] = document["versions"]
     assert version["error"].startswith("specs/notes.json: not a compiled KFP pipeline spec")
+
+
+def test_config_check_knows_the_pipelines_entries_find(builder):
+    commit(builder, {**SEED_003, "mlops.yaml": SEED_003["mlops.yaml"]
+                     + "pipelines: {churn: {run: false}}\n"})
+    assert cli("config", "check", cwd=builder.path).returncode == 0
+    commit(builder, {"mlops.yaml": SEED_003["mlops.yaml"] + "pipelines: {chrun: {run: false}}\n"})
+    result = cli("config", "check", cwd=builder.path)
+    assert result.returncode == 1 and "did you mean 'churn'?" in result.stderr, result.stderr

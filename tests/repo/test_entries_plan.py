@@ -24,6 +24,7 @@ SEED_003 = {
     "pipelines/churn.py": definition("churn"),
     "pipelines/fraud.py": definition("fraud"),
     "pipelines/README.md": "one file per pipeline\n",
+    "pipelines/__init__.py": "",
 }
 
 SEED_001 = {
