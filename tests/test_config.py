@@ -222,6 +222,15 @@ def test_canary_percent_out_of_range(value, expected):
     assert f"environments.staging.canary_percent: {expected}" in message
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0", "must be at least 1, got 0"), ("-3", "must be at least 1, got -3"),
+    ("100000", "must be at most 100, got 100000"), ("2.5", "must be a whole number"),
+    ("many", "must be a whole number, got text 'many'"),
+])
+def test_run_max_parallel_out_of_range_is_named(value, expected):
+    assert f"run.max_parallel: {expected}" in error_of(f"run: {{max_parallel: {value}}}")
+
+
 def test_pattern_mismatch_says_what_is_allowed_in_words():
     message = error_of("""
         gcp: {project: My_Project, region: europe, artifact_repository: mlops,
