@@ -69,6 +69,7 @@ def test_team_code_cannot_end_or_fool_the_batch(tmp_path):
     files["pipelines/b_exit/definition.py"] = _definition("import os\nprint('bye')\nos._exit(3)")
     files["pipelines/c_ok/definition.py"] = _definition(
         "import os, sys\nassert sys.argv == [__file__], sys.argv\nprint('to stdout')\n"
+        "assert 'mlops_bot' not in sys.modules  # the worker is self-contained\n"
         "WHERE = open('pipelines/c_ok/run.py').read().strip()", "WHERE")
     repo.commit(files)
     outcomes = _compile(repo, tmp_path / "envs", "a_args", "b_exit", "c_ok")
