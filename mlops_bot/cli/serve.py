@@ -58,6 +58,7 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
     from mlops_bot.backends.factory import state_dir
     from mlops_bot.backends.local.endpoints import url_file
     from mlops_bot.config import load_config
+    from mlops_bot.interrupts import stoppable
     from mlops_bot.report.serve_report import ready_text
     from mlops_bot.serving.app import (
         Endpoint,
@@ -92,9 +93,12 @@ def run_serve(repo: Path, environment: str, host: str, port: int | None,
                      routes=routes, on_ready=ready,
                      on_predict=request_log.offer if request_log else None)
     try:
-        run_server(app, sock)
+        # uvicorn re-raises SIGTERM after its graceful shutdown: with no handler of ours that
+        # ends the process before the URL is forgotten and the request log is written out.
+        with stoppable():
+            run_server(app, sock)
     except KeyboardInterrupt:
-        pass  # uvicorn has already shut down gracefully; it re-raises Ctrl-C for the caller
+        pass  # uvicorn has already shut down gracefully; it re-raises Ctrl-C (SIGTERM) for us
     finally:
         _forget_url(url_path, url)
         sock.close()

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -213,3 +214,27 @@ def test_an_idle_keep_alive_connection_still_answers(repo, models):
         client.close()
     finally:
         assert process.stop() == 0
+
+
+def test_sigterm_stops_serve_cleanly_forgetting_its_url_and_keeping_its_requests(repo, models):
+    # What a supervisor or `docker stop` sends: uvicorn re-raises it once shut down, which used to
+    # end the process before the URL file was removed and the request log closed.
+    (repo / "mlops.yaml").write_text(MLOPS_YAML.replace(
+        "wine-staging\n", "wine-staging\n    monitoring: {sampling_rate: 1}\n"))
+    write_state(repo / ".mlops" / "endpoints" / "staging.json", 1,
+                [deployed("wine_quality-1", models.forest, 100)])
+    process = Process([sys.executable, "-m", "mlops_bot", "serve", "staging", "--port", "0"],
+                      cwd=repo, env=_env())
+    url_file = repo / ".mlops" / "endpoints" / "staging.url"
+    try:
+        url = process.wait_for(r"^Serving staging at (\S+) ").group(1)
+        assert url_file.read_text().strip() == url
+        _post(f"{url}/predict", json.dumps({"instances": models.rows}).encode())
+        process.popen.send_signal(signal.SIGTERM)
+        assert process.popen.wait(30) == 0, process.seen
+    finally:
+        process.stop()
+    assert not url_file.exists()
+    assert "mlops-bot serve: stopped" in "".join(process.seen["stderr"])
+    [segment] = (repo / ".mlops" / "monitoring" / "staging" / "requests").glob("*.jsonl")
+    assert len(segment.read_text().splitlines()) == 1
