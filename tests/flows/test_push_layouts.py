@@ -73,30 +73,38 @@ def test_library_image_built_once_and_pinned_when_a_push_does_not_rebuild_it(bui
     assert images_of(builder, "daily", version["version"]) == {build["ref"]}
 
 
-def test_a_copied_pipeline_pins_the_image_it_names_and_follows_its_changes(builder):
-    copy = {"pipelines/copy/definition.py": definition("copy", base_image="alpha"),
-            "mlops.yaml": PUBLISH_ONLY}
-    commit(builder, {**pipeline_files("alpha"), **copy})
-    first = cli_json("push", cwd=builder.path)
-    [alpha] = first["builds"]
-    assert manifest(builder, "copy")["images"] == {"alpha": alpha["ref"]}
+COPY = ("from kfp import dsl\nfrom components.fmt.definition import fmt\n\n\n"
+        "@dsl.component(base_image='alpha')\ndef step() -> None:\n    from src.logic import work\n"
+        "    work(1)\n\n\n@dsl.pipeline(name='copy')\ndef copy():\n    step()\n    fmt()\n")
+SHARED_FMT = {"components/fmt/Dockerfile": "FROM python:3.11-slim\n",
+              "components/fmt/definition.py": ("from kfp import dsl\n\n\n"
+                                               "@dsl.component(base_image='shared-fmt')\n"
+                                               "def fmt() -> None:\n    print('fmt')\n")}
 
-    # Only the copy changes: alpha's image is not rebuilt, and is still pinned.
-    commit(builder, {"pipelines/copy/definition.py": copy[
-        "pipelines/copy/definition.py"].replace("name='copy'", "name='copy-v2'")})
+
+def test_a_copied_pipeline_pins_the_images_it_names_and_follows_their_changes(builder):
+    commit(builder, {**pipeline_files("alpha"), **SHARED_FMT, "mlops.yaml": PUBLISH_ONLY,
+                     "pipelines/copy/definition.py": COPY})
+    first = {b["image"]: b["ref"] for b in cli_json("push", cwd=builder.path)["builds"]}
+    assert set(first) == {"alpha", "shared-fmt"}
+    assert manifest(builder, "copy")["images"] == first
+
+    # Only the copy changes: no image is rebuilt, and each is still pinned.
+    commit(builder, {"pipelines/copy/definition.py": COPY.replace("'copy'", "'copy-v2'")})
     second = cli_json("push", cwd=builder.path)
     assert [v["pipeline"] for v in second["versions"]] == ["copy"]
+    assert {b["status"] for b in second["builds"]} == {"reused"}
     pinned = manifest(builder, "copy")
-    assert pinned["images"] == {"alpha": alpha["ref"]} and pinned["unpinned_images"] == []
+    assert pinned["images"] == first and pinned["unpinned_images"] == []
 
     commit(builder, {"pipelines/alpha/src/logic.py": "def work(x: int) -> int:\n    return x\n"})
     third = cli_json("push", cwd=builder.path)
-    [rebuilt] = third["builds"]
-    assert rebuilt["image"] == "alpha" and rebuilt["ref"] != alpha["ref"]
+    rebuilt = {b["image"]: b for b in third["builds"]}
+    assert rebuilt["alpha"]["status"] == "built" and rebuilt["alpha"]["ref"] != first["alpha"]
     [copy_plan] = [p for p in third["plan"]["pipelines"] if p["name"] == "copy"]
     assert copy_plan["reasons"] == ["pipelines/copy/definition.py uses image alpha, whose inputs "
                                     "changed (pipelines/alpha/src/logic.py modified)"]
-    assert manifest(builder, "copy")["images"] == {"alpha": rebuilt["ref"]}
+    assert manifest(builder, "copy")["images"] == {**first, "alpha": rebuilt["alpha"]["ref"]}
 
 
 def test_a_bare_image_the_repository_does_not_build_is_a_compile_error(builder):
