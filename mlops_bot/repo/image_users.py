@@ -17,7 +17,7 @@ from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.layout import Image, Pipeline, content_hash, discover_pipelines
 
-__all__ = ["changed_repository_images", "image_users", "repository_images"]
+__all__ = ["changed_repository_images", "image_input", "image_users", "repository_images"]
 
 
 def repository_images(repo: GitRepo, commit: str, layout: Any) -> list[Image]:
@@ -31,6 +31,11 @@ def repository_images(repo: GitRepo, commit: str, layout: Any) -> list[Image]:
         images.append(Image(declared.name, "repository", declared.context, dockerfile,
                             content_hash(declared.name, "repository", ids)))
     return images
+
+
+def image_input(layout: Any, path: str) -> bool:
+    """Whether `path` is an input of a repository-level image (`images:`)."""
+    return bool(changed_repository_images(layout, [path]))
 
 
 def changed_repository_images(layout: Any, changed: Iterable[str]) -> dict[str, str]:

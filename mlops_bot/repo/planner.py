@@ -24,7 +24,12 @@ from mlops_bot.repo.checks import check_syntax, configured_function, definition_
 from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
 from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
-from mlops_bot.repo.image_users import changed_repository_images, image_users, repository_images
+from mlops_bot.repo.image_users import (
+    changed_repository_images,
+    image_input,
+    image_users,
+    repository_images,
+)
 from mlops_bot.repo.import_index import ImportIndex, index_file
 from mlops_bot.repo.layout import (
     Pipeline,
@@ -207,7 +212,8 @@ class ChangePlanner:
                 elif path.startswith(shared_prefixes):
                     shared.append(path)
                     hit = True
-            outside += not hit and change.path != config_file()
+            outside += not hit and change.path != config_file() and not image_input(
+                config, change.path)
         return touched, shared, outside
 
     def _definitions(self) -> dict[str, str] | None:
@@ -239,7 +245,8 @@ class ChangePlanner:
                 elif path.startswith(shared_prefixes):
                     shared.append(path)
                     hit = True
-            outside += not hit and change.path != config_file()
+            outside += not hit and change.path != config_file() and not image_input(
+                config, change.path)
         return touched, shared, outside
 
     def _plan_touched(
@@ -346,7 +353,9 @@ class ChangePlanner:
             by_import = shared_impact(self._sources, plan.head, files, roots,
                                       config.pipelines_dir, None, self._definitions())
             for name, why in by_import.pipelines.items():
-                users.setdefault(name, []).append((why[0].split(" ", 1)[0], image))
+                through = files[0] if len(files) == 1 else f"{len(files)} library files"
+                users.setdefault(name, []).append(
+                    (f"{why[0].split(' ', 1)[0]} (through {through})", image))
             if by_import.pipelines and not entries_of(config):
                 pipelines.update(discover_pipelines(self._repo.tree(plan.head, [
                     f"{config.pipelines_dir.rstrip('/')}/{n}" for n in by_import.pipelines]),

@@ -78,8 +78,10 @@ def test_library_layout_plans_the_library_image_once_and_its_change_affects_its_
                                                                 ["setup.py changed"])
     assert sorted(p.name for p in changed.pipelines) == ["daily", "weekly"]
     reasons = {p.name: p.reasons for p in changed.pipelines}
-    assert any("uses image kfx, whose inputs changed (setup.py changed)" in r
-               for r in reasons["daily"]), reasons
+    assert reasons["daily"] == [
+        "kfx/pipelines/daily/pipeline.py (through kfx/components/stats.py) uses image kfx, whose "
+        "inputs changed (setup.py changed)"]
+    assert changed.notes == []  # setup.py is the library image's: not "affects no pipeline"
 
 
 def test_a_pipeline_naming_another_pipelines_image_is_affected_by_its_change(
