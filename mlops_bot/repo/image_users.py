@@ -16,8 +16,11 @@ from typing import Any
 from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.layout import Image, Pipeline, content_hash, discover_pipelines
+from mlops_bot.repo.shared import shared_impact
+from mlops_bot.repo.sources import Sources
 
-__all__ = ["changed_repository_images", "image_input", "image_users", "repository_images"]
+__all__ = ["changed_repository_images", "image_input", "image_users",
+           "image_users_with_importers", "repository_images"]
 
 
 def repository_images(repo: GitRepo, commit: str, layout: Any) -> list[Image]:
@@ -101,3 +104,27 @@ def image_users(
         pipelines, _ = discover_pipelines(
             repo.tree(commit, [f"{root}/{name}" for name in users]), layout.pipelines_dir)
     return users, pipelines, library
+
+
+def image_users_with_importers(
+    sources: Sources, head: str, layout: Any, images: Iterable[str],
+    definitions: dict[str, str] | None, at_head: dict[str, Pipeline],
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Pipeline]]:
+    """`image_users`, plus the pipelines that import a library module naming an image (seed
+    001: `kfx/components/stats.py` says `base_image="kfx"`, the pipelines import it)."""
+    users, pipelines, library = image_users(sources.repo, head, layout, images)
+    for image, files in library.items():
+        roots = sorted({*layout.shared, *(f.split("/", 1)[0] for f in files)})
+        by_import = shared_impact(sources, head, files, roots, layout.pipelines_dir, None,
+                                  definitions)
+        through = files[0] if len(files) == 1 else f"{len(files)} library files"
+        for name, why in by_import.pipelines.items():
+            users.setdefault(name, []).append(
+                (f"{why[0].split(' ', 1)[0]} (through {through})", image))
+        if entries_of(layout):
+            pipelines.update(at_head)
+        elif by_import.pipelines:
+            root = layout.pipelines_dir.rstrip("/")
+            pipelines.update(discover_pipelines(sources.repo.tree(
+                head, [f"{root}/{n}" for n in by_import.pipelines]), layout.pipelines_dir)[0])
+    return users, pipelines

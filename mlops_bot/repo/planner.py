@@ -27,7 +27,7 @@ from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
 from mlops_bot.repo.image_users import (
     changed_repository_images,
     image_input,
-    image_users,
+    image_users_with_importers,
     repository_images,
 )
 from mlops_bot.repo.import_index import ImportIndex, index_file
@@ -347,21 +347,9 @@ class ChangePlanner:
                                       (image_plan.reasons or ["its inputs changed"])[0])
         if not causes:
             return
-        users, pipelines, library = image_users(self._repo, plan.head, config, causes)
-        for image, files in library.items():  # library modules naming it: who imports them
-            roots = sorted({*config.shared, *(f.split("/", 1)[0] for f in files)})
-            by_import = shared_impact(self._sources, plan.head, files, roots,
-                                      config.pipelines_dir, None, self._definitions())
-            for name, why in by_import.pipelines.items():
-                through = files[0] if len(files) == 1 else f"{len(files)} library files"
-                users.setdefault(name, []).append(
-                    (f"{why[0].split(' ', 1)[0]} (through {through})", image))
-            if by_import.pipelines and not entries_of(config):
-                pipelines.update(discover_pipelines(self._repo.tree(plan.head, [
-                    f"{config.pipelines_dir.rstrip('/')}/{n}" for n in by_import.pipelines]),
-                    config.pipelines_dir)[0])
-            elif entries_of(config):
-                pipelines.update(self._at_head)
+        users, pipelines = image_users_with_importers(
+            self._sources, plan.head, config, causes, self._definitions(),
+            getattr(self, "_at_head", {}))
         planned = {p.name: p for p in plan.pipelines}
         for name, hits in sorted(users.items()):
             reasons = [f"{path} uses image {image}, whose inputs changed ({causes[image]})"
