@@ -200,7 +200,7 @@ def test_of_two_pushes_at_once_one_runs_and_the_other_reports_its_outcome(scratc
 
 @pytest.mark.parametrize(("step", "event", "needle"), [
     ("build", "subprocess.Popen", "'pip', '--python'"),
-    ("compile", "tempfile.mkdtemp", "mlops-bot-compile-"),
+    ("compile", "subprocess.Popen", "'-I', '-B', '-c'"),  # the compile worker (compile_pool.py)
     ("publish", "os.rename", ".incoming-"),
 ], ids=["build", "compile", "publish"])
 def test_a_push_killed_at_a_step_leaves_state_the_next_push_recovers_from(
