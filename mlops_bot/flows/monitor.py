@@ -244,14 +244,27 @@ def _unjudged(result: MonitorResult, episode: dict[str, Any]) -> list[str]:
 
 
 def _read_episode(path: Path) -> dict[str, Any] | None:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """The drift episode going on, checked: a damaged one is one sentence, not a crash later."""
+    from pydantic import BaseModel, ConfigDict
+
+    from mlops_bot.backends.local.files import StateFileError, move_aside, read_state
+
+    class Episode(BaseModel):  # episode.json, as close_loop writes it
+        model_config = ConfigDict(extra="allow")
+        started: str
+        retrain: dict[str, Any] | None = None
+        features: list[str] = []
+
+    fix = f"{move_aside(path)} (a new episode starts at the next drift)"
+    episode = read_state(path, Episode, fix)
+    if episode is None:
         return None
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read the drift episode {path}: {error}; remove the file if no "
-                        "retraining should be held back") from None
-    return document if isinstance(document, dict) and "started" in document else None
+    try:
+        datetime.fromisoformat(episode.started.replace("Z", "+00:00"))
+    except ValueError:
+        raise StateFileError(f"{path} is malformed: started: not a time (found "
+                             f"{episode.started[:40]!r}): {fix}") from None
+    return episode.model_dump()
 
 
 def _retrain(name: str, episode: dict[str, Any], repo: Path, config: Config, backends: Backends,

@@ -226,3 +226,24 @@ def test_the_action_checks_each_environment_due_and_reports_in_the_summary(tmp_p
     assert "### Model monitoring: `staging`" in done.summary and "**DRIFT**" in done.summary
     assert [i.title for i in github.repo().issues.values()][-1] == (
         "mlops-bot: drift in staging (window 1d)")
+
+
+@pytest.mark.parametrize("damage", ['{"started": "2026-05-28T2', '{"started": 5}',
+                                    '{"started": "soon"}', '{"started": "2026-05-28T20:26:40Z", '
+                                    '"retrain": "weekly"}', '["started"]'],
+                         ids=["truncated", "number", "not_a_time", "retrain_text", "list"])
+def test_a_damaged_episode_or_last_result_is_one_sentence_naming_the_file(drifted, damage):
+    episode = drifted / ".mlops" / "monitoring" / "staging" / "episode.json"
+    episode.parent.mkdir(parents=True, exist_ok=True)
+    episode.write_text(damage)
+    result = monitor_cli(drifted)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    named = episode.relative_to(drifted)  # the state folder as mlops.yaml's folder has it
+    assert f"mlops-bot: {named} is " in result.stderr and f"mv {named} {named}.bad" in result.stderr
+    episode.unlink()  # the fix: the next check starts an episode again
+    assert monitor_cli(drifted).returncode == 1 and episode.exists()
+    last = episode.with_name("last.json")
+    last.write_text('{"features": "abc", "model": []}')
+    status = cli("monitoring", "status", "staging", cwd=drifted)
+    assert status.returncode == 1 and "Traceback" not in status.stderr, status.stderr
+    assert f"{last.relative_to(drifted)} is damaged" in status.stderr

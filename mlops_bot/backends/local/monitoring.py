@@ -51,14 +51,14 @@ class LocalMonitoring:
         path = last_result_path(self._state, environment)
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
-            features = document["features"]
+            features = [dict(item) for item in document["features"]]
+            model = dict(document.get("model") or {})
         except FileNotFoundError:
             raise UserError(f"{environment} was never monitored on this machine ({path} does "
                             f"not exist): run `mlops-bot monitor {environment}`") from None
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise UserError(f"{path} is damaged ({error}): run `mlops-bot monitor "
                             f"{environment}` again to rewrite it") from None
-        model = document.get("model") or {}
         status = MonitoringStatus(environment, "local", str(path), "measured",
                                   last_run=str(document.get("until", "")))
         for item in features:
