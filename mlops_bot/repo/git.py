@@ -224,6 +224,8 @@ class GitRepo:
             sha, kind, _, data = self._repo.git.get_object_data(name)
         except ValueError:  # missing, ambiguous, a line feed in the name, or no answer at all
             return None
+        except OSError:  # the batch process is gone (git refused the repository): ask git
+            return None
         return _text(sha), _text(kind), data
 
     def grep_words(
