@@ -173,11 +173,12 @@ def _runs(folder: Path) -> dict[str, dict[str, Any]]:
         if not run.is_dir():
             continue
         try:
-            runs[run.name] = json.loads((run / "run.json").read_text())
+            document = json.loads((run / "run.json").read_text())
         except FileNotFoundError:
-            runs[run.name] = {"status": "unrecorded"}
+            document = {"status": "unrecorded"}
         except (OSError, ValueError):
-            runs[run.name] = {}
+            document = {}
+        runs[run.name] = document if isinstance(document, dict) else {}
     return runs
 
 
@@ -190,7 +191,11 @@ def _versions(registry: Path, references: _References) -> dict[str, dict[str, An
         except (OSError, ValueError):
             continue  # gc keeps what it cannot read; `registry list` reports the file
     for tag in registry.glob("pipelines/*/tags/[!.]*"):
-        version = tag.read_text().strip()
+        try:
+            version = tag.read_text().strip()
+        except (OSError, ValueError) as error:
+            raise UserError(f"gc removed nothing: {tag} cannot be read ({error}), so what it "
+                            "refers to is unknown; fix or move it aside and run gc again") from None
         references.add(version, f"tag {tag.parts[-3]}:{tag.name}")
     return manifests
 

@@ -252,3 +252,19 @@ def test_a_gc_killed_while_removing_leaves_nothing_that_looks_whole(project, sta
     assert project.envs[0].name in names(document, "environment")
     assert not (state / "envs" / project.envs[0].name).exists()
     assert not (state / "runs" / r1).exists() and not (state / "runs" / r1b).exists()
+
+
+def test_a_garbled_tag_stops_gc_and_a_wrong_shaped_run_record_is_kept(project, state):
+    r1, r1b, _ = project.runs
+    tag = state / "registry/pipelines/alpha/tags/latest"
+    tag.write_bytes(b"\xff\xfe garbage\x00")
+    result = cli("gc", "--keep", "1", "--older-than", "0", "--json", cwd=project.repo.path,
+                 env={"MLOPS_BOT_STATE_DIR": str(state)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"gc removed nothing: {tag} cannot be read" in json.loads(result.stdout)["error"][
+        "message"]
+    assert all((state / "runs" / run).is_dir() for run in project.runs)
+    tag.write_text(project.versions[1] + "\n")
+    (state / "runs" / r1 / "run.json").write_text("[1, 2]\n")  # what it refers to is unknown
+    document = gc(project, state)
+    assert names(document, "run") == [r1b] and (state / "runs" / r1).is_dir()
