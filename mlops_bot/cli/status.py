@@ -24,8 +24,8 @@ def register(commands: Subcommands) -> None:
         "check run in_progress. This asks the runner how each of those runs is and completes "
         "the check run of each that ended (status, metrics, error), so /deploy can use it; "
         "runs still going are left for the next call. Looks at the commits of the runs started "
-        "in the last --days and at the branch tips, or only at the --sha commits. Needs GITHUB_TOKEN (checks: write) and "
-        "GITHUB_REPOSITORY, as in a workflow.",
+        "in the last --days and at the branch tips, or only at the --sha commits. Needs "
+        "GITHUB_TOKEN (checks: write) and GITHUB_REPOSITORY, as in a workflow.",
     )
     status.add_argument("--sha", metavar="SHA", action="append", default=[],
                         help="a commit whose check runs to update (repeatable)")
