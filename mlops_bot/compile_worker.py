@@ -156,7 +156,26 @@ def _error(error: BaseException, root: str, definition: str, printed: str,
     if printed and not isinstance(error, ModuleNotFoundError):
         message += "\n    it printed: " + printed[-_OUTPUT_TAIL:].replace("\n", "\n    ")
     module = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    shadowed = _shadowed(error, root, os.path.dirname(os.path.join(root, definition)))
+    if shadowed:
+        message, module = message + ": " + shadowed, None
     return {"file": file, "line": line, "message": message, "module": module}
+
+
+def _shadowed(error: BaseException, root: str, folder: str) -> str | None:
+    """Why an import of the repository's own folder found an installed package instead."""
+    name = getattr(error, "name", None) if isinstance(error, ImportError) else None
+    top = (name or "").split(".")[0]
+    installed = getattr(sys.modules.get(top), "__file__", None) or ""
+    if not top or not installed or os.path.realpath(installed).startswith(root + os.sep):
+        return None
+    for base in (folder, root):
+        mine = os.path.join(base, top)
+        if os.path.isdir(mine) or os.path.isfile(mine + ".py"):
+            return (f"the repository's {_relative(mine, root)} has the name of the installed "
+                    f"package {top} ({os.path.dirname(installed)}), which is imported instead: "
+                    "repository folders never replace installed packages; rename the folder")
+    return None
 
 
 def _relative(filename: str, root: str) -> str:

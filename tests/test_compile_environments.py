@@ -92,8 +92,16 @@ def test_repository_folders_never_shadow_installed_packages(tmp_path):
     files["pipelines/alpha/definition.py"] = _definition(
         "import docker\nfrom components.prepare.definition import prepare",
         "docker.from_env.__module__")
+    files.update(pipeline_files("beta"))
+    files["pipelines/beta/docker/helpers.py"] = "HELP = 1\n"
+    files["pipelines/beta/definition.py"] = _definition("from docker.helpers import HELP")
     repo.commit(files)
-    assert _default(_compile(repo, tmp_path / "envs", "alpha")["alpha"]) == "docker.client"
+    outcomes = _compile(repo, tmp_path / "envs", "alpha", "beta")
+    assert _default(outcomes["alpha"]) == "docker.client"
+    problem = outcomes["beta"]
+    assert isinstance(problem, Problem) and problem.line == 2
+    assert "the repository's pipelines/beta/docker has the name of the installed package docker" \
+        in problem.message and "is not installed" not in problem.message
 
 
 def _push_repo(tmp_path: Path) -> GitRepoBuilder:
