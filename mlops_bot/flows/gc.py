@@ -186,10 +186,9 @@ def _versions(registry: Path, references: _References) -> dict[str, dict[str, An
     """Version -> manifest; tagged versions are added to `references`."""
     manifests: dict[str, dict[str, Any]] = {}
     for path in registry.glob("pipelines/*/versions/v-*/manifest.json"):
-        try:
-            manifests[path.parent.name] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # gc keeps what it cannot read; `registry list` reports the file
+        manifest = _read(path)  # gc keeps what it cannot read; `registry list` reports it
+        if manifest:
+            manifests[path.parent.name] = manifest
     for tag in registry.glob("pipelines/*/tags/[!.]*"):
         try:
             version = tag.read_text().strip()

@@ -266,5 +266,7 @@ def test_a_garbled_tag_stops_gc_and_a_wrong_shaped_run_record_is_kept(project, s
     assert all((state / "runs" / run).is_dir() for run in project.runs)
     tag.write_text(project.versions[1] + "\n")
     (state / "runs" / r1 / "run.json").write_text("[1, 2]\n")  # what it refers to is unknown
+    manifest = state / "registry/pipelines/alpha/versions" / project.versions[0] / "manifest.json"
+    manifest.write_text('["images"]\n')
     document = gc(project, state)
-    assert names(document, "run") == [r1b] and (state / "runs" / r1).is_dir()
+    assert names(document, "run") == [r1b] and (state / "runs" / r1).is_dir() and manifest.is_file()
