@@ -131,12 +131,15 @@ def scratch(tmp_path: Path, envs: Path) -> Scratch:
     return Scratch(tmp_path, envs)
 
 
-def test_a_push_killed_while_its_run_runs_is_run_again_by_the_next_push(scratch):
+@pytest.mark.parametrize("result", [None, "[1, 2]\n"], ids=["no_result", "garbage_result"])
+def test_a_push_killed_while_its_run_runs_is_run_again_by_the_next_push(scratch, result):
     scratch.hold.touch()
     killed = scratch.start("killed")
     until(scratch.running)
     killed.kill()
     assert scratch.record()["status"] == "running"  # what every push used to trust forever
+    if result is not None:  # a result file that is no result is not folded in
+        (Path(scratch.record()["url"]) / "result.json").write_text(result)
 
     scratch.hold.unlink()
     document, err = scratch.push()

@@ -310,6 +310,8 @@ def _read_result(path: Path) -> dict[str, Any] | None:
         result: dict[str, Any] = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
+    if not isinstance(result, dict) or not isinstance(result.get("outputs", []), list):
+        return None  # garbage: no result to fold in
     return result if result.get("status") in ("succeeded", "failed") else None
 
 
