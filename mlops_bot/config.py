@@ -6,20 +6,18 @@ reported together, each with its key path, what is wrong and what is allowed.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import types
-import typing
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, JsonValue, ValidationError
 from pydantic.functional_validators import AfterValidator, field_validator, model_validator
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from mlops_bot.config_errors import ALLOWED, choices, describe, kind_of, rule
 from mlops_bot.config_location import CONFIG_FILE, config_file
 from mlops_bot.cron import CronError, check_fires, parse_cron
 from mlops_bot.errors import ConfigError
@@ -30,29 +28,21 @@ __all__ = ["CONFIG_FILE", "ApiEndpoints", "Config", "Deployers", "Environment", 
            "LocalConfig", "PipelineSettings", "RunSettings", "Schedule", "Threshold", "config_path",
            "load_config", "parse_config", "schema_json"]
 
-_ALLOWED: dict[str, str] = {}  # pattern -> what it allows, in words, for error messages
-
-
-def _rule(pattern: str, allowed: str) -> str:
-    _ALLOWED[pattern] = allowed
-    return pattern
-
-
-_NAME = _rule(r"^[a-z][a-z0-9-]{0,62}$", "a-z first, then a-z, 0-9 or '-'; at most 63")
-_ENV_NAME = _rule(r"^[a-z][a-z0-9_-]{0,30}$", "a-z first, then a-z, 0-9, '-' or '_'; at most 31")
-_PROJECT = _rule(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", "a project id: 6-30 of a-z, 0-9, '-'")
-_MACHINE = _rule(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$", "a machine type such as n1-standard-2")
-_REGION = _rule(r"^[a-z]+-[a-z]+[0-9]+$", "a region such as europe-west4 or us-central1")
-_REPO_ID = _rule(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "a repository id: a-z, 0-9 and '-'")
-_BUCKET = _rule(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
+_NAME = rule(r"^[a-z][a-z0-9-]{0,62}$", "a-z first, then a-z, 0-9 or '-'; at most 63")
+_ENV_NAME = rule(r"^[a-z][a-z0-9_-]{0,30}$", "a-z first, then a-z, 0-9, '-' or '_'; at most 31")
+_PROJECT = rule(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", "a project id: 6-30 of a-z, 0-9, '-'")
+_MACHINE = rule(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$", "a machine type such as n1-standard-2")
+_REGION = rule(r"^[a-z]+-[a-z]+[0-9]+$", "a region such as europe-west4 or us-central1")
+_REPO_ID = rule(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "a repository id: a-z, 0-9 and '-'")
+_BUCKET = rule(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
                 "a bucket name, no gs://: 3-63 of a-z, 0-9, '-', '_' and '.'")
-_GS_URI = _rule(r"^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/.*)?$", "gs://<bucket>[/<path>]")
-_EMAIL = _rule(r"^[^@\s]+@[^@\s]+\.[a-z]+$", "an email, e.g. ci@p.iam.gserviceaccount.com")
-_NETWORK = _rule(r"^projects/[0-9]+/global/networks/[^/]+$", "projects/<n>/global/networks/<name>")
-_KEY = _rule(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+_GS_URI = rule(r"^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/.*)?$", "gs://<bucket>[/<path>]")
+_EMAIL = rule(r"^[^@\s]+@[^@\s]+\.[a-z]+$", "an email, e.g. ci@p.iam.gserviceaccount.com")
+_NETWORK = rule(r"^projects/[0-9]+/global/networks/[^/]+$", "projects/<n>/global/networks/<name>")
+_KEY = rule(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
              "projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>")
-_ARG_NAME = _rule(r"^[A-Za-z_][A-Za-z0-9_]*$", "a build argument name: letters, digits, '_'")
-_URL = _rule(r"^([a-z]+://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$", "a URL or host[:port]")
+_ARG_NAME = rule(r"^[A-Za-z_][A-Za-z0-9_]*$", "a build argument name: letters, digits, '_'")
+_URL = rule(r"^([a-z]+://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$", "a URL or host[:port]")
 
 
 class _Model(BaseModel):
@@ -83,7 +73,7 @@ class PipelineSettings(_Model):
     parameters: Parameters = Field(default_factory=dict, description="Overrides run.py defaults.")
     enable_caching: bool = Field(True, description="Let the runner reuse cached task results.")
     run: bool = Field(True, description="Run after publishing on push (false: publish only).")
-    function: str | None = Field(None, pattern=_rule(r"^[A-Za-z_]\w*$", "a function name"),
+    function: str | None = Field(None, pattern=rule(r"^[A-Za-z_]\w*$", "a function name"),
                                  description="The @dsl.pipeline function definition.py compiles.")
 
 
@@ -154,7 +144,7 @@ class LocalConfig(_Model):
     @field_validator("build_args")
     @classmethod
     def _arg_names(cls, value: dict[str, str]) -> dict[str, str]:
-        _problems([((name,), f"the name {name!r} is not allowed: {_ALLOWED[_ARG_NAME]}")
+        _problems([((name,), f"the name {name!r} is not allowed: {ALLOWED[_ARG_NAME]}")
                    for name in value if not re.match(_ARG_NAME, name)])
         return value
 
@@ -269,7 +259,7 @@ class Config(LayoutFields):  # entries: and images: (mlops_bot/layout_config.py)
     @field_validator("environments")
     @classmethod
     def _environment_names(cls, value: dict[str, Environment]) -> dict[str, Environment]:
-        _problems([((name,), f"the name {name!r} is not allowed: {_ALLOWED[_ENV_NAME]}")
+        _problems([((name,), f"the name {name!r} is not allowed: {ALLOWED[_ENV_NAME]}")
                    for name in value if not re.match(_ENV_NAME, name)])
         return value
 
@@ -286,23 +276,15 @@ class Config(LayoutFields):  # entries: and images: (mlops_bot/layout_config.py)
                               f"by schedules[{first[schedule.name]}]: names must be unique"))
             first.setdefault(schedule.name, index)
             if schedule.environment and schedule.environment not in self.environments:
-                known = _choices(schedule.environment, list(self.environments))
+                known = choices(schedule.environment, list(self.environments))
                 found.append((("schedules", index, "environment"),
                               f"{schedule.environment!r} is not an environment; {known}"))
             if schedule.auto_promote and not schedule.environment:
                 found.append((("schedules", index, "auto_promote"), "needs environment: set the "
                               "environment whose serving model the new one challenges"))
-        found += monitoring_problems(self.environments, [s.name for s in self.schedules], _choices)
+        found += monitoring_problems(self.environments, [s.name for s in self.schedules], choices)
         _problems(found)
         return self
-
-
-def _choices(value: str, allowed: list[str]) -> str:
-    if not allowed:
-        return "none are defined"
-    close = difflib.get_close_matches(value, allowed, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}allowed: {', '.join(sorted(allowed))}"
 
 
 def config_path(repo: Path) -> Path:
@@ -341,11 +323,11 @@ def parse_config(text: str, source: str) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must be a mapping of settings (backend:, environments:, ...) "
-                          f"at the top level, not {_kind(data)}")
+                          f"at the top level, not {kind_of(data)}")
     try:
         return Config.model_validate(data)
     except ValidationError as error:
-        problems = [_describe(e) for e in error.errors()]
+        problems = [describe(e, Config) for e in error.errors()]
         noun = "problem" if len(problems) == 1 else "problems"
         raise ConfigError(f"{source} is invalid ({len(problems)} {noun}):\n"
                           + "\n".join(f"  - {p}" for p in problems)) from None
@@ -357,76 +339,3 @@ def schema_json() -> str:
               **Config.model_json_schema(),
               "title": "mlops-bot configuration (mlops.yaml)"}
     return json.dumps(schema, indent=2)
-
-
-def _kind(value: Any) -> str:
-    names = {str: "text", int: "a number", float: "a number", bool: "true/false",
-             list: "a list", dict: "a mapping", type(None): "empty"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _key_path(location: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in location:
-        if part == "[key]":
-            out += " (the key)"
-        elif isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out or "(top level)"
-
-
-_WANTED = dict.fromkeys(("int_parsing", "int_type", "int_from_float"), "a whole number") | {
-    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
-    "bool_type": "true or false", "string_type": "text (quote it)", "list_type": "a list (- item)",
-} | dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), "a mapping (key: value)")
-
-
-def _describe(error: ErrorDetails) -> str:
-    location, kind = tuple(error["loc"]), error["type"]
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    value, where = error.get("input"), _key_path(location)
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key; {_choices(str(location[-1]), _walk(location[:-1])[0])}"
-    if kind == "missing":
-        info = _walk(location)[1]
-        return f"{where}: is required" + (f": {info.rstrip('.')}" if info else "")
-    got = f", got {_kind(value)} {value!r}" if value is not None else ", got nothing"
-    if kind in _WANTED:
-        return f"{where}: must be {_WANTED[kind]}{got}"
-    messages = {
-        "literal_error": f"{value!r} is not allowed; use {ctx.get('expected')}",
-        "string_pattern_mismatch": f"{value!r} is not allowed: "
-        + _ALLOWED.get(ctx.get("pattern", ""), f"must match {ctx.get('pattern')}"),
-        "greater_than_equal": f"must be at least {ctx.get('ge')}, got {value!r}",
-        "less_than_equal": f"must be at most {ctx.get('le')}, got {value!r}",
-        "string_too_short": "must not be empty",
-        "invalid_key": "keys must be text (quote it)",
-        "invalid-json-value": f"{value!r} is not allowed: use text, a number, true/false, a list "
-        "or a mapping",
-        "value_error": str(ctx.get("error", error["msg"])),
-    }
-    return f"{where}: {messages.get(kind, error['msg'])}"
-
-
-def _walk(location: tuple[int | str, ...]) -> tuple[list[str], str | None]:
-    """The valid keys of the model at `location`, and the description of the field there."""
-    annotation: Any = Config
-    description: str | None = None
-    for part in (*location, None):
-        if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
-            annotation = typing.get_args(annotation)[0]
-        if part is None:
-            break
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            if field is None:
-                return [], None
-            annotation, description = field.annotation, field.description
-        elif typing.get_origin(annotation) in (dict, list):
-            annotation = typing.get_args(annotation)[-1]
-        else:
-            return [], description
-    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-    return (list(annotation.model_fields) if is_model else []), description
