@@ -155,6 +155,10 @@ def test_an_unexpected_failure_still_ends_the_deployment_with_error(workspace, t
     assert states[:2] == ["queued", "in_progress"] and set(states[2:]) == {"error"}, states
     assert "unexpected failure" in deployment.statuses[-1]["description"]
     assert "unexpected failure" in sticky(github)
+    # The action's outputs are written too, so the workflow's later steps see why.
+    assert (job.outputs["decision"], job.outputs["reason_code"]) == ("stop", "failed")
+    assert job.outputs["deployment_id"] == str(deployment.id)
+    assert "unexpected failure" in json.loads(job.outputs["result"])["message"]
 
 
 def head_record(github: FakeGitHub, sha: str) -> dict[str, Any]:
