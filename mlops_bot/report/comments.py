@@ -70,9 +70,14 @@ def rollback_requested(environment: str, pipeline: str | None, actor: str) -> st
 def locked(lock: EnvironmentLock) -> str:
     reason = f" Reason: {code(lock.reason)}." if lock.reason else ""
     env = code(lock.environment)
+    # A deploy job's lock lapses unless renewed: say when, and how to free it at once.
+    lapses = (f" It lapses at {plain(lock.expires_at)} unless the job holding it renews it; "
+              f"someone allowed to deploy to {env} can release it now with "
+              f"{code('/unlock ' + lock.environment + ' --force')}.") if lock.expires_at else ""
     return (f"### :lock: {env} is locked by {_owner(lock.owner)}\n\n"
             f"Locked by {mention(lock.actor)} at {plain(lock.created_at)}.{reason} Other pull "
-            f"requests cannot deploy to {env} until {code('/unlock ' + lock.environment)} here.")
+            f"requests cannot deploy to {env} until {code('/unlock ' + lock.environment)} "
+            f"here.{lapses}")
 
 
 def unlocked(environment: str, lock: EnvironmentLock | None) -> str:

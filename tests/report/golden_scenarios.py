@@ -285,6 +285,8 @@ SCENARIOS: dict[str, Scenario] = {
         "prod", HOSTILE_PIPELINE, "evil[bot]"),
     "comment_locked.md": lambda: comments.locked(_lock()),
     "comment_locked_no_reason.md": lambda: comments.locked(_lock(reason="", owner="deployment 9")),
+    "comment_locked_expiring.md": lambda: comments.locked(_lock(
+        reason="", expires_at="2026-11-30T08:25:00+00:00")),
     "comment_locked_hostile.md": lambda: comments.locked(_lock(reason=FENCE + " " + LONG)),
     # A lock reason quoting another comment's marker, a lock file's owner and login that are
     # not GitHub's: the marker is no longer one, nobody is mentioned, nothing links.
