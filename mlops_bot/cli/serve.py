@@ -36,7 +36,8 @@ def register(commands: Subcommands) -> None:
         "serve", help="serve an environment's deployed models locally (Vertex AI's HTTP contract)",
         description="Serve the models deployed to ENV (from <state_dir>/endpoints/ENV.json) "
         "with their traffic split: GET /health, POST /predict {\"instances\": [...]}. A new "
-        "revision of the state file is swapped in without dropping requests. Ctrl-C stops it.",
+        "revision of the state file is swapped in without dropping requests. Ctrl-C or "
+        "SIGTERM stops it (exit 0).",
     )
     serve.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
     serve.add_argument("--port", type=int, metavar="N",
