@@ -98,6 +98,7 @@ class _DeployJob:
         if unmet is not None:
             return self._fail(unmet.code, unmet.message, markdown=unmet.message)
         supersede_older(self.forge, verified.deployment, verified.bot)
+        self.bot = verified.bot
         self.backends = self._backends()
         refused_claim = self._verify()
         if refused_claim is not None:
@@ -132,6 +133,7 @@ class _DeployJob:
 
     def _locked_promotion(self) -> Outcome:
         from mlops_bot.flows.held_lock import EnvironmentLocked, holding
+        from mlops_bot.flows.superseded import end_abandoned
 
         owner = (f"#{self.pull_request}" if self.pull_request
                  else f"deployment {self.deployment.id}")
@@ -147,6 +149,7 @@ class _DeployJob:
         with lock:
             self.forge.set_deployment_status(self.deployment.id, "in_progress", "promoting",
                                              log_url=self.log_url)
+            end_abandoned(self.forge, self.deployment, self.bot)  # a killed job's, if any
             try:
                 result = self._promote()
             except UserError as error:

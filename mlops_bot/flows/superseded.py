@@ -24,7 +24,7 @@ from mlops_bot.report.tables import code
 if TYPE_CHECKING:
     from mlops_bot.github.forge import Deployment, Forge
 
-__all__ = ["supersede_before", "supersede_older", "superseded_comment"]
+__all__ = ["end_abandoned", "supersede_before", "supersede_older", "superseded_comment"]
 
 
 def supersede_older(forge: Forge, newest: Deployment, bot: str) -> list[int]:
@@ -65,6 +65,29 @@ def supersede_before(forge: Forge, deployment_id: int) -> list[int]:
         progress(f"warning: could not end the requests deployment {deployment_id} supersedes: "
                  f"{error}")
         return []
+
+
+def end_abandoned(forge: Forge, current: Deployment, bot: str) -> list[int]:
+    """With the environment's lock held by `current`'s deploy job: end the older deployments of
+    mlops-bot to that environment still `in_progress`. Their jobs were killed (a job that ends
+    ends its own, and a live one would still hold the lock), so nothing else ever would.
+    Cosmetic: a failure only warns."""
+    from mlops_bot.errors import UserError
+    from mlops_bot.github.pygithub_client import ForgeError
+
+    ended = []
+    try:
+        for known in forge.recent_deployments(current.environment):
+            if known.id >= current.id or not is_ours(known, bot):
+                continue
+            if forge.deployment_states(known.id)[:1] == ["in_progress"]:
+                forge.set_deployment_status(known.id, "error", (
+                    f"its deploy job stopped without finishing (killed); deployment {current.id} "
+                    f"took over {current.environment}")[:140])
+                ended.append(known.id)
+    except (UserError, ForgeError) as error:
+        progress(f"warning: could not end the deployments killed jobs left in progress: {error}")
+    return ended
 
 
 def superseded_comment(old: Deployment, newest: Deployment) -> str:
