@@ -4,11 +4,14 @@ An entry glob whose file name has a wildcard (`pipelines/*.py`) makes one pipeli
 named by its stem, that owns only that file; one whose file name is literal
 (`kfx/pipelines/*/pipeline.py`) makes one pipeline per folder, named by the folder, that owns
 the folder (its components and image, as a `<pipelines_dir>/<name>/` folder does). A `.yaml` or
-`.json` entry is a compiled spec, published as it is.
+`.json` entry is a compiled spec, published as it is. A file of a one-file-per-pipeline entry
+that defines no `@dsl.pipeline` (seed 003's `deploy_pipeline.py` beside its pipelines, a helper
+module) is not a pipeline.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import defaultdict
 from fnmatch import fnmatchcase
@@ -64,7 +67,35 @@ def discover_at(
     if not globs:
         return discover_pipelines(repo.tree(commit, [layout.pipelines_dir]), layout.pipelines_dir)
     listing = repo.tree(commit, sorted({_root(g) for g in globs}))
-    return discover_entries(listing, globs)
+    pipelines, broken = discover_entries(listing, globs)
+    return _without_scripts(repo, listing, pipelines), broken
+
+
+# A decorator naming `pipeline` (`@dsl.pipeline`, `@kfp.dsl.pipeline(...)`, `@pipeline`): such a
+# file is taken as it is (its compile says what is wrong); only the others are parsed.
+_DECORATED = re.compile(rb"@\s*[\w.]*pipeline\b")
+
+
+def _without_scripts(repo: GitRepo, listing: list[TreeEntry],
+                     pipelines: dict[str, Pipeline]) -> dict[str, Pipeline]:
+    """`pipelines` less the Python files of per-file entries that define no pipeline."""
+    from mlops_bot.repo.checks import pipeline_functions
+
+    per_file = {p.entry: p.name for p in pipelines.values()
+                if p.entry and not p.owns_folder and not p.spec}
+    if not per_file:
+        return pipelines
+    shas = {e.sha: e.path for e in listing if e.path in per_file}
+    for sha, source in repo.read_many(shas).items():
+        if _DECORATED.search(source):
+            continue
+        try:
+            scripts = not pipeline_functions(ast.parse(source))
+        except (SyntaxError, ValueError):
+            continue  # its compile names the error
+        if scripts:
+            pipelines = {n: p for n, p in pipelines.items() if n != per_file[shas[sha]]}
+    return pipelines
 
 
 def discover_entries(

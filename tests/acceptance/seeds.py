@@ -18,59 +18,76 @@ def seed_000() -> dict[str, str]:
     return {".gitignore": ".mlops/\n", "mlops.yaml": STAGING, **files}
 
 
-# Seed 001: one library `kfx/` with one root Dockerfile + setup.py for every component, the
-# pipelines in kfx/pipelines/<name>/pipeline.py, Google Cloud Pipeline Components at compile time
-# (declared in the pipeline folder, README "Your repository"), an ExitHandler around the steps.
+# Seed 001: one library `kfx/` with one root Dockerfile + setup.py for every component, each
+# pipeline a script in kfx/pipelines/<folder>/ with a module-level argparse (defaults: the bot
+# runs it with no arguments, README "Your repository"), Google Cloud Pipeline Components and
+# aiplatform imported at compile time (declared beside the script), an ExitHandler that mails.
 GCPC = "google-cloud-pipeline-components==2.22.0"  # the cached env of test_compile_environments
 SEED_001_PIPELINE = """\
+import argparse
+from datetime import datetime
+
+import google_cloud_pipeline_components as gcpc
+from google.cloud import aiplatform
 from google_cloud_pipeline_components.v1.custom_job import (
     create_custom_training_job_from_component)
+from google_cloud_pipeline_components.v1.dataset import TabularDatasetCreateOp
+from google_cloud_pipeline_components.v1.vertex_notification_email import (
+    VertexNotificationEmailOp)
 from kfp import dsl
 
-from kfx.components.statistics_gen import notify, statistics_gen
+from kfx.components.statistics_gen.bq_statistics_gen import generate_statistics
 
-train_job = create_custom_training_job_from_component(statistics_gen, display_name='train')
+parser = argparse.ArgumentParser()
+parser.add_argument('--pipeline-name', default='beans')
+parser.add_argument('--project-id', default='my-project')
+parser.add_argument('--recipients', nargs='*', default=['team@example.com'])
+args = parser.parse_args()
+train_job = create_custom_training_job_from_component(generate_statistics, display_name='train')
+assert gcpc.__version__ and aiplatform.__version__.startswith('1.') and datetime.now()
 
 
-@dsl.pipeline(name='beans')
-def pipeline(bq_source: str = 'bq://p.d.t', project: str = 'p', region: str = 'us-central1'):
-    with dsl.ExitHandler(notify()):
-        stats = statistics_gen(bq_source=bq_source)
+@dsl.pipeline(name=args.pipeline_name)
+def pipeline(bq_source: str = 'bq://p.d.t', project: str = args.project_id,
+             region: str = 'us-central1'):
+    with dsl.ExitHandler(VertexNotificationEmailOp(recipients=args.recipients)):
+        dataset = TabularDatasetCreateOp(display_name='beans', bq_source=bq_source,
+                                         project=project, location=region)
+        stats = generate_statistics(bq_source=bq_source).after(dataset)
         train_job(bq_source=stats.output, project=project, location=region)
 """
-SEED_001_COMPONENTS = """\
+SEED_001_COMPONENT = """\
 from kfp import dsl
 
 
 @dsl.component(base_image='kfx')
-def statistics_gen(bq_source: str) -> str:
-    from kfx.logic import describe
+def generate_statistics(bq_source: str) -> str:
+    from kfx.utils.str_utils import describe
     return describe(bq_source)
-
-
-@dsl.component(base_image='kfx')
-def notify() -> None:
-    print('done')
 """
 
 
 def seed_001() -> dict[str, str]:
+    folder = "kfx/pipelines/bq_sklearn_train_pipeline"
     return {
         ".gitignore": ".mlops/\n",
-        "mlops.yaml": ("entries: ['kfx/pipelines/*/pipeline.py']\nrun_branches: []\n"
+        "mlops.yaml": ("entries: ['kfx/pipelines/*/*.py']\nrun_branches: []\n"
                        "images:\n- {name: kfx, inputs: [kfx, setup.py, Dockerfile]}\n"),
         "Dockerfile": "FROM python:3.11-slim\nWORKDIR /\nCOPY ./kfx /kfx\nCOPY setup.py setup.py\n"
                       "RUN pip install .\n",
         "setup.py": ("from setuptools import find_packages, setup\n\n"
                      "setup(name='kfx', version='0.1', packages=find_packages())\n"),
+        "requirements.txt": "pandas\n",
         "kfx/__init__.py": "",
-        "kfx/logic.py": "def describe(source: str) -> str:\n    return source.upper()\n",
+        "kfx/utils/__init__.py": "",
+        "kfx/utils/str_utils.py": "def describe(source: str) -> str:\n    return source.upper()\n",
         "kfx/components/__init__.py": "",
-        "kfx/components/statistics_gen.py": SEED_001_COMPONENTS,
+        "kfx/components/statistics_gen/__init__.py": "",
+        "kfx/components/statistics_gen/bq_statistics_gen.py": SEED_001_COMPONENT,
         "kfx/pipelines/__init__.py": "",
-        "kfx/pipelines/beans/__init__.py": "",
-        "kfx/pipelines/beans/pipeline.py": SEED_001_PIPELINE,
-        "kfx/pipelines/beans/requirements.txt": GCPC + "\n",
+        f"{folder}/__init__.py": "",
+        f"{folder}/bq_preprocess_train_pipeline.py": SEED_001_PIPELINE,
+        f"{folder}/requirements.txt": GCPC + "\n",
     }
 
 
@@ -88,6 +105,27 @@ train = components.load_component_from_file('components/train/component.yaml')
 def pipeline(rows: int = 4):
     data = prepare(rows=rows)
     train(data=data.outputs['data'])
+
+
+if __name__ == '__main__':
+    from kfp import compiler
+    compiler.Compiler().compile(pipeline, '{name}.json')
+"""
+# Beside the pipelines: the script that compiles and submits one (not a pipeline).
+SEED_003_DEPLOY = """\
+import argparse
+
+from kfp import compiler
+
+from churn import pipeline
+
+if __name__ == '__main__':
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--identifier', required=True)
+    args = parser.parse_args()
+    compiler.Compiler().compile(pipeline, 'pipeline.json')
+    from google.cloud import aiplatform
+    aiplatform.PipelineJob(display_name=args.identifier, template_path='pipeline.json').submit()
 """
 SEED_003_COMPONENT = """\
 name: {name}
@@ -133,7 +171,8 @@ def seed_003() -> dict[str, str]:
                            "pipelines: {fraud: {run: false}}\n",
              "pipelines/__init__.py": "",
              "pipelines/churn.py": SEED_003_PIPELINE.format(name="churn"),
-             "pipelines/fraud.py": SEED_003_PIPELINE.format(name="fraud")}
+             "pipelines/fraud.py": SEED_003_PIPELINE.format(name="fraud"),
+             "pipelines/deploy_pipeline.py": SEED_003_DEPLOY}
     for name, inputs, output, kind, args in (
             ("prepare", "- {name: rows, type: Integer}", "data", "Dataset",
              "--rows, {inputValue: rows}"),

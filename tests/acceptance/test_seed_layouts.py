@@ -126,14 +126,14 @@ def test_seed_000_folders_per_pipeline_plan_push_deploy_serve(seed_000_repo):
 @pytest.mark.slow  # the first run on a machine installs GCPC and aiplatform 1.x (~60 s)
 def test_seed_001_kfx_library_with_gcpc(tmp_path):
     project = pushed(tmp_path, seed_001())
-    assert names(project.plan["pipelines"], "name") == ["beans"]
-    assert statuses(project.push) == {"beans": "published"}, project.push["versions"]
+    assert names(project.plan["pipelines"], "name") == ["bq_preprocess_train_pipeline"]
+    assert statuses(project.push) == {"bq_preprocess_train_pipeline": "published"}, project.push["versions"]
     [build] = project.push["builds"]
     assert (build["image"], build["status"]) in {("kfx", "built"), ("kfx", "reused")}
-    spec = project.spec("beans")
+    spec = project.spec("bq_preprocess_train_pipeline")
     assert build["ref"] in images(spec)  # the library image, pinned, never a tag
     assert not any(i == "kfx" or i.endswith(":latest") for i in images(spec))
-    shown = project.run("registry", "show", "beans")
+    shown = project.run("registry", "show", "bq_preprocess_train_pipeline")
     assert shown["manifest"]["images"] == {"kfx": build["ref"]}
     assert "exit-handler-1" in spec[0]["root"]["dag"]["tasks"]
 
