@@ -68,6 +68,13 @@ class GitRepo:
             return None
         return out.strip() or None
 
+    def root_tree(self, commit: str) -> str | None:
+        """The id of `commit`'s root tree, or None when this clone does not have it."""
+        found = self._object(f"{commit}^{{tree}}")
+        if found is not None and found[1] == "tree":
+            return found[0]
+        return None
+
     def merge_base(self, a: str, b: str) -> str | None:
         import git
 

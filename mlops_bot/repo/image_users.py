@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.layout import Image, Pipeline, content_hash, discover_pipelines
 from mlops_bot.repo.shared import shared_impact
 from mlops_bot.repo.sources import Sources
+
+if TYPE_CHECKING:
+    from mlops_bot.repo.image_index import ImageIndex
 
 __all__ = ["changed_repository_images", "image_input", "image_users",
            "image_users_with_importers", "repository_images"]
@@ -64,11 +67,13 @@ def _names_image(text: str, name: str) -> bool:
 
 
 def image_users(
-    repo: GitRepo, commit: str, layout: Any, names: Iterable[str]
+    repo: GitRepo, commit: str, layout: Any, names: Iterable[str],
+    index: ImageIndex | None = None,
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Pipeline], dict[str, list[str]]]:
     """Who names one of the images: pipeline -> [(its file, image)], the pipelines found (for
     the planner to add), and image -> library files naming it (shared code and repository
-    images' inputs: the pipelines importing those are affected too)."""
+    images' inputs: the pipelines importing those are affected too). With `index`, the files
+    to read come from the planning cache instead of a `git grep` of the whole tree."""
     wanted = sorted(set(names))
     if not wanted:
         return {}, {}, {}
@@ -86,7 +91,9 @@ def image_users(
         specs += [f":(glob){root}/**/*.py", f":(glob){root}/**/*.yaml", f":(glob){root}/**/*.yml"]
     users: dict[str, list[tuple[str, str]]] = {}
     library: dict[str, list[str]] = {}
-    for path in repo.grep_words(commit, wanted, specs, whole=False):
+    found = (index.files(repo, commit, wanted, specs) if index
+             else repo.grep_words(commit, wanted, specs, whole=False))
+    for path in found:
         text = repo.show(commit, path) or ""
         # the substring test first: a file names few of the images, and the pattern is slow
         hits = [name for name in wanted if name in text and _names_image(text, name)]
@@ -109,10 +116,11 @@ def image_users(
 def image_users_with_importers(
     sources: Sources, head: str, layout: Any, images: Iterable[str],
     definitions: dict[str, str] | None, at_head: dict[str, Pipeline],
+    index: ImageIndex | None = None,
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Pipeline]]:
     """`image_users`, plus the pipelines that import a library module naming an image (seed
     001: `kfx/components/stats.py` says `base_image="kfx"`, the pipelines import it)."""
-    users, pipelines, library = image_users(sources.repo, head, layout, images)
+    users, pipelines, library = image_users(sources.repo, head, layout, images, index)
     for image, files in library.items():
         roots = sorted({*layout.shared, *(f.split("/", 1)[0] for f in files)})
         by_import = shared_impact(sources, head, files, roots, layout.pipelines_dir, None,

@@ -24,6 +24,7 @@ from mlops_bot.repo.checks import check_syntax, configured_function, definition_
 from mlops_bot.repo.config_diff import config_at, config_impact, layout_at
 from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import EMPTY_TREE, Change, GitRepo
+from mlops_bot.repo.image_index import ImageIndex, image_index_file
 from mlops_bot.repo.image_users import (
     changed_repository_images,
     image_input,
@@ -92,6 +93,8 @@ class ChangePlanner:
                           config.pipelines_dir, config.shared) if self._cache else None
         self._index = (ImportIndex(file, config.pipelines_dir, config.shared)
                        if file and not entries_of(config) else None)
+        self._images = ImageIndex(image_index_file(
+            file.parent.parent, config.pipelines_dir, config.shared)) if file else None
         compared, everything_reason, notes = ((None, everything, []) if everything
                                               else self._comparison(base, head_sha, config))
         plan = Plan(base, head_sha, compared, everything_reason, notes=notes)
@@ -101,6 +104,8 @@ class ChangePlanner:
             self._plan_changes(plan, config, compared)
         if self._index:
             self._index.save()
+        if self._images:
+            self._images.save()
         return plan
 
     def _comparison(
@@ -349,7 +354,7 @@ class ChangePlanner:
             return
         users, pipelines = image_users_with_importers(
             self._sources, plan.head, config, causes, self._definitions(),
-            getattr(self, "_at_head", {}))
+            getattr(self, "_at_head", {}), self._images)
         planned = {p.name: p for p in plan.pipelines}
         for name, hits in sorted(users.items()):
             reasons = [f"{path} uses image {image}, whose inputs changed ({causes[image]})"

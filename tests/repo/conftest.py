@@ -16,4 +16,10 @@ def builder(tmp_path: Path) -> GitRepoBuilder:
 
 
 def plan(builder: GitRepoBuilder, base: str, head: str, default_branch: str | None = None) -> Plan:
-    return ChangePlanner(GitRepo(builder.path), default_branch).plan(base, head)
+    """The plan with the planning cache, after checking that it equals the plan without it (the
+    cache kept by this test's earlier plans in the repository's state folder)."""
+    repo = GitRepo(builder.path)
+    expected = ChangePlanner(repo, default_branch, cache=False).plan(base, head).to_dict()
+    cached = ChangePlanner(repo, default_branch).plan(base, head)
+    assert cached.to_dict() == expected, f"cached plan differs for {base[:8]}..{head[:8]}"
+    return cached

@@ -103,3 +103,25 @@ def test_nothing_found_names_where_it_looked(builder: GitRepoBuilder) -> None:
     head = builder.commit({"mlops.yaml": "entries: ['flows/*.py', 'kfx/*/pipeline.json']\n"})
     with pytest.raises(UserError, match=r"looked for flows/\*.py, kfx/\*/pipeline.json$"):
         require_pipelines(GitRepo(builder.path), head, config_at(GitRepo(builder.path), head))
+
+
+def test_the_files_naming_an_image_are_searched_again_where_they_changed(
+        builder: GitRepoBuilder) -> None:
+    """The planning cache of image names (`image_index.py`) follows edits between plans."""
+    copy = {"pipelines/copy/definition.py": definition("copy", base_image="alpha")}
+    first = builder.commit({**pipeline_files("alpha"), **pipeline_files("beta"), **copy})
+    head = builder.commit({"pipelines/alpha/Dockerfile": "FROM python:3.11-slim\n# v2\n"})
+    assert sorted(p.name for p in plan(builder, first, head).pipelines) == ["alpha", "copy"]
+
+    # copy stops naming alpha (the name stays in the file); beta's component.yaml starts to
+    builder.commit({"pipelines/copy/definition.py": definition("copy") + "# was alpha\n",
+                    "pipelines/beta/components/load/component.yaml": (
+                        "name: load\nimplementation:\n  container:\n"
+                        "    image: eu.gcr.io/p/alpha:2\n")})
+    base = builder.head()
+    head = builder.commit({"pipelines/alpha/Dockerfile": "FROM python:3.11-slim\n# v3\n"})
+    changed = plan(builder, base, head)
+    assert sorted(p.name for p in changed.pipelines) == ["alpha", "beta"]
+    assert [p.reasons for p in changed.pipelines if p.name == "beta"] == [[
+        "pipelines/beta/components/load/component.yaml uses image alpha, whose inputs changed "
+        "(pipelines/alpha/Dockerfile modified)"]]

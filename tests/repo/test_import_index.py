@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.image_index import image_index_file
 from mlops_bot.repo.import_index import ImportIndex, index_file
 from mlops_bot.repo.plan import Plan
 from mlops_bot.repo.planner import ChangePlanner
@@ -219,3 +220,119 @@ def test_a_cache_written_by_plans_without_a_shared_change_is_read_back_without_w
 
     assert [p.name for p in both(builder, base, head).pipelines] == ["one"]
     assert "ignored the planning cache" not in capsys.readouterr().err
+
+
+def images_file(state: Path) -> Path:
+    return image_index_file(state, "pipelines", ["components"])
+
+
+def image_change(rng: random.Random, names: list[str]) -> dict[str, str | None]:
+    """A change to who names which pipeline's image, or to an image's inputs."""
+    name, other = rng.choice(names), rng.choice(names)
+    kind = rng.choice(["rebuild", "rebuild", "names", "yaml", "mention", "binary", "drop"])
+    if kind == "rebuild":
+        return {f"pipelines/{name}/Dockerfile": f"FROM python:3.11-slim\n# {rng.random()}\n"}
+    if kind == "names":
+        return {f"pipelines/{name}/components/extra/definition.py": (
+            f"from kfp import dsl\n\n\n@dsl.component(base_image='eu.gcr.io/p/{other}:1')\n"
+            "def extra() -> None:\n    pass\n")}
+    if kind == "yaml":
+        return {f"pipelines/{name}/components/load/component.yaml": (
+            f"name: load\nimplementation:\n  container:\n    image: {other}\n")}
+    if kind == "mention":  # names it, but not as an image
+        return {f"pipelines/{name}/components/extra/definition.py": f"# see {other}\n"}
+    if kind == "binary":
+        return {f"pipelines/{name}/components/extra/definition.py": f"\0base_image='{other}'\n"}
+    return {f"pipelines/{name}/components/extra/definition.py": "def extra() -> None:\n    pass\n",
+            f"pipelines/{name}/components/load/component.yaml": "name: load\n"}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_plans_rebuilding_images_with_the_cache_equal_plans_without_it(
+        tmp_path: Path, state: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    builder = GitRepoBuilder(tmp_path / "repo")
+    names = [f"p{i}" for i in range(8)]
+    files: dict[str, str | None] = {}
+    for name in names:
+        files.update(pipeline_files(name))
+    commits = [builder.commit(files)]
+    by_image = 0
+    for _ in range(12):
+        change = image_change(rng, names)
+        change.update(image_change(rng, names))
+        commits.append(builder.commit(change))
+        plan = both(builder, commits[-2], commits[-1])
+        by_image += sum("uses image" in " ".join(p.reasons) for p in plan.pipelines)
+        both(builder, rng.choice(commits[:-1]), commits[-1])
+    assert images_file(state).is_file()
+    assert by_image > 0, "the generated history never planned a pipeline by an image it names"
+
+
+def image_repo(tmp_path: Path) -> tuple[GitRepoBuilder, str, str]:
+    builder = GitRepoBuilder(tmp_path / "repo")
+    base = builder.commit({**pipeline_files("alpha"), **pipeline_files("beta"),
+                           "pipelines/beta/components/load/component.yaml": (
+                               "name: load\nimplementation:\n  container:\n    image: alpha\n")})
+    head = builder.commit({"pipelines/alpha/Dockerfile": "FROM python:3.11-slim\n# v2\n"})
+    return builder, base, head
+
+
+def test_a_wrong_cached_image_search_would_change_the_plan(tmp_path: Path, state: Path) -> None:
+    """What the equality tests rely on: the cache's answer reaches the plan."""
+    builder, base, head = image_repo(tmp_path)
+    assert [p.name for p in both(builder, base, head).pipelines] == ["alpha", "beta"]
+    data = json.loads(images_file(state).read_text())
+    assert data["names"]["alpha"] == sorted(data["names"]["alpha"])
+    assert "pipelines/beta/components/load/component.yaml" in data["names"]["alpha"]
+    data["names"]["alpha"] = []  # well formed, and wrong
+    images_file(state).write_text(json.dumps(data))
+    wrong = ChangePlanner(GitRepo(builder.path)).plan(base, head)
+    assert [p.name for p in wrong.pipelines] == ["alpha"]
+
+
+@pytest.mark.parametrize("content", [
+    '{"format": 1, "tree": ',
+    "[1, 2, 3]",
+    json.dumps({"format": 1, "tree": "not a tree", "specs": [], "names": {}}),
+    json.dumps({"format": 1, "tree": "0" * 40, "specs": [], "names": {"alpha": ["b", "a"]}}),
+    "\0\xff not text",
+])
+def test_a_corrupt_image_cache_is_rebuilt_with_a_warning_and_the_plan_is_right(
+        tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str], content: str) -> None:
+    builder, base, head = image_repo(tmp_path)
+    both(builder, base, head)
+    images_file(state).write_bytes(content.encode("latin-1"))
+    capsys.readouterr()
+
+    assert [p.name for p in both(builder, base, head).pipelines] == ["alpha", "beta"]
+    warning = capsys.readouterr().err
+    assert f"warning: ignored the planning cache {images_file(state)}" in warning
+    assert "pipelines/beta/components/load/component.yaml" in images_file(state).read_text()
+
+
+def test_an_image_cache_of_a_tree_this_clone_lacks_is_started_over(
+        tmp_path: Path, state: Path) -> None:
+    builder, base, head = image_repo(tmp_path)
+    both(builder, base, head)
+    data = json.loads(images_file(state).read_text())
+    data.update(tree="f" * 40, names={"alpha": []})  # as if copied from another clone
+    images_file(state).write_text(json.dumps(data))
+    assert [p.name for p in both(builder, base, head).pipelines] == ["alpha", "beta"]
+
+
+def test_files_git_quotes_or_takes_for_binary_are_searched_as_git_does(
+        tmp_path: Path, state: Path) -> None:
+    builder, base, head = image_repo(tmp_path)
+    both(builder, base, head)
+    quoted = "pipelines/beta/components/caf\u00e9/component.yaml"
+    builder.commit({quoted: "name: cafe\nimplementation:\n  container:\n    image: alpha\n",
+                    "pipelines/beta/components/load/component.yaml": "name: load\n"})
+    base = builder.head()
+    head = builder.commit({"pipelines/alpha/Dockerfile": "FROM python:3.11-slim\n# v3\n"})
+    both(builder, base, head)
+    builder.commit({".gitattributes": "*.yaml binary\n",
+                    "pipelines/beta/components/load/component.yaml": "image: alpha\n"})
+    base = builder.head()
+    head = builder.commit({"pipelines/alpha/Dockerfile": "FROM python:3.11-slim\n# v4\n"})
+    both(builder, base, head)

@@ -1,0 +1,169 @@
+"""Which files name an image, cached in the state folder between plans.
+
+A plan that rebuilds an image looks for the files that may name it (`image_users.py`): a
+`git grep` for the image names over every Python and YAML file below the pipelines folder and the
+library paths. On 10,000 pipelines that one search is most of the plan, and every plan that
+rebuilds an image pays it again. The index keeps, for the commit tree it describes and the
+pathspecs searched, each image name already searched for with the files that contain it. A later
+plan asks git which of those files differ between that tree and its own (one `diff-tree`, whose
+cost is the size of the difference) and rereads only those. What the grep finds is all it keeps:
+`image_users` reads and matches those files as it would without the index.
+
+The file is `<state_dir>/cache/images-<hash>.json`. It is only a cache: a file that is unreadable
+or of another format is rebuilt with a warning, and it is replaced by an atomic rename.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mlops_bot.console import progress
+from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.import_index import _replace
+
+__all__ = ["FORMAT", "ImageIndex", "image_index_file"]
+
+FORMAT = 1
+_MAX_NAMES = 64  # image names kept, the most recently used first
+_SHA = re.compile(r"[0-9a-f]{40}")
+_ATTRIBUTES = ":(glob)**/.gitattributes"
+# paths git prints as they are (core.quotepath quotes the rest): the only ones kept incrementally
+_PLAIN = re.compile(r'[\x20\x21\x23-\x5b\x5d-\x7e]+')
+
+
+def image_index_file(state_dir: Path, pipelines_dir: str, shared: list[str]) -> Path:
+    import hashlib
+
+    key = json.dumps([FORMAT, pipelines_dir.rstrip("/"), sorted(s.rstrip("/") for s in shared)])
+    return state_dir / "cache" / f"images-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+class ImageIndex:
+    """Files naming image names, for one tree and one set of pathspecs (None: in memory only)."""
+
+    def __init__(self, file: Path | None) -> None:
+        self.file = file
+        self._tree: str | None = None
+        self._specs: list[str] = []
+        self._names: dict[str, list[str]] = {}  # image name -> files containing it, sorted
+        self._dirty = False
+        self._loaded = file is None  # read on first use: most plans rebuild no image
+
+    def files(self, repo: GitRepo, commit: str, names: list[str], specs: list[str]) -> list[str]:
+        """Paths at `commit` matching `specs` that may contain one of `names`: every path `git
+        grep -l -F -I` lists, spelled as it spells them, and perhaps a few more (a file naming
+        one of them in a way that is no image is read and dropped by the caller anyway)."""
+        if not self._loaded:
+            assert self.file is not None
+            self._loaded = True
+            self._load(self.file)
+        root = repo.root_tree(commit)
+        if root is None:
+            return repo.grep_words(commit, names, specs, whole=False)
+        self._update(repo, commit, root, specs)
+        missing = [n for n in names if n not in self._names]
+        if missing:
+            found = repo.grep_words(commit, missing, specs, whole=False)
+            contents = _contents(repo, root, found)
+            for name in missing:
+                needle = name.encode()
+                # a path git quoted is not found by ls-tree: kept for every name, as grep said
+                self._names[name] = sorted(p for p in found
+                                           if p not in contents or needle in contents[p])
+            self._dirty = True
+        for name in names:  # most recently used first
+            self._names = {name: self._names.pop(name), **self._names}
+        return sorted({path for name in names for path in self._names[name]})
+
+    def save(self) -> None:
+        """Write the index if it changed, by an atomic rename; a failure only warns."""
+        if self.file is None or not self._dirty:
+            return
+        document = {"format": FORMAT, "tree": self._tree, "specs": self._specs,
+                    "names": dict(list(self._names.items())[:_MAX_NAMES])}
+        try:
+            _replace(self.file, json.dumps(document, separators=(",", ":")))
+        except OSError as error:
+            progress(f"warning: could not save the planning cache {self.file} ({error}); "
+                     "the next plan searches for image names again")
+        self._dirty = False
+
+    def _update(self, repo: GitRepo, commit: str, tree: str, specs: list[str]) -> None:
+        """Bring the index to `commit`'s tree and `specs`, searching the files that differ."""
+        import git
+
+        if tree == self._tree and specs == self._specs:
+            return
+        changes: list[tuple[str, str | None]] = []
+        if specs != self._specs or self._tree is None:
+            self._names = {}
+        elif self._names:
+            try:
+                changes = repo.blob_changes(self._tree, tree, [*specs, _ATTRIBUTES])
+            except git.GitCommandError:  # the cached tree is not in this clone: start over
+                self._names = {}
+        self._tree, self._specs, self._dirty = tree, list(specs), True
+        if any(path.endswith(".gitattributes") or not _PLAIN.fullmatch(path)
+               for path, _ in changes):
+            # what git takes for binary may have changed, or git grep would quote the path
+            self._names, changes = {}, []
+        present = [path for path, sha in changes if sha]
+        if not self._names or not changes:
+            return
+        # git grep itself tells text from binary (.gitattributes may say so): asked of the
+        # changed files only, a few thousand at a time
+        found = [path for i in range(0, len(present), 2000) for path in repo.grep_words(
+            commit, list(self._names), [f":(literal){p}" for p in present[i:i + 2000]],
+            whole=False)]
+        contents = _contents(repo, tree, found)
+        changed = {path for path, _ in changes}
+        for name, paths in self._names.items():
+            needle = name.encode()
+            kept = [p for p in paths if p not in changed]
+            kept += [p for p in found if p not in contents or needle in contents[p]]
+            self._names[name] = sorted(set(kept))
+
+    def _load(self, file: Path) -> None:
+        try:
+            raw = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as error:
+            return self._reject(file, str(error))
+        try:
+            self._read(json.loads(raw))
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            self._tree, self._specs, self._names = None, [], {}
+            self._reject(file, str(error) or type(error).__name__)
+
+    def _read(self, data: dict[str, Any]) -> None:
+        if data["format"] != FORMAT:
+            raise ValueError("written for another format")
+        tree, specs, names = data["tree"], data["specs"], data["names"]
+        if not (isinstance(tree, str) and _SHA.fullmatch(tree)):
+            raise ValueError(f"bad tree id {tree!r}")
+        if not (isinstance(specs, list) and all(isinstance(s, str) for s in specs)):
+            raise ValueError("bad pathspecs")
+        for name, paths in names.items():
+            if not (isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+                    and paths == sorted(set(paths))):
+                raise ValueError(f"bad file list for {name!r}")
+        self._tree, self._specs, self._names = tree, specs, dict(names)
+
+    def _reject(self, file: Path, reason: str) -> None:
+        progress(f"warning: ignored the planning cache {file} ({reason}); rebuilding it")
+        self._dirty = True
+
+
+def _contents(repo: GitRepo, tree: str, paths: list[str]) -> dict[str, bytes]:
+    """The contents of `paths` at `tree` (those ls-tree finds), listed a few thousand at a time
+    (a command line has a length limit) and read by one process."""
+    entries = [e for i in range(0, len(paths), 2000)
+               for e in repo.tree(tree, paths[i:i + 2000], recursive=False)]
+    wanted = set(paths)
+    blobs = {e.path: e.sha for e in entries if e.kind == "blob" and e.path in wanted}
+    texts = repo.read_many(blobs.values())
+    return {path: texts[sha] for path, sha in blobs.items() if sha in texts}
