@@ -4,7 +4,9 @@ Each pipeline compiles in the environment compile_envs.py gives it, by compile_w
 that environment's interpreter (`python -I -B -c <worker source>`): mlops-bot's own pins never
 decide what a definition may import, and nothing a definition does at module level (exit, crash,
 print, change the working directory) reaches mlops-bot. Pipelines sharing an environment compile
-in one worker, so kfp is imported once per environment, not once per pipeline.
+in one worker, so kfp is imported once per environment, not once per pipeline. WarmWorkers
+starts the first workers (interpreter and kfp import) before their jobs are known, e.g. while a
+push builds its images; a worker reads its jobs only once kfp is imported.
 
 A worker that dies or hangs while loading a pipeline fails that pipeline (named, with what it
 printed); the pipelines after it in the batch are compiled by a new worker.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ from mlops_bot.compile import (
 from mlops_bot.compile_envs import CompileEnvironment, compile_environment, declared_in
 from mlops_bot.repo.layout import Problem
 
-__all__ = ["CompileJob", "compile_in_environments"]
+__all__ = ["CompileJob", "WarmWorkers", "compile_in_environments"]
 
 _PARALLEL = 2  # workers at once: each is a CPU-bound Python process
 _SECONDS_PER_PIPELINE = 120.0  # a definition's module level that runs longer is stuck
@@ -53,10 +56,59 @@ class CompileJob:
 Outcome = CompiledPipeline | Problem
 
 
+class WarmWorkers:
+    """Workers started ahead of their jobs, one for each of the first environments `jobs` need
+    (as many as compile at once), while the caller does something else: the environments are
+    made (or found) and the workers import kfp in the background. A worker not taken by
+    compile_in_environments is stopped on leaving the `with` block. Only a head start: whatever
+    goes wrong here goes wrong again, and is reported, when the jobs compile."""
+
+    def __init__(self, tree: Path, jobs: Sequence[CompileJob], envs: Path) -> None:
+        self._tree = tree
+        self._workers: dict[str, subprocess.Popen[str]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._start, args=(list(jobs), envs),
+                                        name="compile-warm-up", daemon=True)
+
+    def __enter__(self) -> WarmWorkers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join()
+        with self._lock:
+            left, self._workers = list(self._workers.values()), {}
+        for process in left:
+            process.kill()
+            process.communicate()
+
+    def take(self, python: str) -> subprocess.Popen[str] | None:
+        """The started worker of the interpreter `python`, if any (each is taken once)."""
+        self._thread.join()
+        with self._lock:
+            return self._workers.pop(python, None)
+
+    def _start(self, jobs: list[CompileJob], envs: Path) -> None:
+        pythons: list[str] = []
+        for job in jobs:
+            if len(pythons) >= _PARALLEL:
+                break
+            try:
+                python = compile_environment(self._tree, job.path, envs).python
+                if python and python not in pythons:
+                    pythons.append(python)
+                    process = _start_worker(self._tree, python)
+                    with self._lock:
+                        self._workers[python] = process
+            except Exception:  # the compile step meets it again, and reports it
+                continue
+
+
 def compile_in_environments(tree: Path, jobs: Sequence[CompileJob], pins: Mapping[str, str],
-                            envs: Path) -> dict[str, Outcome]:
+                            envs: Path, warm: WarmWorkers | None = None) -> dict[str, Outcome]:
     """Compile each job from the checkout `tree`, in its environment (made under `envs`):
-    pipeline name -> the compiled pipeline, or the problem with file and line."""
+    pipeline name -> the compiled pipeline, or the problem with file and line. A worker of
+    `warm` already started in an environment compiles that environment's first batch."""
     outcomes: dict[str, Outcome] = {}
     batches: dict[str, list[tuple[CompileJob, str]]] = {}
     labels: dict[str, str] = {}
@@ -74,19 +126,22 @@ def compile_in_environments(tree: Path, jobs: Sequence[CompileJob], pins: Mappin
         labels[environment.python] = environment.label
     with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
         done = pool.map(lambda item: _batch(tree, CompileEnvironment(item[0], labels[item[0]]),
-                                            item[1], pins), batches.items())
+                                            item[1], pins, warm), batches.items())
         for results in done:
             outcomes.update(results)
     return {job.pipeline: outcomes[job.pipeline] for job in jobs}
 
 
-def _batch(tree: Path, environment: CompileEnvironment,
-           jobs: list[tuple[CompileJob, str]], pins: Mapping[str, str]) -> dict[str, Outcome]:
+def _batch(tree: Path, environment: CompileEnvironment, jobs: list[tuple[CompileJob, str]],
+           pins: Mapping[str, str], warm: WarmWorkers | None) -> dict[str, Outcome]:
     """One environment's pipelines, by as many workers as crashes make necessary."""
     outcomes: dict[str, Outcome] = {}
     remaining = list(jobs)
+    process = warm.take(environment.python) if warm is not None else None
     while remaining:
-        events, ended = _worker(tree, environment, remaining)
+        events, ended = _worker(tree, environment, remaining,
+                                process or _start_worker(tree, environment.python))
+        process = None  # a worker crashed: the rest go to a new one
         kfp_version = next((e["kfp"] for e in events if "kfp" in e), "")
         started = [e["started"] for e in events if "started" in e]
         finished = {e["id"]: e for e in events if "id" in e}
@@ -113,15 +168,20 @@ def _batch(tree: Path, environment: CompileEnvironment,
     return outcomes
 
 
-def _worker(tree: Path, environment: CompileEnvironment,
-            jobs: list[tuple[CompileJob, str]]) -> tuple[list[dict[str, Any]], str]:
-    """Run one worker over `jobs`: its events, and how it ended (for when it ended early)."""
+def _start_worker(tree: Path, python: str) -> subprocess.Popen[str]:
+    """A worker process: it imports kfp, then waits for its request on stdin."""
+    command = [python, "-I", "-B", "-c", _WORKER.read_text()]
+    return subprocess.Popen(command, cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _worker(tree: Path, environment: CompileEnvironment, jobs: list[tuple[CompileJob, str]],
+            process: subprocess.Popen[str]) -> tuple[list[dict[str, Any]], str]:
+    """Run the started worker `process` over `jobs`: its events, and how it ended (for when it
+    ended early)."""
     request = {"root": str(tree.resolve()), "jobs": [
         {"id": job.pipeline, "definition": job.file, "function": function}
         for job, function in jobs]}
-    command = [environment.python, "-I", "-B", "-c", _WORKER.read_text()]
-    process = subprocess.Popen(command, cwd=tree, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     timeout = _SECONDS_PER_PIPELINE * len(jobs)
     try:
         out, err = process.communicate(json.dumps(request), timeout=timeout)

@@ -5,10 +5,11 @@ is read from the package and run as `python -I -B -c <source>` by the interprete
 pipeline's environment (compile_pool.py), so it imports only the standard library, kfp and PyYAML
 (which kfp depends on), whatever versions that environment has. Never import mlops_bot here.
 
-Protocol: one JSON document on stdin, `{"root": <checkout>, "jobs": [{"id", "definition",
-"function"}]}` (paths relative to root); one JSON line per event on stdout: `{"kfp": version}`
-first, then for each job `{"started": id}` and `{"id", "spec"}` or `{"id", "error": {"file",
-"line", "message", "module"}}`. Everything the team's code prints goes to stderr.
+Protocol: one JSON document on stdin, read once kfp is imported (so a worker can start before
+its jobs are known), `{"root": <checkout>, "jobs": [{"id", "definition", "function"}]}` (paths
+relative to root); one JSON line per event on stdout: `{"kfp": version}` first, then for each
+job `{"started": id}` and `{"id", "spec"}` or `{"id", "error": {"file", "line", "message",
+"module"}}`. Everything the team's code prints goes to stderr.
 
 Team code is loaded as safely as a Python process allows:
 - the working directory is `root` (the clean checkout of the commit), `sys.argv` the file alone;
@@ -41,15 +42,17 @@ _JOB_MARK = "\0mlops-bot-compile-job "  # compile_pool.py reads a job's output f
 def main() -> None:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything written to fd 1 (prints, subprocesses) goes to stderr
-    request = json.loads(sys.stdin.read())
-    with open(os.devnull) as null:
-        os.dup2(null.fileno(), 0)  # input() in team code ends, instead of reading the protocol
     sys.stdout = sys.stderr
     sys.dont_write_bytecode = True  # the checkout may be the user's working tree
+    # kfp before the request: a worker started ahead of its jobs (compile_pool.WarmWorkers) has
+    # paid its start-up by the time they are known.
     import kfp
     import kfp.compiler
     import kfp.dsl
 
+    request = json.loads(sys.stdin.read())
+    with open(os.devnull) as null:
+        os.dup2(null.fileno(), 0)  # input() in team code ends, instead of reading the protocol
     protocol.write(json.dumps({"kfp": kfp.__version__}) + "\n")
     root = os.path.realpath(request["root"])
     os.chdir(root)

@@ -41,6 +41,7 @@ from mlops_bot.serving_image import MANIFEST_KEY, serving_images
 
 if TYPE_CHECKING:
     from mlops_bot.compile import CompiledPipeline
+    from mlops_bot.compile_pool import CompileJob, WarmWorkers
     from mlops_bot.config import Config
 
 __all__ = ["PushFlow", "PushResult", "run_id_for"]
@@ -101,7 +102,7 @@ class PushFlow:
             return result
         # The whole commit: a definition may read any file of the repository (relative paths
         # resolve in the checkout, compile_worker.py), and none may come from local edits.
-        with checkout(self._git, plan.head, []) as tree:
+        with checkout(self._git, plan.head, []) as tree, self._warm_compile(plan, tree) as warm:
             with _step(f"build {sum(len(p.images) for p in plan.pipelines)} image(s)"):
                 if self._backends.builder_note:
                     progress(f"  {self._backends.builder_note}")
@@ -111,7 +112,7 @@ class PushFlow:
             # On gcp, the image each pipeline's models will be served by (serving_image.py).
             self._serving, notes = serving_images(self._config, self._backends.builder, plan, refs)
             result.notes += notes
-            compiled = self._compile(plan, tree, refs, result)
+            compiled = self._compile(plan, tree, refs, result, warm)
             # Each pipeline's run starts once it is published, while the next one publishes.
             with RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as pool:
                 for entry in plan.pipelines:
@@ -131,19 +132,36 @@ class PushFlow:
                          for i in plan.shared_images})
         return self._backends.builder.build(list(requests.values()))
 
-    def _compile(self, plan: Plan, tree: Path, refs: dict[str, str],
-                 result: PushResult) -> dict[str, CompiledPipeline | Problem]:
+    def _compile_jobs(self, plan: Plan, refs: dict[str, str] | None) -> list[CompileJob]:
+        """The pipelines to compile: those whose images built (all of them, refs None)."""
+        from mlops_bot.compile_pool import CompileJob
+
+        return [CompileJob(e.name, e.pipeline.path, configured_function(self._config, e.name),
+                           e.pipeline.definition)
+                for e in plan.pipelines
+                if (refs is None or all(i.image.name in refs for i in e.images))
+                and not e.pipeline.spec]  # a compiled spec is read as it is (precompiled.py)
+
+    def _warm_compile(self, plan: Plan, tree: Path) -> WarmWorkers:
+        """Compile workers that start while the images build: their environments follow from
+        what each pipeline declares, not from its images (compile_envs.py)."""
+        from mlops_bot.backends.factory import state_dir
+        from mlops_bot.compile_pool import WarmWorkers
+
+        return WarmWorkers(tree, self._compile_jobs(plan, None),
+                           state_dir(self._config, self._git.root) / "envs")
+
+    def _compile(self, plan: Plan, tree: Path, refs: dict[str, str], result: PushResult,
+                 warm: WarmWorkers) -> dict[str, CompiledPipeline | Problem]:
         """Every pipeline whose images built, each in its own environment (compile_pool.py)."""
         from mlops_bot.backends.factory import state_dir
-        from mlops_bot.compile_pool import CompileJob, compile_in_environments
+        from mlops_bot.compile_pool import compile_in_environments
 
-        jobs = [CompileJob(e.name, e.pipeline.path, configured_function(self._config, e.name),
-                           e.pipeline.definition)
-                for e in plan.pipelines if all(i.image.name in refs for i in e.images)
-                and not e.pipeline.spec]  # a compiled spec is read as it is (precompiled.py)
+        jobs = self._compile_jobs(plan, refs)
         with _step(f"compile {len(jobs)} pipeline(s)"):
             outcomes = compile_in_environments(tree, jobs, refs,
-                                               state_dir(self._config, self._git.root) / "envs")
+                                               state_dir(self._config, self._git.root) / "envs",
+                                               warm)
         # Every image the repository builds that a spec names, pinned (image_refs.py).
         images = RepositoryImages(self._git, plan.head, self._config, self._backends.builder,
                                   tree, refs)
