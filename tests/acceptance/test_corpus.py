@@ -18,7 +18,7 @@ import yaml
 
 from mlops_bot.compile_normalise import normalise_embedded_archives
 from tests.acceptance.corpus import REFERENCE, SHAPES, corpus_files
-from tests.support.cli import cli_json
+from tests.support.cli import cli, cli_json
 from tests.support.gitrepo import GitRepoBuilder
 
 ENVS = Path(tempfile.gettempdir()) / "mlops-bot-test-cache" / "envs"
@@ -107,3 +107,14 @@ def test_the_same_commit_pushed_again_publishes_the_same_versions(corpus):
                      env={"MLOPS_BOT_STATE_DIR": str(corpus.state)})
     versions = {v["pipeline"]: v["version"] for v in corpus.push["versions"]}
     assert {v["pipeline"]: v["version"] for v in again["versions"]} == versions  # notebook too
+
+
+@pytest.mark.slow
+def test_a_param_of_the_wrong_type_is_refused_before_anything_runs(corpus):
+    env = {"MLOPS_BOT_STATE_DIR": str(corpus.state)}
+    refused = cli("run", "no_defaults", "--param", "n=many", "--param", "text=x", cwd=corpus.repo,
+                  env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert "--param n=many: no_defaults's parameter n is NUMBER_INTEGER (a whole number)" in (
+        refused.stderr)
+    assert not list((corpus.state / "runs").glob("*/run.json"))
