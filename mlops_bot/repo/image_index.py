@@ -24,7 +24,7 @@ from mlops_bot.console import progress
 from mlops_bot.repo.git import GitRepo
 from mlops_bot.repo.import_index import _replace
 
-__all__ = ["FORMAT", "ImageIndex", "image_index_file"]
+__all__ = ["FORMAT", "ImageIndex", "image_index_file", "read_files"]
 
 FORMAT = 1
 _MAX_NAMES = 64  # image names kept, the most recently used first
@@ -67,7 +67,7 @@ class ImageIndex:
         missing = [n for n in names if n not in self._names]
         if missing:
             found = repo.grep_words(commit, missing, specs, whole=False)
-            contents = _contents(repo, root, found)
+            contents = read_files(repo, root, found)
             for name in missing:
                 needle = name.encode()
                 # a path git quoted is not found by ls-tree: kept for every name, as grep said
@@ -118,7 +118,7 @@ class ImageIndex:
         found = [path for i in range(0, len(present), 2000) for path in repo.grep_words(
             commit, list(self._names), [f":(literal){p}" for p in present[i:i + 2000]],
             whole=False)]
-        contents = _contents(repo, tree, found)
+        contents = read_files(repo, tree, found)
         changed = {path for path, _ in changes}
         for name, paths in self._names.items():
             needle = name.encode()
@@ -158,9 +158,10 @@ class ImageIndex:
         self._dirty = True
 
 
-def _contents(repo: GitRepo, tree: str, paths: list[str]) -> dict[str, bytes]:
-    """The contents of `paths` at `tree` (those ls-tree finds), listed a few thousand at a time
-    (a command line has a length limit) and read by one process."""
+def read_files(repo: GitRepo, tree: str, paths: list[str]) -> dict[str, bytes]:
+    """The contents of the files `paths` at `tree` (a commit or tree; those ls-tree finds),
+    listed a few thousand at a time (a command line has a length limit) and read by one
+    process: a round trip per file through `show` costs a millisecond each."""
     entries = [e for i in range(0, len(paths), 2000)
                for e in repo.tree(tree, paths[i:i + 2000], recursive=False)]
     wanted = set(paths)

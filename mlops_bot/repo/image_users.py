@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_bot.repo.entries import discover_at, entries_of, owner
 from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.image_index import read_files
 from mlops_bot.repo.layout import Image, Pipeline, content_hash, discover_pipelines
 from mlops_bot.repo.shared import shared_impact
 from mlops_bot.repo.sources import Sources
@@ -93,8 +94,9 @@ def image_users(
     library: dict[str, list[str]] = {}
     found = (index.files(repo, commit, wanted, specs) if index
              else repo.grep_words(commit, wanted, specs, whole=False))
+    contents = read_files(repo, commit, found)
     for path in found:
-        text = repo.show(commit, path) or ""
+        text = contents[path].decode("utf-8", "replace") if path in contents else ""
         # the substring test first: a file names few of the images, and the pattern is slow
         hits = [name for name in wanted if name in text and _names_image(text, name)]
         if globs:
