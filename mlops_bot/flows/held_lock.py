@@ -91,8 +91,11 @@ def holding(store: LockStore, environment: str, owner: str, actor: str,
         if why is None:
             raise EnvironmentLocked(
                 f"{environment} is locked by {held.owner} ({held.actor or 'unknown'}: "
-                f"{held.reason or 'no reason given'}, since {held.created_at}): wait for it "
-                f"to finish, or unlock it", held)
+                f"{held.reason or 'no reason given'}, since {held.created_at}): "
+                + (f"wait for it to finish (it lapses at {held.expires_at} unless its holder "
+                   "renews it)" if held.expires_at else
+                   f"release it with `/unlock {environment}` on the pull request that locked "
+                   f"it, or `/unlock {environment} --force`"), held)
         progress(f"mlops-bot: taking over the lock of {environment} held by {held.owner}: {why}")
         held = store.take_over(held, wanted)
         if held != wanted:

@@ -41,7 +41,8 @@ def test_a_live_lock_refuses_with_env_locked(tmp_path):
     store = FileLockStore(tmp_path)
     store.acquire(EnvironmentLock("staging", "#12", "bob", "release", "2026-01-01T00:00:00+00:00"))
     with pytest.raises(EnvironmentLocked, match=r"^staging is locked by #12 \(bob: release, since "
-                       r"2026-01-01T00:00:00\+00:00\): wait for it to finish, or unlock it$") as \
+                       r"2026-01-01T00:00:00\+00:00\): release it with `/unlock staging` on the pull "
+                       r"request that locked it, or `/unlock staging --force`$") as \
             refused, holding(store, "staging", cli_owner(), "alice", "deploy"):
         raise AssertionError("never entered")
     assert refused.value.code == "env_locked"
