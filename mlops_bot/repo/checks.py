@@ -108,6 +108,8 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 def _outermost(functions: list[ast.FunctionDef]) -> list[ast.FunctionDef]:
     """The pipeline functions no other one calls by name."""
+    if len(functions) == 1:  # the usual file: nothing else to call it (walking it is slow)
+        return functions
     names = {f.name for f in functions}
     called = {call.func.id for f in functions for call in ast.walk(f)
               if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
