@@ -74,12 +74,13 @@ class PushFlow:
         self._on_run = on_run
         self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
 
-    def _plan(self, base: str, head: str, cli_parameters: dict[str, Any]) -> Plan:
+    def _plan(self, base: str, head: str, cli_parameters: dict[str, Any],
+              cache: bool = True) -> Plan:
         """The range's plan; every pipeline with `everything` (`--all`) or on the default
         branch's first push (an all-zero base there has nothing to compare with). Parameters
         a run lacks are noted, a mistyped `--param` refused (UsageError) before any build."""
         first = self._branch if self._branch == self._default_branch else None
-        planner = ChangePlanner(self._git, pushed_default_branch=first)
+        planner = ChangePlanner(self._git, cache=cache, pushed_default_branch=first)
         plan = planner.plan_all(head) if self._everything else planner.plan(base, head)
         if not plan.pipelines and not plan.broken:  # no pipeline at all is an error, not `ok`
             require_pipelines(self._git, plan.head, self._config)
@@ -87,8 +88,9 @@ class PushFlow:
         return plan
 
     def plan_only(self, base: str, head: str) -> PushResult:
-        """What `run` would do, without building, publishing or running anything."""
-        result = PushResult(self._plan(base, head, {}), self._branch)
+        """What `run` would do, without building, publishing or running anything (nor writing
+        the planning cache: a dry run leaves the state folder as it was)."""
+        result = PushResult(self._plan(base, head, {}, cache=False), self._branch)
         result.notes.append("dry run: nothing was built, published or run")
         return result
 
