@@ -233,4 +233,6 @@ def test_an_interrupted_push_exits_at_once_and_leaves_its_runs_on_vertex(
     assert time.monotonic() - interrupted < 5  # not waiting for the runs to end
     assert push_process.returncode == 130, stderr
     assert "was interrupted" in stderr
-    assert {j.resource["state"] for j in cloud.vertex.jobs.values()} == {"PIPELINE_STATE_RUNNING"}
+    # Left going on Vertex (not cancelled): pending or running, as far as the fake has got.
+    states = {j.resource["state"] for j in cloud.vertex.jobs.values()}
+    assert states <= {"PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING"}, states
