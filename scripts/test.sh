@@ -10,4 +10,6 @@ if ! bash scripts/docker.sh; then
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest -q "$@"
+# Three workers on two cores: most tests wait on processes, containers and fake servers, so a
+# third keeps both cores busy; a module's tests stay on one worker, with its module fixtures.
+.venv/bin/python -m pytest -q -n "${MLOPS_BOT_TEST_WORKERS:-3}" --dist loadscope "$@"
