@@ -20,9 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlops_bot.console import progress
+from mlops_bot.repo.cache_files import read_cache, warn_ignored, write_cache
 from mlops_bot.repo.git import GitRepo
-from mlops_bot.repo.import_index import _replace
 
 __all__ = ["FORMAT", "ImageIndex", "image_index_file", "read_files"]
 
@@ -84,11 +83,7 @@ class ImageIndex:
             return
         document = {"format": FORMAT, "tree": self._tree, "specs": self._specs,
                     "names": dict(list(self._names.items())[:_MAX_NAMES])}
-        try:
-            _replace(self.file, json.dumps(document, separators=(",", ":")))
-        except OSError as error:
-            progress(f"warning: could not save the planning cache {self.file} ({error}); "
-                     "the next plan searches for image names again")
+        write_cache(self.file, document, "searches for image names again")
         self._dirty = False
 
     def _update(self, repo: GitRepo, commit: str, tree: str, specs: list[str]) -> None:
@@ -127,17 +122,10 @@ class ImageIndex:
             self._names[name] = sorted(set(kept))
 
     def _load(self, file: Path) -> None:
-        try:
-            raw = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        except (OSError, UnicodeDecodeError) as error:
-            return self._reject(file, str(error))
-        try:
-            self._read(json.loads(raw))
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
+        reason = read_cache(file, self._read)
+        if reason is not None:
             self._tree, self._specs, self._names = None, [], {}
-            self._reject(file, str(error) or type(error).__name__)
+            self._reject(file, reason)
 
     def _read(self, data: dict[str, Any]) -> None:
         if data["format"] != FORMAT:
@@ -154,7 +142,7 @@ class ImageIndex:
         self._tree, self._specs, self._names = tree, specs, dict(names)
 
     def _reject(self, file: Path, reason: str) -> None:
-        progress(f"warning: ignored the planning cache {file} ({reason}); rebuilding it")
+        warn_ignored(file, reason)
         self._dirty = True
 
 

@@ -17,14 +17,13 @@ warning, and it is replaced by an atomic rename, so concurrent plans never read 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from posixpath import dirname
 from typing import Any
 
-from mlops_bot.console import progress
+from mlops_bot.repo.cache_files import read_cache, warn_ignored, write_cache
 from mlops_bot.repo.git import EMPTY_TREE
 from mlops_bot.repo.imports import References, module_name, scan
 from mlops_bot.repo.layout import Problem
@@ -110,11 +109,7 @@ class ImportIndex:
                     "tree": self._tree, "tokens": tokens, "checks": self._checks,
                     "files": {rel: [sorted(refs.modules), list(refs.texts)]
                               for rel, refs in self._files.items() if rel in kept}}
-        try:
-            _replace(self.file, json.dumps(document, separators=(",", ":")))
-        except OSError as error:
-            progress(f"warning: could not save the planning cache {self.file} ({error}); "
-                     "the next plan searches the definition files again")
+        write_cache(self.file, document, "searches the definition files again")
         self._dirty = False
 
     def _update(self, sources: Sources, head: str) -> None:
@@ -189,17 +184,10 @@ class ImportIndex:
         return References(modules, tuple(dict.fromkeys(texts)))
 
     def _load(self, file: Path) -> None:
-        try:
-            raw = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        except (OSError, UnicodeDecodeError) as error:
-            return self._reject(file, str(error))
-        try:
-            self._read(json.loads(raw))
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
+        reason = read_cache(file, self._read)
+        if reason is not None:
             self._tree, self._tokens, self._files, self._checks = None, {}, {}, {}
-            self._reject(file, str(error) or type(error).__name__)
+            self._reject(file, reason)
 
     def _read(self, data: dict[str, Any]) -> None:
         if data["format"] != FORMAT or data["pipelines_dir"] != self._dir or (
@@ -225,24 +213,6 @@ class ImportIndex:
         self._tree, self._tokens, self._files, self._checks = tree, tokens, files, checks
 
     def _reject(self, file: Path, reason: str) -> None:
-        progress(f"warning: ignored the planning cache {file} ({reason}); rebuilding it")
+        warn_ignored(file, reason)
         self._dirty = True
 
-
-def _replace(file: Path, text: str) -> None:
-    """Write `file` whole or not at all: concurrent plans each rename their own copy over it."""
-    import tempfile  # only plans that change the cache write it
-
-    file.parent.mkdir(parents=True, exist_ok=True)
-    ignore = file.parent / ".gitignore"
-    if not ignore.exists():  # where the state folder is not ignored, git still skips the cache
-        ignore.write_text("# mlops-bot's planning cache: rebuilt when missing\n*\n")
-    fd, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, file)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
