@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.config_location import state_folder
 from mlops_bot.errors import UserError
 from mlops_bot.repo.checks import choose_pipeline, configured_function
+from mlops_bot.repo.parameter_cache import ParameterCache, parameter_cache_file
 from mlops_bot.repo.parameters import checked_value, missing_sentence, run_py_parameters
 
 if TYPE_CHECKING:
@@ -60,35 +62,67 @@ def declared_parameters(source: str, path: str, function: str | None = None) -> 
 
 
 def parameter_notes(git: GitRepo, plan: Plan, config: Any,
-                    cli_parameters: Mapping[str, Any]) -> list[str]:
+                    cli_parameters: Mapping[str, Any], cache: bool = True) -> list[str]:
     """One note per planned pipeline a run could not start for (parameters without a default
     and no value); UsageError (from `checked_value`) when a `--param` value is not of its
-    parameter's type. Reads every definition.py and run.py of the plan with two git processes."""
+    parameter's type. Reads every definition.py and run.py of the plan with two git processes,
+    and parses only those the cache in the state folder does not know by blob id."""
     runs = {e.name: f"{e.pipeline.path}/run.py" for e in plan.pipelines}
     wanted = [e.pipeline.definition for e in plan.pipelines] + list(runs.values())
-    blobs = {e.path: e.sha for e in git.tree(plan.head, wanted) if e.kind == "blob"}
-    sources = git.read_many(blobs.values())
+    blobs = {e.path: e.sha for e in git.tree(plan.head, wanted) if e.kind == "blob"} if (
+        plan.pipelines) else {}
+    known = ParameterCache(parameter_cache_file(state_folder(
+        git.root, getattr(config, "state_dir", ".mlops"))) if cache else None)
+    functions = {e.name: configured_function(config, e.name) for e in plan.pipelines}
+    keys = {e.pipeline.definition: f"def:{blobs.get(e.pipeline.definition)}:{functions[e.name]}"
+            for e in plan.pipelines} | {run: f"run:{blobs.get(run)}" for run in runs.values()}
+    sources = git.read_many([s for p, s in blobs.items() if not known.has(keys[p])])
     notes = []
     for entry in plan.pipelines:
         name, definition = entry.name, entry.pipeline.definition
         if definition not in blobs:
             continue
-        declared = declared_parameters(sources[blobs[definition]].decode("utf-8", "replace"),
-                                       definition, configured_function(config, name))
+        declared = _declared(known, keys[definition], sources.get(blobs[definition]),
+                             definition, functions[name])
         for parameter in declared:
             if parameter.name in cli_parameters:
                 checked_value(name, "--param", parameter.name, cli_parameters[parameter.name],
                               parameter.type)
         settings = (getattr(config, "pipelines", None) or {}).get(name)
-        given = dict(_run_py(sources.get(blobs.get(runs[name], "")), runs[name]))
-        given.update(getattr(settings, "parameters", None) or {})
-        given.update(cli_parameters)
-        missing = [p.name for p in declared if not p.has_default and given.get(p.name) is None]
+        given = set(_run_py_given(known, keys[runs[name]], sources.get(blobs.get(runs[name], "")),
+                                  runs[name]))
+        for key, value in [*(getattr(settings, "parameters", None) or {}).items(),
+                           *cli_parameters.items()]:  # later values override earlier ones
+            if value is None:
+                given.discard(key)
+            else:
+                given.add(key)
+        missing = [p.name for p in declared if not p.has_default and p.name not in given]
         if missing:
             notes.append(missing_sentence(name, missing, [
                 f"{runs[name]} (PARAMETERS)", f"mlops.yaml pipelines.{name}.parameters"])
                 + " (it is published, and its run is not started)")
+    known.save()
     return notes
+
+
+def _declared(known: ParameterCache, key: str, source: bytes | None, path: str,
+              function: str | None) -> list[Declared]:
+    def compute() -> list[Any]:
+        assert source is not None  # read because the cache did not know it
+        return [[d.name, d.type, d.has_default] for d in declared_parameters(
+            source.decode("utf-8", "replace"), path, function)]
+
+    return [Declared(*d) for d in known.get(key, compute)]
+
+
+def _run_py_given(known: ParameterCache, key: str, source: bytes | None,
+                  relative: str) -> list[str]:
+    """The names run.py gives a value other than None (none without a run.py)."""
+    if key == "run:None":
+        return []
+    return known.get(key, lambda: [k for k, v in _run_py(source, relative).items()
+                                   if v is not None])
 
 
 def _run_py(source: bytes | None, relative: str) -> dict[str, Any]:
