@@ -38,6 +38,9 @@ def follow_serving(backends: Backends, config: Config, record: EndpointRecord) -
     except UserError as error:
         return (f"monitoring was not updated: {error}; the deploy stands, and the next deploy "
                 "or rollback tries again")
+    except Exception as error:  # a service fault or a bug here must not undo the promotion
+        return (f"monitoring was not updated ({type(error).__name__}: {error}); the deploy "
+                "stands, and the next deploy or rollback tries again")
     return change.message
 
 

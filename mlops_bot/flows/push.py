@@ -84,7 +84,7 @@ class PushFlow:
         plan = planner.plan_all(head) if self._everything else planner.plan(base, head)
         if not plan.pipelines and not plan.broken:  # no pipeline at all is an error, not `ok`
             require_pipelines(self._git, plan.head, self._config)
-        plan.notes += parameter_notes(self._git, plan, self._config, cli_parameters)
+        plan.notes += parameter_notes(self._git, plan, self._config, cli_parameters, cache=cache)
         return plan
 
     def plan_only(self, base: str, head: str) -> PushResult:

@@ -5,7 +5,7 @@
         act = Act(..., sts_url=cloud.sts.endpoint, variables=cloud.variables)
 
 Cloud Storage (`FakeGcs`), Cloud Build and Artifact Registry (`FakeGcp`), Vertex AI Pipelines and
-the Vertex model registry, endpoints and predictions (`FakeVertexPipelines`, `FakeVertexModels`,
+the Vertex model registry, endpoints and predictions (`FakeVertexPipelines`, `FakeVertexMonitoring`,
 behind one `aiplatform` endpoint as on Google, see `VertexFront`), each enforcing the roles of the
 build and deploy identities (`tests/support/fake_iam.py`); the token exchange is `FakeSts`, with
 the provider and bindings `mlops-bot bootstrap` defines. A successful pipeline job leaves a real
@@ -29,7 +29,7 @@ from tests.support.fake_gcp import FakeGcp
 from tests.support.fake_gcs import FakeGcs
 from tests.support.fake_iam import Iam
 from tests.support.fake_sts import PROVIDER, FakeSts
-from tests.support.fake_vertex_models import FakeVertexModels
+from tests.support.fake_vertex_monitoring import FakeVertexMonitoring
 from tests.support.fake_vertex_pipelines import FakeVertexPipelines
 from tests.support.loopback import LoopbackServer
 from tests.support.models import train_wine_model
@@ -118,7 +118,7 @@ class Cloud:
         self.gcs = FakeGcs(buckets=[BUCKET]).enforce(self.iam)
         self.gcp = FakeGcp().enforce(self.iam)
         self.pipelines = TrainingPipelines(files).enforce(self.iam)
-        self.models = FakeVertexModels(files=files).enforce(self.iam)
+        self.models = FakeVertexMonitoring(files=files).enforce(self.iam)
         self.sts = FakeSts(Federation(repository, "main", environments), PROJECT)
         self.gcp.set_outcome("SUCCESS", after_polls=1)
         self.pipelines.set_outcome("SUCCEEDED", after_polls=1)
