@@ -44,6 +44,8 @@ from mlops_bot.repo.shared import shared_impact
 from mlops_bot.repo.sources import Sources
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mlops_bot.config import Config
     from mlops_bot.repo.config_diff import LayoutSettings
 
@@ -199,27 +201,15 @@ class ChangePlanner:
         base_pipelines = {} if compared == EMPTY_TREE else discover_at(
             self._repo, compared, config)[0]
         self._at_base = set(base_pipelines)
-        touched: defaultdict[str, _Touched] = defaultdict(_Touched)
-        shared: list[str] = []
-        outside = 0
-        shared_prefixes = tuple(s.rstrip("/") + "/" for s in config.shared)
-        for change in changes:
-            verb = (f"renamed from {change.old_path}" if change.status == "R"
-                    else _VERBS.get(change.status, "changed"))
-            hit = False
-            for path in filter(None, (change.path, change.old_path)):
-                name = owner(self._at_head, path) or owner(base_pipelines, path)
-                if name:
-                    folder = (self._at_head.get(name) or base_pipelines[name]).path
-                    reason = f"{path} {verb}" if path == change.path else f"{path} moved away"
-                    touched[name].files.append((path[len(folder) + 1:], reason))
-                    hit = True
-                elif path.startswith(shared_prefixes):
-                    shared.append(path)
-                    hit = True
-            outside += not hit and change.path != config_file() and not image_input(
-                config, change.path)
-        return touched, shared, outside
+
+        def locate(path: str) -> tuple[str, str] | None:
+            name = owner(self._at_head, path) or owner(base_pipelines, path)
+            if not name:
+                return None
+            folder = (self._at_head.get(name) or base_pipelines[name]).path
+            return name, path[len(folder) + 1:]
+
+        return self._classify(changes, config, locate)
 
     def _definitions(self) -> dict[str, str] | None:
         """With `entries:`, each definition file and the pipeline it defines."""
@@ -229,23 +219,35 @@ class ChangePlanner:
         return {p.definition: p.name for p in at_head.values() if not p.spec}
 
     def _classify(
-        self, changes: list[Change], config: LayoutSettings
+        self, changes: list[Change], config: LayoutSettings,
+        locate: Callable[[str], tuple[str, str] | None] | None = None,
     ) -> tuple[defaultdict[str, _Touched], list[str], int]:
+        """Each changed path's pipeline and its path inside the pipeline's folder, by `locate`
+        (default: the folder layout, `<pipelines_dir>/<name>/...`; a pipeline name of "" is a
+        path of the pipelines folder that belongs to none), else a shared path, else outside."""
         touched: defaultdict[str, _Touched] = defaultdict(_Touched)
         shared: list[str] = []
         outside = 0
         prefix = config.pipelines_dir.rstrip("/") + "/"
         shared_prefixes = tuple(s.rstrip("/") + "/" for s in config.shared)
+
+        def in_folder(path: str) -> tuple[str, str] | None:
+            if not path.startswith(prefix):
+                return None
+            name, _, rest = path[len(prefix):].partition("/")
+            return (name, rest) if rest else ("", "")
+
         for change in changes:
             verb = (f"renamed from {change.old_path}" if change.status == "R"
                     else _VERBS.get(change.status, "changed"))
             hit = False
             for path in filter(None, (change.path, change.old_path)):
-                if path.startswith(prefix):
-                    name, _, rest = path[len(prefix):].partition("/")
-                    if rest:
+                located = (locate or in_folder)(path)
+                if located is not None:
+                    name, inside = located
+                    if name:
                         reason = f"{path} {verb}" if path == change.path else f"{path} moved away"
-                        touched[name].files.append((rest, reason))
+                        touched[name].files.append((inside, reason))
                         hit = True
                 elif path.startswith(shared_prefixes):
                     shared.append(path)
