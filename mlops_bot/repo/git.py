@@ -1,21 +1,27 @@
-"""The few git questions the planner asks, answered through GitPython.
+"""The few git questions the planner asks, answered by git itself.
 
 Everything reads commits, never the working tree, so a plan is the same on any machine and in any
-checkout state. Each question is one git process (or the one persistent `cat-file --batch` that
-GitPython keeps for object reads), because process start-up dominates on large repositories.
+checkout state. Each question is one git process, or a line to the one `git cat-file --batch`
+kept open for object reads, because process start-up dominates on large repositories. git is
+run directly rather than through GitPython: importing GitPython costs more than a whole warm
+plan (~60 ms, two `git version` processes among it), and every CLI command that plans paid it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+import subprocess
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlops_bot.errors import UserError
 
-__all__ = ["EMPTY_TREE", "Change", "GitRepo", "TreeEntry"]
+__all__ = ["EMPTY_TREE", "Change", "GitError", "GitRepo", "TreeEntry"]
 
 # The id of git's empty tree: diffing against it lists every file of a commit as added.
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -39,32 +45,37 @@ class TreeEntry:
     path: str
 
 
+class GitError(Exception):
+    """A git command that failed, with its exit status and what it said on stderr."""
+
+    def __init__(self, args: list[str], status: int, stderr: str) -> None:
+        self.status, self.stderr = status, stderr
+        said = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
+        super().__init__(f"`git {' '.join(args[:2])}` exited {status}: {said}")
+
+
 class GitRepo:
     """A git repository opened at `path` (any folder inside the work tree)."""
 
     def __init__(self, path: Path) -> None:
-        import git
-
-        try:
-            self._repo = git.Repo(path, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        root = _work_tree(Path(path))
+        if root is None:
             raise UserError(
                 f"{path} is not inside a git repository: run mlops-bot from a clone, or pass "
                 "--repo PATH"
-            ) from None
-        self.root = Path(self._repo.working_tree_dir or path)
-        self._git = _Git(self._repo.git, self.root)
+            )
+        self.root = root
+        self._objects = _ObjectReader(root)
+        weakref.finalize(self, self._objects.close)
 
     def resolve(self, rev: str) -> str | None:
         """The full SHA of commit `rev`, or None when this clone does not have it."""
-        import git
-
         found = self._object(f"{rev}^{{commit}}") if _SHA.fullmatch(rev) else None
         if found is not None and found[1] == "commit":
             return found[0]
         try:
-            out: str = self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
-        except git.GitCommandError:
+            out = self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        except GitError:
             return None
         return out.strip() or None
 
@@ -76,19 +87,17 @@ class GitRepo:
         return None
 
     def merge_base(self, a: str, b: str) -> str | None:
-        import git
-
         try:
-            out: str = self._git.merge_base(a, b)
-        except git.GitCommandError:
+            out = self._git("merge-base", a, b)
+        except GitError:
             return None
         return out.strip() or None
 
     def branch_tips(self, limit: int) -> list[str]:
         """The commits this clone's branches and remote-tracking branches point to, the most
         recently committed first, at most `limit`."""
-        out: str = self._git.for_each_ref("--sort=-committerdate", "--format=%(objectname)",
-                                          "refs/heads", "refs/remotes")
+        out = self._git("for-each-ref", "--sort=-committerdate", "--format=%(objectname)",
+                        "refs/heads", "refs/remotes")
         return list(dict.fromkeys(out.split()))[:limit]
 
     def parent(self, commit: str) -> str:
@@ -97,11 +106,9 @@ class GitRepo:
 
     def current_branch(self) -> str | None:
         """The checked-out branch, or None when HEAD is detached."""
-        import git
-
         try:
-            out: str = self._git.symbolic_ref("--quiet", "--short", "HEAD")
-        except git.GitCommandError:
+            out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")
+        except GitError:
             return None
         return out.strip() or None
 
@@ -109,14 +116,14 @@ class GitRepo:
         """Whether the working tree has `commit` checked out with `paths` unmodified."""
         if self.resolve("HEAD") != commit:
             return False
-        status: str = self._git.status("--porcelain", "--untracked-files=no", "--", *paths)
+        status = self._git("status", "--porcelain", "--untracked-files=no", "--", *paths)
         return status.strip() == ""
 
     def add_worktree(self, path: Path, commit: str) -> None:
-        self._git.worktree("add", "--detach", "--quiet", str(path), commit)
+        self._git("worktree", "add", "--detach", "--quiet", str(path), commit)
 
     def remove_worktree(self, path: Path) -> None:
-        self._git.worktree("remove", "--force", str(path))
+        self._git("worktree", "remove", "--force", str(path))
 
     def fetch(self, commit: str) -> None:
         """Make sure `commit` is in the clone (a PR head is not in a default-branch checkout).
@@ -124,18 +131,23 @@ class GitRepo:
         In the action the checkout keeps no token (`persist-credentials: false`): the action's
         own token (`INPUT_GITHUB-TOKEN`) is handed to this one git process, through its
         environment, as the header actions/checkout would have stored, scoped to the GitHub
-        server, and never written to .git/config where other code could read it."""
-        if self.resolve(commit) is None:
-            self._git.fetch("--no-tags", "--quiet", "origin", commit, env=_auth_env())
+        server, and never written to .git/config where other code could read it. A fetch that
+        fails is a UserError with git's own last words (which never hold the token)."""
+        if self.resolve(commit) is not None:
+            return
+        try:
+            self._git("fetch", "--no-tags", "--quiet", "origin", commit, env=_auth_env())
+        except GitError as error:
+            raise UserError(f"could not fetch commit {commit} from the clone's `origin` remote "
+                            f"({error}): check that it exists there and that the action's "
+                            "`github-token` may read the repository") from None
 
     def default_branch(self) -> str | None:
         """The branch new branches come from: origin/HEAD, else main, else master."""
-        import git
-
         try:
-            ref: str = self._git.symbolic_ref("--quiet", "refs/remotes/origin/HEAD")
+            ref = self._git("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
             return ref.strip().removeprefix("refs/remotes/")
-        except git.GitCommandError:
+        except GitError:
             pass
         for candidate in ("origin/main", "main", "origin/master", "master"):
             if self.resolve(candidate):
@@ -144,10 +156,8 @@ class GitRepo:
 
     def changes(self, base: str, head: str) -> list[Change]:
         """Paths changed from `base` to `head`, with renames detected."""
-        out: str = self._git.diff(
-            "--name-status", "-M", "-z", "--no-ext-diff", "--no-color", base, head,
-            strip_newline_in_stdout=False,
-        )
+        out = self._git("diff", "--name-status", "-M", "-z", "--no-ext-diff", "--no-color",
+                        base, head)
         fields = iter(out.split("\0"))
         changes = []
         for status in fields:
@@ -167,26 +177,26 @@ class GitRepo:
         if not wanted:
             return []
         flags = ["-r", "-t"] if recursive else []
-        out: str = self._git.ls_tree(
-            *flags, "-z", "--full-tree", commit, "--", *wanted, strip_newline_in_stdout=False
-        )
+        out = self._git("ls-tree", *flags, "-z", "--full-tree", commit, "--", *wanted)
         return list(_parse_ls_tree(out))
 
     def read(self, sha: str) -> bytes:
         """The content of blob `sha`."""
-        data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
+        found = self._object(sha)
+        if found is not None:
+            return found[2]
+        data = self.read_many([sha]).get(sha)  # the reader is gone: a process of its own
+        if data is None:
+            raise GitError(["cat-file", sha], 128, f"object {sha} is missing")
         return data
 
     def read_many(self, shas: Iterable[str]) -> dict[str, bytes]:
         """The contents of many blobs, read by one `git cat-file --batch` fed them all at once
         (a round trip each through the persistent one costs a millisecond)."""
-        import subprocess
-
         wanted = sorted(set(shas))
         if not wanted:
             return {}
-        out = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, check=True,
-                             input="\n".join(wanted).encode() + b"\n", capture_output=True).stdout
+        out = _run(self.root, ["cat-file", "--batch"], "\n".join(wanted).encode() + b"\n")
         found, at = {}, 0
         for sha in wanted:
             header_end = out.index(b"\n", at)
@@ -224,30 +234,25 @@ class GitRepo:
 
     def _object(self, name: str) -> tuple[str, str, bytes] | None:
         """(sha, type, content) of object `name` (`<commit>^{commit}`, `<commit>:<path>`) read
-        through GitPython's persistent `cat-file --batch`, which blob reads start anyway: no
-        git process of its own. None when it cannot say; callers then ask git as before, which
-        tells a missing object from a refused repository."""
-        try:
-            sha, kind, _, data = self._repo.git.get_object_data(name)
-        except ValueError:  # missing, ambiguous, a line feed in the name, or no answer at all
-            return None
-        except OSError:  # the batch process is gone (git refused the repository): ask git
-            return None
-        return _text(sha), _text(kind), data
+        through the persistent `cat-file --batch`: no git process of its own. None when it
+        cannot say; callers then ask git as before, which tells a missing object from a
+        refused repository."""
+        return self._objects.get(name)
+
+    def _git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return _run(self.root, list(args), env=env).decode("utf-8", "surrogateescape")
 
     def grep_words(
         self, commit: str, words: Iterable[str], pathspecs: list[str], whole: bool = True
     ) -> list[str]:
         """Paths at `commit` (or in a tree) matching `pathspecs` that contain any of `words` as a
         word (as any substring when not `whole`)."""
-        import git
-
         args = ["-l", "-w", "-F", "-I"] if whole else ["-l", "-F", "-I"]
         for word in sorted(set(words)):
             args += ["-e", word]
         try:
-            out: str = self._git.grep(*args, commit, "--", *pathspecs)
-        except git.GitCommandError as error:
+            out = self._git("grep", *args, commit, "--", *pathspecs)
+        except GitError as error:
             if error.status == 1:  # git grep exits 1 when nothing matches
                 return []
             raise
@@ -260,10 +265,8 @@ class GitRepo:
     ) -> list[tuple[str, str | None]]:
         """Files of `new_tree` (paths relative to it) that differ from `old_tree`, with their
         new blob ids (None when deleted); renames are a deletion and an addition."""
-        out: str = self._git.diff_tree(
-            "-r", "--no-renames", "-z", old_tree, new_tree, "--", *pathspecs,
-            strip_newline_in_stdout=False,
-        )
+        out = self._git("diff-tree", "-r", "--no-renames", "-z", old_tree, new_tree, "--",
+                        *pathspecs)
         fields = out.split("\0")
         found: list[tuple[str, str | None]] = []
         for meta, path in zip(fields[0::2], fields[1::2], strict=False):
@@ -273,41 +276,111 @@ class GitRepo:
         return found
 
 
-class _Git:
-    """GitPython's command runner, except that git's refusal of a repository another user owns
-    becomes one sentence with the fix: the questions above would otherwise read it as a missing
-    commit ("--head <sha> is not a commit")."""
+def _run(root: Path, args: list[str], stdin: bytes | None = None,
+         env: dict[str, str] | None = None) -> bytes:
+    """git's stdout for `args` run in `root`; GitError when it fails. git's refusal of a
+    repository another user owns becomes one sentence with the fix: the questions above would
+    otherwise read it as a missing commit ("--head <sha> is not a commit")."""
+    done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True,
+                          env=_environment(env), check=False)
+    if done.returncode == 0:
+        return done.stdout
+    stderr = done.stderr.decode("utf-8", "replace")
+    if "dubious ownership" in stderr:
+        raise UserError(
+            f"git refuses to read {root}: it is owned by another user (\"dubious ownership\"); "
+            f"if you trust it, run `git config --global --add safe.directory {root}` as the "
+            "user running mlops-bot"
+        )
+    raise GitError(args, done.returncode, stderr)
 
-    def __init__(self, runner: Any, root: Path) -> None:
-        self._runner, self._root = runner, root
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        import git
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    # English messages, to recognise them; never a prompt for credentials in a job with no one
+    # to answer it
+    return {**os.environ, "LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0",
+            **(extra or {})}
 
-        command = getattr(self._runner, name)
 
-        def run(*args: Any, **kwargs: Any) -> Any:
+def _work_tree(path: Path) -> Path | None:
+    """The work tree holding `path` (a folder with `.git`), or a bare repository itself."""
+    here = Path(os.path.normpath(os.path.abspath(path)))
+    if not here.exists():
+        return None
+    for folder in (here, *here.parents):
+        dot_git = folder / ".git"
+        if _git_dir(dot_git) or (dot_git.is_file() and dot_git.read_bytes().startswith(b"gitdir:")):
+            return folder
+        if _git_dir(folder):
+            return folder
+    return None
+
+
+def _git_dir(folder: Path) -> bool:
+    return (folder / "HEAD").is_file() and (folder / "objects").is_dir() \
+        and (folder / "refs").is_dir()
+
+
+class _ObjectReader:
+    """One `git cat-file --batch` kept open: an object read is a line written and its answer
+    read, a fraction of a millisecond, where a git process costs a few."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._process: subprocess.Popen[bytes] | None = None
+        self._broken = False
+        self._lock = threading.Lock()  # runs and builds in threads may read objects too
+
+    def get(self, name: str) -> tuple[str, str, bytes] | None:
+        if "\n" in name or not name:
+            return None
+        with self._lock:
+            process = self._start()
+            if process is None or process.stdin is None or process.stdout is None:
+                return None
             try:
-                return command(*args, **kwargs)
-            except git.GitCommandError as error:
-                if "dubious ownership" in str(error.stderr):
-                    raise UserError(
-                        f"git refuses to read {self._root}: it is owned by another user "
-                        "(\"dubious ownership\"); if you trust it, run `git config --global "
-                        f"--add safe.directory {self._root}` as the user running mlops-bot"
-                    ) from None
-                raise
+                process.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
+                process.stdin.flush()
+                header = process.stdout.readline().split()
+                if len(header) != 3 or not header[2].isdigit():
+                    if not header:  # the process is gone (git refused the repository)
+                        self._stop(broken=True)
+                    return None  # missing or ambiguous
+                data = process.stdout.read(int(header[2]) + 1)[:-1]  # content, then a line feed
+            except OSError:
+                self._stop(broken=True)
+                return None
+        return header[0].decode(), header[1].decode(), data
 
-        return run
+    def close(self) -> None:
+        with self._lock:
+            self._stop(broken=False)
 
+    def _start(self) -> subprocess.Popen[bytes] | None:
+        if self._process is None and not self._broken:
+            self._process = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=self._root, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_environment())
+        return self._process
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    def _stop(self, broken: bool) -> None:
+        process, self._process = self._process, None
+        self._broken = self._broken or broken
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # a pipe the process closed first
+                    stream.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _auth_env() -> dict[str, str]:
     import base64
-    import os
 
     token = os.environ.get("INPUT_GITHUB-TOKEN") or os.environ.get("INPUT_GITHUB_TOKEN")
     if not token:

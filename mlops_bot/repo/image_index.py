@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_bot.repo.cache_files import read_cache, warn_ignored, write_cache
-from mlops_bot.repo.git import GitRepo
+from mlops_bot.repo.git import GitError, GitRepo
 
 __all__ = ["FORMAT", "ImageIndex", "image_index_file", "read_files"]
 
@@ -51,17 +51,19 @@ class ImageIndex:
         self._dirty = False
         self._loaded = file is None  # read on first use: most plans rebuild no image
 
-    def files(self, repo: GitRepo, commit: str, names: list[str], specs: list[str]) -> list[str]:
-        """Paths at `commit` matching `specs` that may contain one of `names`: every path `git
-        grep -l -F -I` lists, spelled as it spells them, and perhaps a few more (a file naming
-        one of them in a way that is no image is read and dropped by the caller anyway)."""
+    def files(self, repo: GitRepo, commit: str, names: list[str],
+              specs: list[str]) -> dict[str, list[str]]:
+        """Image name -> the paths at `commit` matching `specs` that may contain it: every path
+        `git grep -l -F -I` lists, spelled as it spells them, and perhaps a few more (a file
+        naming it in a way that is no image is read and dropped by the caller anyway)."""
         if not self._loaded:
             assert self.file is not None
             self._loaded = True
             self._load(self.file)
         root = repo.root_tree(commit)
         if root is None:
-            return repo.grep_words(commit, names, specs, whole=False)
+            found = repo.grep_words(commit, names, specs, whole=False)
+            return {name: found for name in names}
         self._update(repo, commit, root, specs)
         missing = [n for n in names if n not in self._names]
         if missing:
@@ -75,7 +77,7 @@ class ImageIndex:
             self._dirty = True
         for name in names:  # most recently used first
             self._names = {name: self._names.pop(name), **self._names}
-        return sorted({path for name in names for path in self._names[name]})
+        return {name: self._names[name] for name in names}
 
     def save(self) -> None:
         """Write the index if it changed, by an atomic rename; a failure only warns."""
@@ -88,8 +90,6 @@ class ImageIndex:
 
     def _update(self, repo: GitRepo, commit: str, tree: str, specs: list[str]) -> None:
         """Bring the index to `commit`'s tree and `specs`, searching the files that differ."""
-        import git
-
         if tree == self._tree and specs == self._specs:
             return
         changes: list[tuple[str, str | None]] = []
@@ -98,7 +98,7 @@ class ImageIndex:
         elif self._names:
             try:
                 changes = repo.blob_changes(self._tree, tree, [*specs, _ATTRIBUTES])
-            except git.GitCommandError:  # the cached tree is not in this clone: start over
+            except GitError:  # the cached tree is not in this clone: start over
                 self._names = {}
         self._tree, self._specs, self._dirty = tree, list(specs), True
         if any(path.endswith(".gitattributes") or not _PLAIN.fullmatch(path)

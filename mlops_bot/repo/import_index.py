@@ -24,7 +24,7 @@ from posixpath import dirname
 from typing import Any
 
 from mlops_bot.repo.cache_files import read_cache, warn_ignored, write_cache
-from mlops_bot.repo.git import EMPTY_TREE
+from mlops_bot.repo.git import EMPTY_TREE, GitError
 from mlops_bot.repo.imports import References, module_name, scan
 from mlops_bot.repo.layout import Problem
 from mlops_bot.repo.sources import Sources
@@ -114,8 +114,6 @@ class ImportIndex:
 
     def _update(self, sources: Sources, head: str) -> None:
         """Bring the index from its tree to `head`'s, rereading the files that differ."""
-        import git
-
         repo = sources.repo
         found = repo.entry(head, self._dir)
         tree = found[0] if found and found[1] == "tree" else EMPTY_TREE
@@ -125,7 +123,7 @@ class ImportIndex:
         if self._tree is not None and self._tokens:
             try:
                 changes = repo.blob_changes(self._tree, tree, DEFINITION_GLOBS)
-            except git.GitCommandError:  # the cached tree is not in this clone: start over
+            except GitError:  # the cached tree is not in this clone: start over
                 self._tokens, self._files = {}, {}
         self._tree, self._dirty = tree, True
         if not self._tokens:

@@ -13,9 +13,9 @@ from pathlib import Path
 from threading import Thread
 from typing import Any
 
-import git
 import pytest
 
+from mlops_bot.errors import UserError
 from mlops_bot.repo.git import GitRepo
 from tests.support.gitrepo import GitRepoBuilder
 
@@ -136,7 +136,7 @@ def test_the_pr_head_is_fetched_with_the_actions_token_which_is_not_stored(
 
 def test_without_the_token_the_fetch_is_refused(clone: tuple[Path, str], server: _Server) -> None:
     local, head = clone
-    with pytest.raises(git.GitCommandError):
+    with pytest.raises(UserError, match=f"could not fetch commit {head}"):
         GitRepo(local).fetch(head)
     assert server.refused >= 1
 
@@ -146,6 +146,7 @@ def test_the_token_goes_only_to_the_github_server(
     local, head = clone
     monkeypatch.setenv("INPUT_GITHUB-TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com")
-    with pytest.raises(git.GitCommandError):
+    with pytest.raises(UserError) as refused:
         GitRepo(local).fetch(head)
+    assert TOKEN not in str(refused.value)
     assert server.refused >= 1
