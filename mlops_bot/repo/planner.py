@@ -354,9 +354,10 @@ class ChangePlanner:
                                       (image_plan.reasons or ["its inputs changed"])[0])
         if not causes:
             return
+        own = {e.name: {i.image.name for i in e.images} for e in plan.pipelines}
         users, pipelines = image_users_with_importers(
             self._sources, plan.head, config, causes, self._definitions(),
-            getattr(self, "_at_head", {}), self._images)
+            getattr(self, "_at_head", {}), self._images, own)
         planned = {p.name: p for p in plan.pipelines}
         for name, hits in sorted(users.items()):
             reasons = [f"{path} uses image {image}, whose inputs changed ({causes[image]})"

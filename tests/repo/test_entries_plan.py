@@ -96,6 +96,30 @@ def test_a_pipeline_naming_another_pipelines_image_is_affected_by_its_change(
                                  "changed (pipelines/alpha/Dockerfile modified)"]
 
 
+def test_pipelines_rebuilding_their_own_images_still_see_the_others_they_name(
+        builder: GitRepoBuilder) -> None:
+    """A pipeline's files naming its own image are not read for it (nothing new to say), but a
+    file naming another image rebuilt in the same push is, in the same folders."""
+    own_and_other = {
+        "pipelines/beta/components/train/definition.py": definition("train", base_image="beta"),
+        "pipelines/beta/components/load/component.yaml": (
+            "name: load\nimplementation:\n  container:\n    image: eu.gcr.io/p/alpha:1\n"),
+        "pipelines/alpha/components/train/definition.py": definition("train", base_image="alpha"),
+    }
+    builder.commit({**pipeline_files("alpha"), **pipeline_files("beta"), **own_and_other})
+    for _ in range(2):  # the first plan fills the planning cache, the second reads it
+        base = builder.head()
+        head = builder.commit({"pipelines/alpha/Dockerfile": f"FROM python:3.11-slim\n# {base}\n",
+                               "pipelines/beta/Dockerfile": f"FROM python:3.11-slim\n# {base}\n"})
+        changed = plan(builder, base, head)
+        reasons = {p.name: p.reasons for p in changed.pipelines}
+        assert sorted(reasons) == ["alpha", "beta"]
+        assert [r for r in reasons["beta"] if "uses image" in r] == [
+            "pipelines/beta/components/load/component.yaml uses image alpha, whose inputs "
+            "changed (pipelines/alpha/Dockerfile modified)"]
+        assert not [r for r in reasons["alpha"] if "uses image" in r]
+
+
 def test_nothing_found_names_where_it_looked(builder: GitRepoBuilder) -> None:
     head = builder.commit({"notebooks/train.py": "print('hi')\n"})
     with pytest.raises(UserError, match=r"looked for pipelines/\*/definition.py; .*entries:"):
