@@ -25,6 +25,31 @@ def test_help_and_version_do_not_import_heavy_libraries():
     assert "HEAVY=\n" in result.stdout
 
 
+def test_a_plan_loads_its_own_command_only_and_runs_git_without_gitpython(tmp_path):
+    """A plan in CI is a fresh process: it pays for its own command's module, not the other
+    nineteen, and for git processes, not for importing GitPython (more than a warm plan)."""
+    repo = GitRepoBuilder(tmp_path / "repo")
+    base = repo.commit(pipeline_files("alpha"))
+    head = repo.commit({"pipelines/alpha/src/logic.py": "V = 2\n"})
+    probe = ("import sys\nfrom mlops_bot.cli import main\n"
+             f"code = main(['plan', '--json', '--repo', {str(repo.path)!r}, '--base', {base!r}, "
+             f"'--head', {head!r}])\n"
+             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'git' "
+             "or m.startswith('mlops_bot.cli.'))\n"
+             "print('LOADED=' + ','.join(loaded), file=sys.stderr)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [p["name"] for p in json.loads(result.stdout)["pipelines"]] == ["alpha"]
+    assert "LOADED=mlops_bot.cli.options,mlops_bot.cli.plan\n" in result.stderr
+
+
+def test_a_mistyped_command_still_lists_every_command():
+    result = cli("plna")
+    assert result.returncode == 2
+    assert "invalid choice: 'plna'" in result.stderr
+    assert all(f"'{name}'" in result.stderr for name in ("plan", "push", "deploy", "status"))
+
+
 def test_version_prints_the_package_version():
     result = cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("mlops-bot 0.")

@@ -19,43 +19,23 @@ What every command does, so the CLI keeps its promises (exit codes, one JSON doc
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
 from mlops_bot import __version__
-from mlops_bot.cli import (
-    bootstrap,
-    compile,
-    config,
-    deploy,
-    endpoints,
-    gc,
-    init,
-    monitor,
-    monitoring,
-    pipelines,
-    plan,
-    push,
-    registry,
-    retrain,
-    rollback,
-    run,
-    runs,
-    schedules,
-    serve,
-    status,
-)
 from mlops_bot.cli.options import Handler
 from mlops_bot.console import emit_json, json_documents, progress
 from mlops_bot.errors import EXIT_UNEXPECTED, UsageError, UserError
 
 __all__ = ["build_parser", "main"]
 
-# In the order `mlops-bot --help` lists them.
-_GROUPS = (plan, pipelines, push, compile, run, runs, gc, registry, bootstrap, serve, deploy,
-           rollback, endpoints, monitor, monitoring, retrain, schedules, init, config, status)
+# Each command group is the module of its name, `mlops_bot/cli/<command>.py`; in the order
+# `mlops-bot --help` lists them.
+_GROUPS = ("plan", "pipelines", "push", "compile", "run", "runs", "gc", "registry", "bootstrap",
+           "serve", "deploy", "rollback", "endpoints", "monitor", "monitoring", "retrain",
+           "schedules", "init", "config", "status")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,7 +46,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `command`, one of the groups, only its parser: a command pays
+    for importing its own module, not the twenty others (a plan in CI is a fresh process)."""
     parser = _Parser(
         prog="mlops-bot",
         description="GitOps CI/CD for Kubeflow (KFP v2) pipelines on Vertex AI.",
@@ -78,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlops-bot {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in _GROUPS:
-        group.register(commands)
+    for group in (command,) if command in _GROUPS else _GROUPS:
+        importlib.import_module(f"mlops_bot.cli.{group}").register(commands)
     return parser
 
 
@@ -89,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     documents = json_documents()
     command = next((a for a in arguments if not a.startswith("-")), "mlops-bot")
     try:
-        args = build_parser().parse_args(arguments)
+        # an option before the command (`--help`, `--version`) needs every command's parser
+        known = command if arguments[:1] == [command] else None
+        args = build_parser(known).parse_args(arguments)
         command = args.command
         handler: Handler = args.handler
         return handler(args)
@@ -121,6 +105,8 @@ def _failed(code: str, message: str, exit_code: int, as_json: bool, documents: i
 
 
 def _unexpected(command: str, error: BaseException, as_json: bool, documents: int) -> int:
+    import traceback
+
     traceback.print_exc()
     return _failed("internal", f"unexpected failure in `{command}` (this is a bug, or a backend "
                    f"failed: {type(error).__name__}: {error}): the traceback on stderr says where",
