@@ -1,8 +1,9 @@
 """The `mlops-bot` command: one module per command group, each declaring its parser and calling
 one flow (mlops_bot/flows/), whose result a renderer (mlops_bot/report/) turns into output.
 
-Flows and their heavy dependencies (kfp, google-cloud, PyGithub, GitPython, pydantic) are
-imported inside the handlers, so `mlops-bot --help` and `--version` stay fast.
+Flows and their heavy dependencies (kfp, google-cloud, PyGithub, pydantic) are imported inside
+the handlers, and a command imports only its own group's module, so `mlops-bot --help` and
+`--version` stay fast and a plan in CI pays for the plan alone.
 
 What every command does, so the CLI keeps its promises (exit codes, one JSON document):
 - A handler returns 0 (done) or 1 (its report says what failed); it prints its report once,
