@@ -10,9 +10,10 @@ comment's deployment names its pull request, the one the job's event is about; t
 with it; the payload and the run it names are of the Deployment's commit (a run an earlier commit
 produced only when the push job's record on the Deployment's commit says so); a pull request's
 is still open with its head unchanged; the Deployment is still waiting (its latest status
-queued: it never ran) and no newer deploy to the environment was requested after it (a replay
-or a superseded request promotes nothing); the GitHub environment has required reviewers
-(`unprotected: warn` in mlops.yaml deploys without them, and says so).
+queued, and no other state among all its statuses, every page read: it never ran) and no newer
+deploy to the environment was requested after it (a replay or a superseded request promotes
+nothing); the GitHub environment has required reviewers (`unprotected: warn` in mlops.yaml
+deploys without them, and says so).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ if TYPE_CHECKING:
     from mlops_bot.config import Config
     from mlops_bot.github.forge import Deployment, Forge
 
-__all__ = ["WAITING", "DeploymentRefused", "Verified", "is_ours", "thread_of",
+__all__ = ["HISTORY_READ", "WAITING", "DeploymentRefused", "Verified", "is_ours", "thread_of",
            "verify_deployment"]
 
 # The states of a deployment nobody has started: ours (queued) and GitHub's own.
 WAITING = frozenset({"queued", "waiting", "pending"})
+# Statuses read to tell that a deployment never ran (ten pages): one with more is refused.
+HISTORY_READ = 1000
 
 
 class DeploymentRefused(Exception):
@@ -182,7 +185,14 @@ def _not_replayed(forge: Forge, deployment: Deployment, bot: str, thread: int | 
             f"one (deployment {deployment.id}), so this one was superseded: only the newest "
             "request to an environment is promoted"),
             tell=all(thread_of(d) != thread for d in newer))
-    states = forge.deployment_states(deployment.id)
+    states = forge.deployment_states(deployment.id, limit=HISTORY_READ + 1)
+    if len(states) > HISTORY_READ:
+        # A `success` could hide past the statuses read (anyone may add statuses): in doubt,
+        # refused, and left as it is.
+        raise DeploymentRefused(ReasonCode.REPLAYED, (
+            f"deployment {deployment.id} has more than {HISTORY_READ:,} statuses, more than the "
+            "deploy job reads, so whether it ran before cannot be told: nothing was promoted; "
+            "comment `/deploy` again to deploy"), end=False)
     latest = states[0] if states else "none"
     # Anyone with `deployments: write` can add a status: a `queued` one after `success` does
     # not make a deployment that ran wait again.

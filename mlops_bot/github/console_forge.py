@@ -127,8 +127,9 @@ class ConsoleForge:
         return [self._deployment(d) for d in reversed(self.deployments.values())
                 if d.environment == environment]
 
-    def deployment_states(self, deployment_id: int) -> list[str]:
-        return [state for state, _ in reversed(self.deployments[deployment_id].statuses)]
+    def deployment_states(self, deployment_id: int, limit: int = 100) -> list[str]:
+        states: list[str] = [s for s, _ in reversed(self.deployments[deployment_id].statuses)]
+        return states[:limit]
 
     def environment_reviewers(self, environment: str) -> list[str] | None:
         # On a laptop the person running the command is the one who approves it.

@@ -122,8 +122,9 @@ class Forge(Protocol):
         """The environment's most recent deployments (up to 100), newest first."""
         ...
 
-    def deployment_states(self, deployment_id: int) -> list[str]:
-        """The states of a deployment's statuses, newest first (GitHub's own `waiting` too)."""
+    def deployment_states(self, deployment_id: int, limit: int = 100) -> list[str]:
+        """The states of a deployment's newest `limit` statuses, newest first (GitHub's own
+        `waiting` too): fewer only when it has fewer."""
         ...
 
     def environment_reviewers(self, environment: str) -> list[str] | None:

@@ -9,6 +9,7 @@ commit when it asks for one. Its task is mlops-bot's own (`DEPLOY_TASK`), never 
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -91,16 +92,17 @@ def recent_deployments(client: GithubClient, environment: str) -> list[Deploymen
     return found
 
 
-def deployment_states(client: GithubClient, deployment_id: int) -> list[str]:
+def deployment_states(client: GithubClient, deployment_id: int, limit: int = 100) -> list[str]:
     url = f"/repos/{client.repository}/deployments/{deployment_id}"
     with client.calling(f"read the statuses of deployment {deployment_id}", "deployments: read",
                         not_found=f"deployment {deployment_id} was not found in "
                                   f"{client.repository}"):
         from github.Deployment import Deployment as GithubDeployment
 
-        # One page is enough: the newest status comes first.
+        # Newest first, 100 a page; the PaginatedList follows each Link rel="next" only while
+        # more are wanted.
         listed = GithubDeployment(client.github().requester, url=url).get_statuses()
-        return [str(status.state) for status in listed.get_page(0)]
+        return [str(status.state) for status in itertools.islice(listed, limit)]
 
 
 def environment_reviewers(client: GithubClient, environment: str) -> list[str] | None:

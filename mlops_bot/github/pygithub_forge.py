@@ -121,8 +121,8 @@ class GithubForge:
     def recent_deployments(self, environment: str) -> list[Deployment]:
         return pygithub_deployments.recent_deployments(self._client, environment)
 
-    def deployment_states(self, deployment_id: int) -> list[str]:
-        return pygithub_deployments.deployment_states(self._client, deployment_id)
+    def deployment_states(self, deployment_id: int, limit: int = 100) -> list[str]:
+        return pygithub_deployments.deployment_states(self._client, deployment_id, limit)
 
     def environment_reviewers(self, environment: str) -> list[str] | None:
         return pygithub_deployments.environment_reviewers(self._client, environment)

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 ACTIONS_BOT = "github-actions[bot]"
 NOW = "2024-05-01T12:00:00Z"
@@ -364,15 +364,21 @@ class FakeGitHub:
                 "creator": self.user_json(deployment.creator), "created_at": NOW, "updated_at": NOW}
 
     def page(self, items: list[Any], request: Recorded) -> Reply:
-        """One page of `items` as GitHub paginates: ?page&per_page, and a Link header."""
+        """One page of `items` as GitHub paginates: ?page&per_page (at most 100), and a Link
+        header whose URLs keep the request's other parameters (a filter applies to every page)."""
         size = min(int(request.query.get("per_page", 30)), self.max_page_size)
         number = int(request.query.get("page", 1))
+        kept = {k: v for k, v in request.query.items() if k not in ("page", "per_page")}
         links = []
         last = max(1, -(-len(items) // size))
-        host = self.root.removesuffix(self.prefix)
+
+        def link(page: int, rel: str) -> str:
+            query = urlencode({**kept, "per_page": size, "page": page})
+            return f'<{self.root.removesuffix(self.prefix)}{request.path}?{query}>; rel="{rel}"'
+
         if number < last:
-            links.append(f'<{host}{request.path}?per_page={size}&page={number + 1}>; rel="next"')
-        links.append(f'<{host}{request.path}?per_page={size}&page={last}>; rel="last"')
+            links.append(link(number + 1, "next"))
+        links.append(link(last, "last"))
         return Reply(200, items[(number - 1) * size:number * size], {"Link": ", ".join(links)})
 
 
