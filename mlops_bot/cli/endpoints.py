@@ -48,10 +48,15 @@ def _show(args: argparse.Namespace) -> int:
 def describe_endpoint(backends: Backends, environment: str, name: str,
                       record: EndpointRecord | None) -> dict[str, Any]:
     """An environment's endpoint as a JSON-ready document, each deployed model with its
-    registered version's aliases and metrics."""
+    registered version's aliases and metrics, or the `problem` that kept them from being read
+    (the endpoint, traffic and lineage are still shown: they are the endpoint's own record)."""
     deployed = []
     for model in record.deployed if record else ():
-        version = backends.models.get(model.model, model.model_version)
+        try:
+            version, problem = backends.models.get(model.model, model.model_version), None
+        except UserError as error:  # a damaged version record hides its own details only
+            version, problem = None, str(error)
+            progress(f"mlops-bot: warning: {environment}: {problem}")
         deployed.append({
             "deployed_model_id": model.deployed_model_id, "model": model.model,
             "model_version": model.model_version,
@@ -64,6 +69,7 @@ def describe_endpoint(backends: Backends, environment: str, name: str,
             "aliases": list(version.aliases) if version else [],
             "metrics": dict(version.metrics) if version else {},
             "artifact_uri": version.artifact_uri if version else "",
+            "problem": problem,
         })
     return {"environment": environment, "endpoint": record.name if record else name,
             "exists": record is not None, "etag": record.etag if record else None,

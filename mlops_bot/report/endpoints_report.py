@@ -19,8 +19,10 @@ def endpoints_table(documents: list[dict[str, Any]]) -> str:
             rows.append([document["environment"], document["endpoint"],
                          *(_model_cells(model) if model else ["-", "-", "-", "-", "-"]),
                          document["url"] or "-"])
-    return table(["ENV", "ENDPOINT", "DEPLOYED MODEL", "VERSION", "TRAFFIC", "GIT SHA", "RUN",
-                  "URL"], rows)
+    problems = [f"{d['environment']}: {m['deployed_model_id']}: {m['problem']}"
+                for d in documents for m in d["deployed"] if m.get("problem")]
+    return "\n".join([table(["ENV", "ENDPOINT", "DEPLOYED MODEL", "VERSION", "TRAFFIC", "GIT SHA",
+                             "RUN", "URL"], rows), *(f"problem: {p}" for p in problems)])
 
 
 def _model_cells(model: dict[str, Any]) -> list[str]:
@@ -51,4 +53,6 @@ def endpoint_text(document: dict[str, Any]) -> str:
                   f"{lineage['run_id'] or '?'} -> {model['model']} version "
                   f"{model['model_version']}",
                   f"    metrics: {metrics}"]
+        if model.get("problem"):
+            lines.append(f"    problem: {model['problem']}")
     return "\n".join(lines)

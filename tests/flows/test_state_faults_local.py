@@ -127,6 +127,29 @@ def test_a_bad_endpoint_state_is_one_sentence_and_its_fix_works(project, tmp_pat
     assert cli_json("endpoints", "show", "staging", cwd=project.path, env=env)["deployed"] == []
 
 
+def test_a_damaged_model_version_record_hides_only_its_own_details(project, tmp_path):
+    """What serves where is the endpoint's own record: a damaged version file beside it costs
+    that model's aliases and metrics, named as the problem, not the environment's listing."""
+    env = shared_state(project, tmp_path / "state")
+    deployed = deploy(project, env)
+    assert deployed["status"] == "promoted"
+    [version_file] = (tmp_path / "state").glob("models/wine_quality/[0-9]*.json")
+    version_file.write_bytes(version_file.read_bytes()[:30])
+    listed = cli("endpoints", "list", "--json", cwd=project.path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    [staging] = json.loads(listed.stdout)["environments"]
+    [model] = staging["deployed"]
+    assert model["traffic"] == 100 and model["lineage"]["git_sha"] == project.head()
+    assert model["aliases"] == [] and model["problem"].startswith(f"{version_file} is not")
+    assert f"mv {version_file} {version_file}.bad" in model["problem"]
+    assert f"warning: staging: {version_file} is not" in listed.stderr
+    shown = cli("endpoints", "show", "staging", cwd=project.path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "100% of traffic" in shown.stdout and f"problem: {version_file} is not" in shown.stdout
+    table = cli("endpoints", "list", cwd=project.path, env=env)
+    assert "wine-staging" in table.stdout and "problem: staging: " in table.stdout
+
+
 def test_a_deploy_on_a_full_disk_says_so_and_leaves_the_state_readable(project, disk):
     env = shared_state(project, disk / "state")
     fill(disk)
