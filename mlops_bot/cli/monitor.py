@@ -28,7 +28,10 @@ def register(commands: Subcommands) -> None:
         "retrain_on_drift its schedule's retraining starts, once per episode, and a better model "
         "is offered for approval. Reports in the job summary and, with alerts.github_issue, on "
         "an issue (GitHub when GITHUB_TOKEN and GITHUB_REPOSITORY are set, else printed). Exits "
-        "1 when a feature drifted.",
+        "1 when a feature drifted. With nothing to judge (no model serves ENV yet, no request "
+        "was logged in the window, or backend gcp, where Vertex AI monitors) the run is "
+        "skipped: it says why, its --json document has status skipped and a reason, and it "
+        "exits 0.",
     )
     monitor.add_argument("environment", metavar="ENV", help="an environment of mlops.yaml")
     monitor.add_argument("--window", metavar="D", help="how far back requests count as recent, "
@@ -43,13 +46,23 @@ def register(commands: Subcommands) -> None:
 
 
 def _command(args: argparse.Namespace) -> int:
-    from mlops_bot.flows.monitor import monitor
+    from mlops_bot.flows.monitor import NothingToJudge, document, monitor, report_skipped
     from mlops_bot.flows.schedules import parse_now
 
-    result = monitor(args.repo, args.environment, args.window, parse_now(args.now), _forge(),
-                     plot_path=args.plot)
+    try:
+        result = monitor(args.repo, args.environment, args.window, parse_now(args.now),
+                         _forge(), plot_path=args.plot)
+    except NothingToJudge as skipped:  # not a failure: an hourly job must not go red
+        report_skipped(skipped, os.environ)
+        if args.json:
+            emit_json(skipped.to_dict())
+        else:
+            from mlops_bot.report.monitor_report import skipped_text
+
+            say(skipped_text(skipped.environment, str(skipped)))
+        return 0
     if args.json:
-        emit_json(result.to_dict())
+        emit_json(document(result))
     else:
         from mlops_bot.report.monitor_report import monitor_text
 

@@ -9,6 +9,13 @@ schedule's retraining once for the episode (its run id derives from the episode,
 starts nothing either); its better model is offered like any retrain's, behind the
 environment's approval. The episode ends at the first run without drift. The verdicts go to the
 job summary and, with `alerts.github_issue`, to one issue per environment and window.
+
+Nothing to judge is not a failure: when no model serves the environment yet, when no request
+was logged in the window (a night, a weekend, a staging endpoint nobody calls) or when Vertex AI
+watches the endpoint (backend gcp), `measure` raises `NothingToJudge` (a reason from
+`SkipReason`), and the command and the hourly action report the environment as skipped, say why
+in the job summary and exit 0. A settings mistake (no `monitoring:`, an unknown feature, a run
+without training data) stays an error; drift still exits 1 (the command) and alerts.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_bot.console import progress
 from mlops_bot.errors import UsageError, UserError
@@ -35,10 +42,31 @@ if TYPE_CHECKING:
     from mlops_bot.github.outcome import Outcome
     from mlops_bot.monitoring_config import Monitoring, Objective
 
-__all__ = ["Samples", "close_loop", "handle_monitor", "measure", "monitor", "plot"]
+__all__ = ["NothingToJudge", "Samples", "SkipReason", "close_loop", "document",
+           "handle_monitor", "measure", "monitor", "plot", "report_skipped"]
 
 Samples = dict[tuple[str, str], tuple[list[Any], list[Any], bool]]  # baseline, recent, categorical
 _PLOTTED = 4  # the worst features drawn
+SkipReason = Literal[
+    "nothing_serving",  # no model is deployed to the environment yet
+    "no_requests",  # no request was logged in the window
+    "watched_by_vertex",  # backend gcp: Vertex AI Model Monitoring judges the endpoint
+]
+
+
+class NothingToJudge(UserError):
+    """There is nothing to compare yet: the run is skipped (exit 0), not failed. A UserError,
+    so a caller that does not expect it still prints one sentence."""
+
+    code = "skipped"
+
+    def __init__(self, environment: str, reason: SkipReason, window: str, message: str) -> None:
+        super().__init__(message)
+        self.environment, self.reason, self.window = environment, reason, window
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"environment": self.environment, "status": "skipped", "reason": self.reason,
+                "message": str(self), "window": self.window, "drift": False}
 
 
 @dataclass(frozen=True)
@@ -58,7 +86,6 @@ def measure(config: Config, backends: Backends, state: Path, environment: str,
         training_columns,
         training_data_uri,
     )
-    from mlops_bot.monitoring_config import duration_seconds
     from mlops_bot.serving.request_log import read_requests, requests_folder
 
     monitoring = environment_of(config, environment).monitoring
@@ -66,27 +93,22 @@ def measure(config: Config, backends: Backends, state: Path, environment: str,
         raise UserError(f"environments.{environment}.monitoring is not set in mlops.yaml: add "
                         f"`monitoring: {{}}` under {environment} (then `mlops-bot serve "
                         f"{environment}` logs the requests monitoring compares)")
-    if config.backend != "local":
-        raise UserError("mlops-bot monitor compares the requests `mlops-bot serve` logged on "
-                        "this machine (backend local); on backend gcp Vertex AI Model "
-                        "Monitoring watches the endpoint")
-    window = window or monitoring.window
-    try:
-        seconds = duration_seconds(window)
-    except ValueError as error:
-        raise UsageError(f"--window: {error}") from None
+    window, seconds = _window(monitoring, window)
+    _not_on_vertex(config, environment, window)
     endpoint = backends.endpoints.get(environment)
     serving = endpoint.serving() if endpoint else None
     if serving is None:
-        raise UserError(f"nothing serves {environment}, so there is nothing to monitor: deploy a "
-                        f"model first (`mlops-bot deploy {environment} --pipeline P`)")
+        raise NothingToJudge(environment, "nothing_serving", window, (
+            f"nothing serves {environment}, so there is nothing to monitor: deploy a model "
+            f"first (`mlops-bot deploy {environment} --pipeline P`)"))
     until = now.timestamp()
     folder = requests_folder(state, environment)
     recent, count = request_columns(read_requests(folder, until - seconds, until))
     if count == 0:
-        raise UserError(f"no requests to {environment} were logged in the last {window} (in "
-                        f"{folder}): `mlops-bot serve {environment}` logs "
-                        f"{monitoring.sampling_rate:.0%} of them; send some, or widen --window")
+        raise NothingToJudge(environment, "no_requests", window, (
+            f"no requests to {environment} were logged in the last {window} (in {folder}): "
+            f"`mlops-bot serve {environment}` logs {monitoring.sampling_rate:.0%} of them; "
+            "send some, or widen --window"))
     run_id = serving.lineage.get("run_id", "")
     run = backends.runner.get(run_id) if run_id else None
     if run is None:
@@ -119,6 +141,26 @@ def measure(config: Config, backends: Backends, state: Path, environment: str,
                             f"({monitoring.min_samples}) values on a side: {', '.join(few)}; "
                             "wait for more requests or widen --window")
     return result, samples
+
+
+def _window(monitoring: Monitoring, window: str | None) -> tuple[str, int]:
+    """--window, else the settings' window, and its seconds (a malformed one exits 2)."""
+    from mlops_bot.monitoring_config import duration_seconds
+
+    window = window or monitoring.window
+    try:
+        return window, duration_seconds(window)
+    except ValueError as error:
+        raise UsageError(f"--window: {error}") from None
+
+
+def _not_on_vertex(config: Config, environment: str, window: str) -> None:
+    """On backend gcp the requests are logged by Vertex, not on this machine: nothing here."""
+    if config.backend != "local":
+        raise NothingToJudge(environment, "watched_by_vertex", window, (
+            "mlops-bot monitor compares the requests `mlops-bot serve` logged on this machine "
+            "(backend local); on backend gcp Vertex AI Model Monitoring watches the endpoint: "
+            f"`mlops-bot monitoring status {environment}` reads its verdicts"))
 
 
 def _numeric(values: list[Any]) -> bool:
@@ -334,14 +376,36 @@ def monitor(repo: Path, environment: str, window: str | None, now: datetime, for
             environ: Mapping[str, str] = os.environ) -> MonitorResult:
     from mlops_bot.backends.factory import backends_for, state_dir
     from mlops_bot.config import load_config
+    from mlops_bot.flows.promote_inputs import environment_of
 
     config = load_config(repo)
+    monitoring = environment_of(config, environment).monitoring
+    if monitoring is not None:  # before the gcp backends, which would look for credentials
+        _not_on_vertex(config, environment, _window(monitoring, window)[0])
     backends, state = backends_for(config, repo), state_dir(config, repo)
     result, samples = measure(config, backends, state, environment, window, now)
     if plot_path is not None:
         plot(result, samples, plot_path)
     close_loop(result, repo, config, backends, state, forge, now, environ)
     return result
+
+
+def document(result: MonitorResult) -> dict[str, Any]:
+    """The --json document (and the action's per-environment detail): `status` is drift, ok
+    or, from NothingToJudge.to_dict, skipped."""
+    return {"status": "drift" if result.drifted else "ok", **result.to_dict()}
+
+
+def report_skipped(skipped: NothingToJudge, environ: Mapping[str, str]) -> None:
+    """Say in the job summary that the environment was skipped, and why."""
+    from mlops_bot.github.context import step_summary_path
+    from mlops_bot.report.monitor_report import skipped_markdown
+
+    progress(f"mlops-bot monitor: {skipped.environment}: skipped: {skipped}")
+    summary = step_summary_path(environ)
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(skipped_markdown(skipped.environment, str(skipped)) + "\n")
 
 
 def handle_monitor(ctx: ActionContext) -> Outcome:
@@ -362,17 +426,24 @@ def handle_monitor(ctx: ActionContext) -> Outcome:
         try:
             result = monitor(ctx.workspace, environment, None, now, ctx.forge(),
                              environ=ctx.environ)
+        except NothingToJudge as skipped:  # no model or no requests yet: not a failure
+            report_skipped(skipped, ctx.environ)
+            results[environment] = skipped.to_dict()
+            continue
         except UserError as error:
             failed.append(f"{environment}: {error}")
             progress(f"mlops-bot monitor: {environment}: {error}")
             continue
-        results[environment] = result.to_dict()
+        results[environment] = document(result)
         retrain = result.retrain or {}
         if offered is None and retrain.get("decision") == "offered":
             offered = retrain
+    judged = [name for name, r in results.items() if r["status"] != "skipped"]
     drifted = sorted(name for name, r in results.items() if r["drift"])
-    message = (f"monitored {', '.join(results) or 'no environment'}; drift in "
-               f"{', '.join(drifted) or 'none'}" + "".join(f"; {f}" for f in failed)
+    skips = "".join(f"; skipped {name}: {r['message']}" for name, r in results.items()
+                    if r["status"] == "skipped")
+    message = (f"monitored {', '.join(judged) or 'no environment'}; drift in "
+               f"{', '.join(drifted) or 'none'}" + skips + "".join(f"; {f}" for f in failed)
                + (f"; deployment {offered['deployment_id']} offered" if offered else ""))
     return Outcome("proceed" if offered else "stop",
                    ReasonCode.FAILED if failed else ReasonCode.OK, message,

@@ -9,7 +9,7 @@ from mlops_bot.flows.results.monitor import FeatureResult, MonitorResult
 from mlops_bot.report.markdown import plain
 from mlops_bot.report.tables import code, markdown_table, table
 
-__all__ = ["judged", "monitor_markdown", "monitor_text"]
+__all__ = ["judged", "monitor_markdown", "monitor_text", "skipped_markdown", "skipped_text"]
 
 _HEADER = ("feature", "objective", "statistic", "value", "threshold", "verdict")
 _VERDICTS = {"drift": "DRIFT", "ok": "ok", "no_baseline": "no baseline", "too_few": "too few"}
@@ -68,6 +68,17 @@ def monitor_markdown(result: MonitorResult) -> str:
              markdown_table(_HEADER, rows)]
     lines += _follow_up(result, plain)
     return "\n".join(lines)
+
+
+def skipped_text(environment: str, reason: str) -> str:
+    """A run with nothing to judge (no model serving, no requests in the window)."""
+    return (f"mlops-bot monitor {environment}: skipped, nothing to judge: {reason}\n"
+            "(not a failure: the next monitoring run checks again)")
+
+
+def skipped_markdown(environment: str, reason: str) -> str:
+    return (f"### Model monitoring: {code(environment)}\n\nSkipped, nothing to judge: "
+            f"{plain(reason)} (not a failure: the next monitoring run checks again).\n")
 
 
 def _follow_up(result: MonitorResult, escape: Callable[[str], str]) -> list[str]:

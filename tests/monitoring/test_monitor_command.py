@@ -1,6 +1,7 @@
 """`mlops-bot monitor` on a state folder made by hand: the table, --json, the PNG, the drift
 episode, the job summary and the drift issue (the real PyGithub client against the fake GitHub),
-and one sentence with exit 1 (or 2) for each input it cannot use."""
+and one sentence with exit 1 (or 2) for each input it cannot use (nothing to judge is not
+one of them: tests/monitoring/test_nothing_to_judge.py)."""
 
 from __future__ import annotations
 
@@ -93,10 +94,6 @@ def test_a_categorical_shift_is_flagged(tmp_path):
 @pytest.mark.parametrize(("setup", "args", "code", "sentence"), [
     ("no_monitoring", (), 1, "environments.staging.monitoring is not set in mlops.yaml: add "
      "`monitoring: {}` under staging"),
-    ("nothing_serving", (), 1, "nothing serves staging, so there is nothing to monitor: deploy "
-     "a model first"),
-    ("no_requests", (), 1, "no requests to staging were logged in the last 1d"),
-    ("old_requests", ("--window", "6h"), 1, "no requests to staging were logged in the last 6h"),
     ("no_training_data", (), 1, "run wine-quality-run-1 has no training data to compare "
      "requests with: a component of the pipeline must write an Output[Dataset] named "
      "train_data or training_data (a CSV with a header); its Dataset outputs: test_data"),
@@ -113,10 +110,8 @@ def test_what_cannot_be_monitored_is_one_sentence(tmp_path, capsys, setup, args,
               "unknown_feature": MLOPS_YAML + "      features: [alcohl]\n",
               "unknown_override": MLOPS_YAML + "      drift:\n        per_feature:\n"
               "          sugr: {statistic: psi, threshold: 0.2}\n"}.get(setup, MLOPS_YAML)
-    state = make_state(repo, serve=setup != "nothing_serving",
-                       training=setup != "no_training_data", config=config)
-    if setup not in ("no_requests", "nothing_serving"):
-        log_requests(state, rows(50, 2), NOW - (DAY / 2 if setup == "old_requests" else 0))
+    state = make_state(repo, training=setup != "no_training_data", config=config)
+    log_requests(state, rows(50, 2), NOW)
     exit_code = main(["monitor", "staging", "--now", NOW_ISO, "--repo", str(repo), *args])
     out, err = capsys.readouterr()  # in-process: the same main() as the command, seconds less
     assert exit_code == code, out + err
