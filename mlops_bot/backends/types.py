@@ -6,16 +6,17 @@ implementations must honour it identically (the same tests run against both wher
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from mlops_bot.repo.layout import Image
 
 __all__ = [
     "BuildRequest",
     "BuildResult",
+    "EachImageBuilder",
     "EnvironmentLock",
     "ImageBuilder",
     "LockStore",
@@ -25,6 +26,7 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "VersionRecord",
+    "build_each",
     "metrics_of",
 ]
 
@@ -60,6 +62,30 @@ class ImageBuilder(Protocol):
         its log; it never raises for one image's failure.
         """
         ...
+
+
+@runtime_checkable
+class EachImageBuilder(ImageBuilder, Protocol):
+    """A builder that can say when each image is ready, so what needs only that image (a push's
+    pipeline) goes on while the others build. Optional: `build_each` below serves every builder."""
+
+    def build_each(self, requests: Sequence[BuildRequest],
+                   on_built: Callable[[BuildResult], None]) -> list[BuildResult]:
+        """`build`, calling `on_built` once per distinct image (name and content hash) as soon as
+        it is built, reused or failed, from whichever thread built it, before returning."""
+        ...
+
+
+def build_each(builder: ImageBuilder, requests: Sequence[BuildRequest],
+               on_built: Callable[[BuildResult], None]) -> list[BuildResult]:
+    """`builder.build(requests)`, calling `on_built` with each distinct image's result as soon as
+    the builder can tell: as each ends for an EachImageBuilder, all at the end for the others."""
+    if isinstance(builder, EachImageBuilder):
+        return builder.build_each(requests, on_built)
+    results = builder.build(requests)
+    for result in {(r.image, r.content_hash): r for r in results}.values():
+        on_built(result)
+    return results
 
 
 @dataclass(frozen=True)

@@ -94,15 +94,26 @@ class CloudBuildBuilder:
                                    timeout=request_timeout)
 
     def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
+        return self.build_each(requests, lambda _: None)
+
+    def build_each(self, requests: Sequence[BuildRequest],
+                   on_built: Callable[[BuildResult], None]) -> list[BuildResult]:
+        """`build`, telling `on_built` of each image as it ends (from its worker thread)."""
         unique: dict[tuple[str, str], BuildRequest] = {}
         for request in requests:  # two pipelines sharing an image build it once
             unique.setdefault((request.image.name, request.image.content_hash), request)
         if not unique:
             return []
+
+        def one(request: BuildRequest) -> BuildResult:
+            result = self._build_one(request)
+            on_built(result)
+            return result
+
         # Made here, once: the clients are built lazily and the workers share them.
         _ = self._clients.cloud_build, self._clients.artifact_registry
         with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(unique))) as pool:
-            results = dict(zip(unique, pool.map(self._build_one, unique.values()), strict=True))
+            results = dict(zip(unique, pool.map(one, unique.values()), strict=True))
         return [results[(r.image.name, r.image.content_hash)] for r in requests]
 
     def _build_one(self, request: BuildRequest) -> BuildResult:

@@ -73,6 +73,18 @@ class VenvBuilder:
     def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
         return [self._build_one(request) for request in requests]
 
+    def build_each(self, requests: Sequence[BuildRequest],
+                   on_built: Callable[[BuildResult], None]) -> list[BuildResult]:
+        """`build`, one image after another, telling `on_built` of each distinct one as it ends."""
+        results, told = [], set()
+        for request in requests:
+            results.append(self._build_one(request))
+            key = (request.image.name, request.image.content_hash)
+            if key not in told:
+                told.add(key)
+                on_built(results[-1])
+        return results
+
     def _build_one(self, request: BuildRequest) -> BuildResult:
         image = request.image
         ref = local_ref(image.name, image.content_hash)
