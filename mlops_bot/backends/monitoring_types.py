@@ -30,6 +30,9 @@ class MonitoredModel:
     model_version: str
     training_data: str | None = None  # a CSV (gs:// on Vertex) of the run; None: drift only
     features: tuple[str, ...] = ()
+    # The features whose training values are not all numbers (the local check's rule), which
+    # Vertex measures by L-infinity; None while not known (read by the adapter that needs it).
+    categorical: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

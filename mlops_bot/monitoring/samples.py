@@ -11,7 +11,8 @@ from typing import Any
 
 from mlops_bot.errors import UserError
 
-__all__ = ["TRAINING_NAMES", "request_columns", "training_columns", "training_data_uri"]
+__all__ = ["TRAINING_NAMES", "categorical_columns", "request_columns", "training_columns",
+           "training_data_uri"]
 
 # The Dataset output monitoring takes as the training data, in order of preference.
 TRAINING_NAMES = ("train_data", "training_data", "train", "train_dataset")
@@ -60,6 +61,21 @@ def training_columns(path: Path) -> dict[str, list[Any]]:
     columns = {name: [row[i] if i < len(row) else "" for row in body]
                for i, name in enumerate(header)}
     return {name: _typed(values) for name, values in columns.items()}
+
+
+def categorical_columns(head: str, whole: bool) -> tuple[str, ...]:
+    """The columns of a CSV's first bytes (`whole`: the file entire) whose values are not all
+    numbers: what `mlops-bot monitor` judges as categorical. A cut-off last line is left out."""
+    lines = head.splitlines(keepends=True)
+    if not whole and len(lines) > 1:
+        lines = lines[:-1]
+    rows = list(csv.reader(io.StringIO("".join(lines))))
+    if not rows:
+        return ()
+    header, body = rows[0], rows[1:]
+    return tuple(name for i, name in enumerate(header)
+                 if not all(isinstance(v, float) for v in
+                            _typed([row[i] if i < len(row) else "" for row in body])))
 
 
 def _typed(values: list[str]) -> list[Any]:

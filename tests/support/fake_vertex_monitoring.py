@@ -6,6 +6,8 @@ AI is one `api_endpoint`.
         ...  # promote through the endpoints; the monitoring job follows
         [job] = vertex.monitoring_jobs()
         vertex.record_run(job["name"], [anomaly("1001", "drift", "alcohol", 0.4, 0.2)])
+        vertex.measure(job["name"], "1001", "skew", {"alcohol": 0.1, "colour": 0.2})  # judged
+        # against the thresholds the job holds, as Vertex judges them
 
 Routes, as job_service/transports/rest_base.py transcodes them, under /v1/projects/{p}/locations/
 {r}/modelDeploymentMonitoringJobs:
@@ -119,6 +121,36 @@ class FakeVertexMonitoring(FakeVertexModels):
                 "modelDeploymentMonitoringScheduleConfig": {"monitorInterval": "3600s"}}
         return str(self.create_monitoring_job({"region": endpoint.split("/")[3]}, {}, body)[
             "name"])
+
+    def measure(self, job_name: str, deployed_model_id: str, objective: str,
+                distances: dict[str, float], end: str = "2026-01-01T01:00:00Z") -> None:
+        """A monitoring run of the job measured these distances of the deployed model's
+        features (Jensen-Shannon for numeric ones, L-infinity for categorical ones: Vertex's own,
+        whatever mlops.yaml's statistic), each judged as the service judges it, against the
+        job's threshold for the feature, else its default threshold: there is no default per
+        kind of feature. A feature with no threshold (or 0) raises no anomaly."""
+        detection, thresholds, default = {
+            "skew": ("trainingPredictionSkewDetectionConfig", "skewThresholds",
+                     "defaultSkewThreshold"),
+            "drift": ("predictionDriftDetectionConfig", "driftThresholds",
+                      "defaultDriftThreshold")}[objective]
+        with self._lock:
+            job = next(j for j in self.jobs.values() if j["name"] == job_name)
+            [config] = [c["objectiveConfig"] for c in
+                        job["modelDeploymentMonitoringObjectiveConfigs"]
+                        if c["deployedModelId"] == deployed_model_id]
+            settings = config.get(detection) or {}
+            given = {name: float((settings.get(thresholds) or {}).get(name, {}).get("value") or
+                                 (settings.get(default) or {}).get("value") or 0.0)
+                     for name in distances}
+        entry = anomaly(deployed_model_id, objective, "", 0.0, 0.0, end)
+        entry["featureStats"] = [
+            {**anomaly(deployed_model_id, objective, name, distance, given[name], end)[
+                "featureStats"][0], "threshold": {"value": given[name]}}
+            for name, distance in distances.items()]
+        entry["anomalyCount"] = sum(1 for name, distance in distances.items()
+                                    if given[name] and distance > given[name])
+        self.record_run(job_name, [entry], run_time=end)
 
     def record_run(self, job_name: str, stats: list[dict[str, Any]],
                    run_time: str = "2026-01-01T01:00:00Z", error: str | None = None) -> None:

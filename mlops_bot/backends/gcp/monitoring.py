@@ -12,9 +12,10 @@ by a re-read, as the endpoints adapter does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from mlops_bot.backends.gcp.api_errors import label_value
+from mlops_bot.backends.gcp.api_errors import label_value, message_of
 from mlops_bot.backends.gcp.endpoint_lookup import ENVIRONMENT_LABEL
 from mlops_bot.backends.gcp.monitoring_job import MANAGED, differing, is_managed, wanted_job
 from mlops_bot.backends.gcp.vertex_calls import Unsure, VertexCalls
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["VertexMonitoring"]
 
 _OBJECTIVES = {"RAW_FEATURE_SKEW": "skew", "RAW_FEATURE_DRIFT": "drift"}
+_HEAD_BYTES = 1024 * 1024  # of the training CSV: its header and enough rows to tell the kinds
 
 
 class VertexMonitoring:
@@ -52,6 +54,9 @@ class VertexMonitoring:
     def ensure(self, endpoint: EndpointRecord, deployed: Sequence[MonitoredModel],
                monitoring: Monitoring | None) -> MonitoringChange:
         env = endpoint.environment
+        unread: dict[str, str] = {}  # deployed model id -> why its kinds are not known
+        if monitoring is not None:  # which features are categorical: their own thresholds
+            deployed = [self._with_kinds(model, unread) for model in deployed]
         for _ in range(self._write_tries):
             jobs = self._jobs_of(endpoint.resource_name)
             ours = next((j for j in jobs if is_managed(j)), None)
@@ -65,7 +70,8 @@ class VertexMonitoring:
                     f"endpoint is not mlops-bot's (no label {MANAGED[0]}: {MANAGED[1]}): it was "
                     f"left alone, so environments.{env}.monitoring is not applied; delete it "
                     "or add the label to let mlops-bot manage it"), job.name)
-            wanted, notes = wanted_job(env, endpoint.resource_name, deployed, monitoring)
+            wanted, notes = wanted_job(env, endpoint.resource_name, deployed, monitoring,
+                                       unread)
             if not wanted.model_deployment_monitoring_objective_configs:
                 return MonitoringChange("off", "; ".join(notes))
             try:
@@ -102,6 +108,29 @@ class VertexMonitoring:
         return status
 
     # -- reading -----------------------------------------------------------------------------
+    def _with_kinds(self, model: MonitoredModel, unread: dict[str, str]) -> MonitoredModel:
+        """`model` with its categorical features, told from the first MiB of its training CSV
+        as `mlops-bot monitor` tells them; unknown (None, and why in `unread`) when it cannot
+        be read."""
+        from mlops_bot.monitoring.samples import categorical_columns
+
+        uri = model.training_data or ""
+        if model.categorical is not None:
+            return model
+        if not uri.startswith("gs://"):
+            unread[model.deployed_model_id] = "its run recorded no training Dataset in gs://"
+            return model
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        try:  # one try: the deploy is done and must not wait on this
+            blob = self._clients.storage.bucket(bucket).blob(name)
+            head = blob.download_as_bytes(start=0, end=_HEAD_BYTES - 1,
+                                          timeout=self._calls.timeout, retry=None)
+        except Exception as error:  # any fault: the kinds stay unknown, and the note says why
+            unread[model.deployed_model_id] = f"reading {uri} failed: {message_of(error)[:240]}"
+            return model
+        text = head.decode("utf-8", errors="replace")
+        return replace(model, categorical=categorical_columns(text, len(head) < _HEAD_BYTES))
+
     def _jobs_of(self, endpoint: str) -> list[ModelDeploymentMonitoringJob]:
         from google.cloud.aiplatform_v1 import ListModelDeploymentMonitoringJobsRequest
 

@@ -2,17 +2,19 @@
 the job Vertex holds (the update mask), so an unchanged configuration writes nothing.
 
 Vertex AI Model Monitoring measures skew and drift with its own distances (Jensen-Shannon for
-numeric features, L-infinity for categorical ones); the thresholds of mlops.yaml are given to it
-per feature (each feature's override, else the numeric default) and as the default threshold;
-a ks threshold is a p-value (drifted when small), not a distance, so Vertex's own default
-distance threshold stands in for it.
+numeric features, L-infinity for categorical ones) against one threshold per feature, else the
+job's one default: it has no default per kind of feature. So each feature is given its own: its
+`per_feature` override, else the categorical threshold for a categorical feature (one whose
+training values are not all numbers, as `mlops-bot monitor` judges it) and the numeric one for
+the others; the numeric threshold is the default. A ks threshold is a p-value (drifted when
+small), not a distance, so Vertex's own default distance threshold stands in for it.
 Skew needs the training data: without a training Dataset recorded by the run, skew is off and
 drift alone is watched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_bot.backends.gcp.api_errors import label_value
@@ -44,8 +46,11 @@ def is_managed(job: ModelDeploymentMonitoringJob) -> bool:
 
 
 def wanted_job(environment: str, endpoint: str, deployed: Sequence[MonitoredModel],
-               monitoring: Monitoring) -> tuple[ModelDeploymentMonitoringJob, list[str]]:
-    """The job for `endpoint` watching `deployed`, and notes (skew off for lack of data)."""
+               monitoring: Monitoring, unread: Mapping[str, str] | None = None,
+               ) -> tuple[ModelDeploymentMonitoringJob, list[str]]:
+    """The job for `endpoint` watching `deployed`, and notes (skew off for lack of data;
+    thresholds of categorical features; `unread`: why a model's kinds of feature are unknown,
+    by deployed model id)."""
     from google.cloud import aiplatform_v1 as v1
     from google.protobuf import duration_pb2
 
@@ -55,6 +60,7 @@ def wanted_job(environment: str, endpoint: str, deployed: Sequence[MonitoredMode
         config, note = _objective(model, monitoring)
         if note:
             notes.append(note)
+        notes.extend(_kind_notes(model, monitoring, (unread or {}).get(model.deployed_model_id)))
         if config is not None:
             objectives.append(v1.ModelDeploymentMonitoringObjectiveConfig(
                 deployed_model_id=model.deployed_model_id, objective_config=config))
@@ -89,7 +95,7 @@ def _objective(model: MonitoredModel, monitoring: Monitoring) -> tuple[Any, str]
     if monitoring.skew is not None and model.training_data:
         config.training_dataset = objective.TrainingDataset(
             gcs_source=v1.GcsSource(uris=[model.training_data]), data_format="csv")
-        default, per_feature = _thresholds(monitoring.skew, watched)
+        default, per_feature = _thresholds(monitoring.skew, watched, model.categorical)
         config.training_prediction_skew_detection_config = (
             objective.TrainingPredictionSkewDetectionConfig(
                 default_skew_threshold=default, skew_thresholds=per_feature))
@@ -97,7 +103,7 @@ def _objective(model: MonitoredModel, monitoring: Monitoring) -> tuple[Any, str]
         note = (f"{model.model} version {model.model_version}: its run recorded no training "
                 "Dataset (train_data), so skew is off and only drift is watched")
     if monitoring.drift is not None:
-        default, per_feature = _thresholds(monitoring.drift, watched)
+        default, per_feature = _thresholds(monitoring.drift, watched, model.categorical)
         config.prediction_drift_detection_config = (
             objective.PredictionDriftDetectionConfig(
                 default_drift_threshold=default, drift_thresholds=per_feature))
@@ -105,12 +111,39 @@ def _objective(model: MonitoredModel, monitoring: Monitoring) -> tuple[Any, str]
     return (None if empty else config), note
 
 
-def _thresholds(objective: Objective, features: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+def _thresholds(objective: Objective, features: Sequence[str],
+                categorical: Sequence[str] | None) -> tuple[Any, dict[str, Any]]:
+    """The default (numeric) threshold and one per feature: the watched ones, the overridden
+    ones and every categorical one, which the default must not reach."""
     from google.cloud.aiplatform_v1 import ThresholdConfig
 
-    per_feature = {name: ThresholdConfig(value=_distance(objective.check(name, False)))
-                   for name in sorted(set(features) | set(objective.per_feature))}
+    kinds = set(categorical or ())
+    per_feature = {name: ThresholdConfig(value=_distance(objective.check(name, name in kinds)))
+                   for name in sorted(set(features) | set(objective.per_feature) | kinds)}
     return ThresholdConfig(value=_distance(objective.numeric)), per_feature
+
+
+def _kind_notes(model: MonitoredModel, monitoring: Monitoring, why: str | None) -> list[str]:
+    """What the deploy should know of categorical features' thresholds on Vertex."""
+    objectives = [o for o in (monitoring.skew if model.training_data else None,
+                              monitoring.drift) if o is not None]
+    if model.categorical is None:
+        differ = [o for o in objectives if o.categorical.threshold != o.numeric.threshold]
+        if not differ:
+            return []
+        return [f"{model.model} version {model.model_version}: which features are categorical "
+                f"could not be told from its training data ({why or 'not read'}), so those "
+                "without a per_feature override are given the numeric threshold on Vertex AI"]
+    named: dict[tuple[str, float], set[str]] = {}
+    for objective in objectives:
+        for name in model.categorical:
+            check = objective.check(name, True)
+            if check.statistic not in ("l_infinity", "ks"):  # ks: the note of wanted_job
+                named.setdefault((check.statistic, check.threshold), set()).add(name)
+    return [f"Vertex AI measures categorical features by L-infinity: the {statistic} threshold "
+            f"{threshold:g} of {', '.join(sorted(names))} is applied to that distance there "
+            "(statistic l_infinity judges them alike locally and on Vertex)"
+            for (statistic, threshold), names in sorted(named.items())]
 
 
 def _distance(check: FeatureCheck) -> float:
