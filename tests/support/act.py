@@ -13,6 +13,8 @@ What it takes on a machine without GitHub or a registry (see ../act/actions/READ
   `mlops-bot init` pins;
 - local stand-ins for every third-party action (`--local-repository OWNER/REPO@SHA=DIR`) and
   `--no-skip-checkout`, so every checkout clones the test repository (mounted read-only);
+- GitHub's cache service for the actions/cache stand-in: a folder per `Act` (`actions_cache`),
+  mounted in every job, so one run restores what an earlier run of the same `Act` saved;
 - `GITHUB_API_URL` (the one setting that points the bot at the fake GitHub), the repository's
   name, the workflow's ref, the OIDC environment of each job that declares one, and
   `MLOPS_BOT_STATE_DIR` on a mounted folder, so the local backend keeps state between jobs.
@@ -46,8 +48,8 @@ __all__ = ["ACTION_REF", "Act", "ActRun", "JobRun", "action_image", "runner_imag
 ROOT = Path(__file__).resolve().parents[2]
 ACT_DIR = ROOT / "tests" / "act"
 # Third-party actions the workflows use -> their stand-in under tests/act/actions/.
-STAND_INS = {"actions/checkout": "checkout", "actions/setup-python": "setup-python",
-             "google-github-actions/auth": "google-auth"}
+STAND_INS = {"actions/cache": "cache", "actions/checkout": "checkout",
+             "actions/setup-python": "setup-python", "google-github-actions/auth": "google-auth"}
 # The action ref the tests pass to `mlops-bot init`: act runs this checkout's action for it.
 ACTION_REF = "mlops-bot/mlops-bot@" + "1" * 40
 # Where the job containers see the test repository, the "GitHub" the checkout stand-in clones.
@@ -121,6 +123,10 @@ class Act:
         self.repository, self.state_dir, self.sts_url = repository, state_dir, sts_url
         self.variables = dict(variables or {})
         self._runs = 0
+        # GitHub's caches of the repository (tests/act/actions/cache/cache.js), for every run.
+        self.actions_cache = tmp / "actions-cache"
+        self.actions_cache.mkdir(parents=True, exist_ok=True)
+        self.actions_cache.chmod(0o777)  # the runner's user (uid 1001) saves there
         home = tmp / "act-home"
         (home / "cache").mkdir(parents=True, exist_ok=True)
         self.home = home
@@ -148,7 +154,7 @@ class Act:
         env = {"GITHUB_API_URL": self.github_url, "GITHUB_REPOSITORY": self.repository,
                "GITHUB_REPOSITORY_OWNER": self.repository.split("/")[0],
                "GITHUB_WORKFLOW_REF": f"{self.repository}/{workflow}@{ref}",
-               "MLOPS_ACT_ORIGIN": ORIGIN,
+               "MLOPS_ACT_ORIGIN": ORIGIN, "MLOPS_ACT_CACHE": str(self.actions_cache),
                "MLOPS_ACT_OIDC_ENVIRONMENTS": json.dumps(environments or {}),
                # Tests under act in the job (ci.yml's test job) must not wait for this run.
                "MLOPS_BOT_ACT_LOCK_HELD": "1", **(job_env or {})}
@@ -156,7 +162,8 @@ class Act:
             env["MLOPS_ACT_GOOGLE_STS"] = self.sts_url
         # Not at `repo`'s own path: act mounts the job's workspace there. The socket's group:
         # the runner's user may use the engine, as on a hosted runner.
-        mounts = [f"-v {repo}:{ORIGIN}:ro", f"--group-add {_socket_group()}"]
+        mounts = [f"-v {repo}:{ORIGIN}:ro", f"--group-add {_socket_group()}",
+                  f"-v {self.actions_cache}:{self.actions_cache}"]
         if share_tmp:
             mounts.append("-v /tmp:/tmp")
         if self.state_dir is not None:
@@ -212,9 +219,13 @@ class Act:
             if uses.startswith("./"):
                 docker("tag", image, _act_image_name(""))
                 continue
-            name = uses.partition("@")[0]
+            name, _, ref = uses.partition("@")
+            # An action in a folder of its repository (actions/cache/restore): act looks for
+            # the repository, then the folder in it.
+            name = "/".join(name.split("/")[:2])
             if name in STAND_INS:
-                args += ["--local-repository", f"{uses}={ACT_DIR / 'actions' / STAND_INS[name]}"]
+                args += ["--local-repository",
+                         f"{name}@{ref}={ACT_DIR / 'actions' / STAND_INS[name]}"]
             elif uses == ACTION_REF:
                 folder = files / "mlops-bot-action"
                 folder.mkdir(exist_ok=True)
