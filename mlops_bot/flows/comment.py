@@ -11,7 +11,7 @@ is a sticky reply with its reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +22,9 @@ from mlops_bot.errors import UserError
 from mlops_bot.flows.deploy_requirements import PERMISSION_RANK, pinned, unmet
 from mlops_bot.flows.superseded import supersede_before
 from mlops_bot.github.deployment_payload import stamped
+from mlops_bot.github.forge_failure import RERUN, failed_on_github
 from mlops_bot.github.outcome import Outcome, ReasonCode
+from mlops_bot.github.pygithub_client import ForgeError
 from mlops_bot.report import comments
 from mlops_bot.report.markdown import mention
 
@@ -93,6 +95,8 @@ class CommentFlow:
     actor: str
     environ: Mapping[str, str]
     commented_at: datetime | None = None  # the comment's created_at: the head must be older
+    # The Deployment this command created, until the PR was told of it.
+    _requested: int | None = field(default=None, init=False)
 
     @cached_property
     def backends(self) -> Backends:
@@ -109,6 +113,12 @@ class CommentFlow:
         return ForgeLockStore(self.forge)
 
     def run(self, command: Command) -> Outcome:
+        try:
+            return self._run(command)
+        except ForgeError as error:
+            return self._github_failed(command, error)
+
+    def _run(self, command: Command) -> Outcome:
         self.forge.react(self.comment_id, "eyes")
         refusal = self._check_actor(command)
         if refusal is not None:
@@ -174,7 +184,7 @@ class CommentFlow:
             "run_id": check.run_id, "parameters": check.parameters,
             "produced_by": check.produced_by, "backend": check.backend, "sha": pull.head_sha,
             "pull_request": self.number, "traffic": command.traffic, "requested_by": self.actor}
-        deployment = self.forge.create_deployment(
+        deployment = self._requested = self.forge.create_deployment(
             pull.head_sha, environment, stamped(payload), f"deploy {pipeline}@{check.version}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         supersede_before(self.forge, deployment)  # GitHub cancels the older pending job now
@@ -210,7 +220,7 @@ class CommentFlow:
         payload: dict[str, object] = {
             "action": "rollback", "pipeline": pipeline, "sha": pull.head_sha,
             "pull_request": self.number, "requested_by": self.actor}
-        deployment = self.forge.create_deployment(
+        deployment = self._requested = self.forge.create_deployment(
             pull.head_sha, environment, stamped(payload), f"rollback {pipeline or 'all pipelines'}")
         self.forge.set_deployment_status(deployment, "queued", "waiting for approval")
         supersede_before(self.forge, deployment)  # GitHub cancels the older pending job now
@@ -247,6 +257,32 @@ class CommentFlow:
         return Outcome("stop", ReasonCode.OK, f"{len(plan.pipelines)} pipeline(s) affected",
                        sha=pull.head_sha, comment_id=comment,
                        pipelines=[p.name for p in plan.pipelines])
+
+    def _github_failed(self, command: Command, error: ForgeError) -> Outcome:
+        """GitHub failed half-way through `command`: a Deployment it created ends (no request
+        waits for an approval the PR was never told of), the PR is told if GitHub lets it, and
+        the job fails with the sentence of what was asked and what to do."""
+        left = ""
+        if self._requested is not None:
+            try:
+                self.forge.set_deployment_status(self._requested, "error", "the comment job "
+                                                 "failed before the PR was told of the request")
+                left = f" (deployment {self._requested}, which it had created, was ended)"
+            except (UserError, ForgeError) as again:
+                left = (f" (deployment {self._requested}, which it had created, could not be "
+                        f"ended either: {again}; the next request to {command.environment} "
+                        "ends it)")
+        try:
+            self.forge.react(self.comment_id, "-1")
+            self.forge.upsert_comment(self.number, _marker(command), comments.refused(
+                f"/{command.name}", ReasonCode.FAILED, "GitHub failed while this command ran, "
+                "so it was not done; the workflow run's log has the details. Re-run the job, "
+                "or comment again."))
+        except (UserError, ForgeError) as again:  # GitHub is failing: the job log is the report
+            progress(f"warning: could not tell #{self.number}: {again}")
+        asked = " ".join(filter(None, [f"/{command.name}", command.environment]))
+        return failed_on_github(self.environ, f"{error}: `{asked}` was not done{left}; {RERUN}",
+                                environment=command.environment or "")
 
     @property
     def _owner(self) -> str:

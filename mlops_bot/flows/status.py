@@ -77,37 +77,50 @@ def recent_commits(runner: PipelineRunner, days: float, now: datetime | None = N
 
 def update_run_checks(forge: Forge, runner: PipelineRunner, commits: list[str],
                       backend: str) -> StatusResult:
-    """Complete the in_progress mlops-bot check runs of `commits` whose runs ended."""
+    """Complete the in_progress mlops-bot check runs of `commits` whose runs ended. GitHub
+    failing (ForgeError: down, rate-limited) ends the look: the next commits would only wait
+    out the same retries; what was completed stays completed for the re-run."""
     from mlops_bot.github.pygithub_client import ForgeError
 
     result = StatusResult(commits=list(commits))
-    for sha in commits:
+    for done, sha in enumerate(commits):
         try:
-            checks = forge.check_runs(sha)
-        except (UserError, ForgeError) as error:
-            result.notes.append(f"could not read the check runs of {sha[:12]}: {error}")
-            continue
-        for check in checks:
-            if check.status == "completed" or not check.name.startswith(CHECK_PREFIX):
-                continue
-            pipeline = check.name[len(CHECK_PREFIX):]
-            try:
-                record = parse_record(check, pipeline, sha)
-            except InvalidRecord as error:
-                result.notes.append(f"{sha[:12]} {pipeline}: not updated, its record is not "
-                                    f"trusted ({error})")
-                continue
-            if record.run_status != "running" or record.run_id is None:
-                continue
-            if record.backend != backend:
-                result.notes.append(f"{sha[:12]} {pipeline}: not updated, recorded on backend "
-                                    f"{record.backend}, mlops.yaml says {backend}")
-                continue
-            try:
-                result.checks.append(_update(forge, runner, check.id, record))
-            except (UserError, ForgeError) as error:
-                result.notes.append(f"could not update {sha[:12]} {pipeline}: {error}")
+            _update_commit(forge, runner, sha, backend, result)
+        except ForgeError as error:
+            result.notes.append(f"could not update the check runs of {sha[:12]}: {error}; "
+                                f"{len(commits) - done - 1} commit(s) after it were not looked "
+                                "at: run the status job again once GitHub answers")
+            break
     return result
+
+
+def _update_commit(forge: Forge, runner: PipelineRunner, sha: str, backend: str,
+                   result: StatusResult) -> None:
+    try:
+        checks = forge.check_runs(sha)
+    except UserError as error:
+        result.notes.append(f"could not read the check runs of {sha[:12]}: {error}")
+        return
+    for check in checks:
+        if check.status == "completed" or not check.name.startswith(CHECK_PREFIX):
+            continue
+        pipeline = check.name[len(CHECK_PREFIX):]
+        try:
+            record = parse_record(check, pipeline, sha)
+        except InvalidRecord as error:
+            result.notes.append(f"{sha[:12]} {pipeline}: not updated, its record is not "
+                                f"trusted ({error})")
+            continue
+        if record.run_status != "running" or record.run_id is None:
+            continue
+        if record.backend != backend:
+            result.notes.append(f"{sha[:12]} {pipeline}: not updated, recorded on backend "
+                                f"{record.backend}, mlops.yaml says {backend}")
+            continue
+        try:
+            result.checks.append(_update(forge, runner, check.id, record))
+        except UserError as error:
+            result.notes.append(f"could not update {sha[:12]} {pipeline}: {error}")
 
 
 def _update(forge: Forge, runner: PipelineRunner, check_id: int,

@@ -39,8 +39,9 @@ def supersede_older(forge: Forge, newest: Deployment, bot: str) -> list[int]:
         if known.id >= newest.id:
             told.add(thread_of(known))
             continue
-        states = forge.deployment_states(known.id)
-        if not states or states[0] not in WAITING:
+        states = forge.deployment_states(known.id, limit=1)
+        # No status at all: a comment job GitHub failed between creating it and queuing it.
+        if states and states[0] not in WAITING:
             break
         forge.set_deployment_status(known.id, "error",
                                     f"superseded by deployment {newest.id} to {environment}")
@@ -80,7 +81,7 @@ def end_abandoned(forge: Forge, current: Deployment, bot: str) -> list[int]:
         for known in forge.recent_deployments(current.environment):
             if known.id >= current.id or not is_ours(known, bot):
                 continue
-            if forge.deployment_states(known.id)[:1] == ["in_progress"]:
+            if forge.deployment_states(known.id, limit=1) == ["in_progress"]:
                 forge.set_deployment_status(known.id, "error", (
                     f"its deploy job stopped without finishing (killed); deployment {current.id} "
                     f"took over {current.environment}")[:140])

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from mlops_bot.console import progress
 from mlops_bot.errors import ConfigError, UserError
 from mlops_bot.github.context import ActionContext
+from mlops_bot.github.forge_failure import RERUN, failed_on_github
 from mlops_bot.github.outcome import Decision, Outcome, ReasonCode
 from mlops_bot.github.outputs import write_outputs
+from mlops_bot.github.pygithub_client import ForgeError
 from mlops_bot.github.run_checks import workflow_run_url
 from mlops_bot.interrupts import exit_code, stoppable, stopped_by
 
@@ -115,9 +117,9 @@ def handle_status(ctx: ActionContext) -> Outcome:
     done = [c for c in result.checks if c.status != "running"]
     message = (f"{len(result.commits)} commit(s) looked at; {len(done)} check run(s) completed; "
                f"{len(result.checks) - len(done)} run(s) still running")
-    if not result.ok:
-        return Outcome("stop", ReasonCode.FAILED, f"{message}; {'; '.join(result.notes)}",
-                       details=result.to_dict())
+    if not result.ok:  # GitHub refused or failed: said in the job summary too
+        return failed_on_github(ctx.environ, f"{message}; {'; '.join(result.notes)}",
+                                details=result.to_dict())
     return Outcome("proceed" if done else "stop", ReasonCode.OK if done else
                    ReasonCode.NOTHING_CHANGED, message, details=result.to_dict())
 
@@ -232,3 +234,5 @@ def _guarded(handler: Callable[[ActionContext], Outcome], ctx: ActionContext) ->
         return Outcome("stop", ReasonCode.CONFIG_INVALID, str(error))
     except UserError as error:
         return Outcome("stop", ReasonCode.FAILED, str(error))
+    except ForgeError as error:  # GitHub failed, not mlops-bot: a sentence, exit 1
+        return failed_on_github(ctx.environ, f"{error}; {RERUN}")

@@ -17,7 +17,8 @@ commit the repository has (`fake.repo().commits.add(sha)`), `filter=latest` keep
 each name. `fake.token_permissions` (None: everything) models a workflow token's `permissions:`:
 a route outside them answers 403 "Resource not accessible by integration", as GitHub does.
 
-Faults are injected per route name: `fake.fail("permission", 500)` (once), `times=None` (always).
+Faults are injected per route name: `fake.fail("permission", 500)` (once), `times=None` (always),
+`after=1` (from the second request of the route on).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Fault:
     times: int | None  # None: every request
     headers: dict[str, str]
     delay: float  # seconds before answering, to provoke client timeouts
+    after: int = 0  # requests of the route answered before the fault starts
 
 
 @dataclass
@@ -248,11 +250,14 @@ class FakeGitHub:
         self._routes.append(_Route(method, re.compile(f"^{regex}$"), name, handler))
 
     def fail(self, route: str, status: int, *, times: int | None = 1, message: str | None = None,
-             headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+             headers: dict[str, str] | None = None, delay: float = 0.0, after: int = 0) -> None:
+        """The next requests of `route` (`times`, None: all; after the first `after` of them,
+        answered as usual) answered `status` with GitHub's error body."""
         assert any(r.name == route for r in self._routes), f"no route named {route}"
         text = message or {401: "Bad credentials", 403: "Forbidden", 404: "Not Found"}.get(
             status, "Server Error")
-        self.faults.setdefault(route, []).append(Fault(status, text, times, headers or {}, delay))
+        self.faults.setdefault(route, []).append(Fault(status, text, times, headers or {}, delay,
+                                                       after))
 
     def calls(self, route: str) -> list[Recorded]:
         return [r for r in self.requests if r.route == route]
@@ -301,6 +306,9 @@ class FakeGitHub:
             if not queue:
                 return None
             fault = queue[0]
+            if fault.after > 0:
+                fault.after -= 1
+                return None
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
