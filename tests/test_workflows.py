@@ -7,13 +7,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 
 from mlops_bot.backends.gcp.identities import Federation
+from mlops_bot.config import parse_config
+from mlops_bot.config_location import state_folder
 from mlops_bot.flows.init import (
     ACTION_PLACEHOLDER,
     TEMPLATES,
@@ -36,6 +38,9 @@ _CHECKOUT_ACTION = "actions/checkout@"
 _DEPLOY_ACCOUNT = "vars.GCP_DEPLOY_SERVICE_ACCOUNT"
 _DEFAULT_BRANCH = "${{ github.event.repository.default_branch }}"
 _BUILD_ACCOUNT = "vars.GCP_BUILD_SERVICE_ACCOUNT"
+_CACHE_SHA = "5a3ec84eff668545956fd18022155c47e93e2684"
+_CACHE_ACTION = f"actions/cache@{_CACHE_SHA}"  # restores, and saves after the job
+_CACHE_RESTORE = f"actions/cache/restore@{_CACHE_SHA}"  # restores only
 
 
 # --- the lint -------------------------------------------------------------------------------
@@ -137,6 +142,10 @@ def _lint_comment_job(name: str, job: dict[str, Any]) -> list[str]:
                  f"{(step.get('with') or {}).get('ref') or (step.get('with') or {})['repository']}"
                  for step in _checkouts(job)
                  if {"ref", "repository"} & set(step.get("with") or {})]
+    # It runs on the default branch, whose caches every branch's jobs read: restore only.
+    problems += [f"comment-saves-cache: job {name} runs on comments and saves a cache with "
+                 f"{step['uses']}" for step in job.get("steps") or []
+                 if re.match(r"actions/cache(/save)?@", str(step.get("uses", "")))]
     return problems
 
 
@@ -275,8 +284,9 @@ def test_the_push_job_has_the_history_and_keyless_cloud_auth():
                                        "cancel-in-progress": False}
     job = workflow["jobs"]["push"]
     assert job["permissions"] == {"contents": "read", "checks": "write", "id-token": "write"}
-    checkout, auth, action = job["steps"]
+    checkout, cache, auth, action = job["steps"]
     assert checkout["with"]["fetch-depth"] == 0
+    assert cache["uses"] == _CACHE_ACTION
     assert auth["uses"].startswith(_AUTH_ACTION)
     assert auth["with"] == {"workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
                             "service_account": "${{ " + _BUILD_ACCOUNT + " }}"}
@@ -308,6 +318,73 @@ def test_only_the_approved_deploy_jobs_use_the_deploy_identity(generated):
     assert names == {"mlops-comment.yml", "mlops-retrain.yml", "mlops-monitor.yml"}
     for name in names:
         assert "environment" in _workflow(name)["jobs"]["deploy"]
+
+
+# The commands that plan, and so keep the planning cache (mlops_bot/repo/cache_files.py) ->
+# whether their job saves it too. The comment job (/plan) runs for anyone's comment on the
+# default branch, whose cache every push reads: it restores only.
+_PLANNING_COMMANDS = {"push": True, "plan": True, "comment": False}
+_CACHE_KEYS = {"key": "mlops-plan-cache-${{ github.ref_name }}-${{ github.sha }}",
+               "restore-keys": "mlops-plan-cache-${{ github.ref_name }}-\nmlops-plan-cache-\n"}
+
+
+def _cache_folder_as_the_action_sees_it(config_text: str) -> str:
+    """The planning caches' folder, relative to the workspace: the action's container has the
+    workspace at /github/workspace, the repository root, and no MLOPS_BOT_STATE_DIR."""
+    from mlops_bot.repo.image_index import image_index_file
+    from mlops_bot.repo.import_index import index_file
+    from mlops_bot.repo.parameter_cache import parameter_cache_file
+
+    config = parse_config(config_text, "mlops.yaml")
+    workspace = Path("/github/workspace")
+    state = state_folder(workspace, config.state_dir)
+    folders = {file.parent for file in (
+        index_file(state, config.pipelines_dir, config.shared),
+        image_index_file(state, config.pipelines_dir, config.shared),
+        parameter_cache_file(state))}
+    [folder] = folders  # the one folder the step keeps
+    assert folder != state  # never the state folder itself: the local registry and runs
+    return str(PurePosixPath(folder.relative_to(workspace)))
+
+
+def _jobs_commands(path: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each job -> the command its mlops step runs, and the job."""
+    jobs = yaml.safe_load(path.read_text())["jobs"]
+    return {name: (step["with"]["command"], job) for name, job in jobs.items()
+            for step in job["steps"] if step.get("id") == "mlops"}
+
+
+@pytest.mark.parametrize("where", ["repository", "init"])
+def test_the_jobs_that_plan_keep_the_planning_cache_and_no_other(where, generated,
+                                                                 monkeypatch):
+    monkeypatch.delenv("MLOPS_BOT_STATE_DIR", raising=False)
+    paths, config = ((WORKFLOWS, ROOT / "mlops.yaml") if where == "repository"
+                     else (generated, TEMPLATE_DIR / "mlops.yaml"))
+    folder = _cache_folder_as_the_action_sees_it(config.read_text())
+    assert folder == ".mlops/cache"
+    planning = set()
+    for path in paths:
+        for name, (command, job) in _jobs_commands(path).items():
+            steps = job["steps"]
+            caches = [i for i, step in enumerate(steps)
+                      if str(step.get("uses", "")).startswith("actions/cache")]
+            if command not in _PLANNING_COMMANDS:
+                assert caches == [], (path.name, name)
+                continue
+            planning.add((path.name, name))
+            [index] = caches
+            step = steps[index]
+            assert step["uses"] == (_CACHE_ACTION if _PLANNING_COMMANDS[command]
+                                    else _CACHE_RESTORE), (path.name, name)
+            assert step["with"] == {"path": folder, **_CACHE_KEYS}, (path.name, name)
+            # After the checkout (which would clean the folder away), before the bot plans.
+            mlops = next(i for i, s in enumerate(steps) if s.get("id") == "mlops")
+            assert steps[index - 1]["uses"].startswith(_CHECKOUT_ACTION) and index < mlops
+            # actions/cache needs no permission of the job's token.
+            assert "actions" not in job["permissions"], (path.name, name)
+            assert f"uses: {step['uses']} # v4.2.3\n" in path.read_text()
+    assert planning == {("mlops-push.yml", "push"), ("mlops-plan.yml", "plan"),
+                        ("mlops-comment.yml", "command")}
 
 
 # Inputs of `command: promote`, being added to action.yml at the time of writing: tolerated as
@@ -546,6 +623,18 @@ jobs:
         with:
           ref: refs/pull/${{ github.event.issue.number }}/head
 """,),
+    "comment-saves-cache": ("""
+on: [issue_comment]
+permissions: {}
+jobs:
+  command:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions: {contents: read}
+    steps:
+      - uses: actions/cache@5a3ec84eff668545956fd18022155c47e93e2684 # v4.2.3
+        with: {path: .mlops/cache, key: "plan-${{ github.sha }}"}
+""",),
     "deploy-identity": ("""
 on: [push]
 permissions: {}
@@ -596,3 +685,8 @@ _DEPLOY_CONCURRENCY = "    concurrency: {group: deploy-production, cancel-in-pro
 def test_a_deploy_job_queues_per_environment_without_cancelling(concurrency, ok):
     problems = lint(BAD["deploy-concurrency"][0].replace(_DEPLOY_CONCURRENCY, concurrency))
     assert _rules(problems) == (set() if ok else {"deploy-concurrency"})
+
+
+def test_a_comment_job_may_restore_a_cache():
+    restoring = BAD["comment-saves-cache"][0].replace("actions/cache@", "actions/cache/restore@")
+    assert lint(restoring) == []
