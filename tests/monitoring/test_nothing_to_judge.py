@@ -148,3 +148,16 @@ def test_on_backend_gcp_the_hourly_action_leaves_monitoring_to_vertex(tmp_path, 
     explicit = cli("monitor", "staging", cwd=repo)
     assert explicit.returncode == 0, explicit.stderr
     assert "on backend gcp Vertex AI Model Monitoring watches the endpoint" in explicit.stdout
+
+
+def test_a_quiet_hour_leaves_a_drift_episode_open(tmp_path):
+    repo = tmp_path / "repo"
+    state = make_state(repo)
+    log_requests(state, rows(300, 2, shift=1.0), NOW)
+    assert cli("monitor", "staging", "--now", NOW_ISO, cwd=repo).returncode == 1
+    episode = state / "monitoring" / "staging" / "episode.json"
+    started = json.loads(episode.read_text())["started"]
+    # Two days on, no request in the last day: skipped, and the drift is not taken as over.
+    quiet = cli("monitor", "staging", "--now", "2026-05-30T20:26:40Z", cwd=repo)
+    assert quiet.returncode == 0 and "skipped, nothing to judge" in quiet.stdout
+    assert json.loads(episode.read_text())["started"] == started
