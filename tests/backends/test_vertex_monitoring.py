@@ -19,6 +19,7 @@ from mlops_bot.backends.monitoring_types import MonitoredModel
 from mlops_bot.config import ApiEndpoints, GcpConfig
 from mlops_bot.errors import UserError
 from mlops_bot.monitoring_config import Monitoring
+from tests.support.fake_gcs import FakeGcs
 from tests.support.fake_iam import Iam, credentials_for
 from tests.support.fake_vertex_monitoring import FakeVertexMonitoring, anomaly
 
@@ -38,10 +39,23 @@ def vertex() -> Iterator[FakeVertexMonitoring]:
         yield fake
 
 
+_STORAGE: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def storage() -> Iterator[FakeGcs]:
+    """Cloud Storage for the training data the sync reads (none: it notes that it could not
+    tell the features' kinds), so no test reaches for the real service."""
+    with FakeGcs() as fake:
+        _STORAGE["endpoint"] = fake.endpoint
+        yield fake
+
+
 def service(vertex: FakeVertexMonitoring, credentials: Any = None) -> VertexMonitoring:
     config = GcpConfig(project=PROJECT, region=REGION, artifact_repository="images",
                        registry_bucket="acme-registry",
-                       api_endpoints=ApiEndpoints(aiplatform=vertex.endpoint))
+                       api_endpoints=ApiEndpoints(aiplatform=vertex.endpoint,
+                                                  storage=_STORAGE["endpoint"]))
     clients = GcpClients(config, credentials or AnonymousCredentials())
     return VertexMonitoring(clients, request_timeout=2.0, poll_seconds=0.01)
 

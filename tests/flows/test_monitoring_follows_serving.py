@@ -31,6 +31,7 @@ from mlops_bot.flows.schedules import parse_now
 from mlops_bot.github.console_forge import ConsoleForge
 from tests.monitoring.synthetic import NOW, NOW_ISO, log_requests, make_state, rows
 from tests.support.cli import cli, cli_json
+from tests.support.fake_gcs import FakeGcs
 from tests.support.fake_iam import Iam, credentials_for
 from tests.support.fake_vertex_monitoring import FakeVertexMonitoring, anomaly
 from tests.support.models import train_wine_model, wine_features
@@ -41,7 +42,7 @@ SAMPLE = [[14.23, 1.71, 2.43, 15.6, 127.0, 2.8, 3.06, 0.28, 2.29, 5.64, 1.04, 3.
 MLOPS_YAML = """\
 backend: gcp
 gcp: {project: test-project, region: europe-west4, artifact_repository: images,
-      registry_bucket: registry, api_endpoints: {aiplatform: "ENDPOINT"}}
+      registry_bucket: registry, api_endpoints: {aiplatform: "ENDPOINT", storage: "STORAGE"}}
 environments:
   staging:
     endpoint: wine-staging
@@ -116,24 +117,35 @@ def vertex(gcs: Path) -> Iterator[FakeVertexMonitoring]:
         yield fake
 
 
+@pytest.fixture(scope="module")
+def storage() -> Iterator[FakeGcs]:
+    """Cloud Storage for the training data the monitoring sync reads (none here: it notes that
+    it could not tell the features' kinds), so no test reaches for the real service."""
+    with FakeGcs() as fake:
+        yield fake
+
+
 @pytest.fixture
-def repo(tmp_path: Path, vertex: FakeVertexMonitoring) -> Path:
+def repo(tmp_path: Path, vertex: FakeVertexMonitoring, storage: FakeGcs) -> Path:
     folder = tmp_path / "repo"
     folder.mkdir()
-    (folder / "mlops.yaml").write_text(MLOPS_YAML.replace("ENDPOINT", vertex.endpoint))
+    (folder / "mlops.yaml").write_text(MLOPS_YAML.replace("ENDPOINT", vertex.endpoint)
+                                       .replace("STORAGE", storage.endpoint))
     (folder / "smoke.json").write_text(json.dumps({"instances": SAMPLE}))
     return folder
 
 
 @pytest.fixture
-def backends(vertex: FakeVertexMonitoring, tmp_path: Path) -> Backends:
-    return backends_as(vertex, tmp_path, AnonymousCredentials())
+def backends(vertex: FakeVertexMonitoring, tmp_path: Path, storage: FakeGcs) -> Backends:
+    return backends_as(vertex, tmp_path, AnonymousCredentials(), storage)
 
 
-def backends_as(vertex: FakeVertexMonitoring, tmp_path: Path, credentials: Any) -> Backends:
+def backends_as(vertex: FakeVertexMonitoring, tmp_path: Path, credentials: Any,
+                storage: FakeGcs) -> Backends:
     config = GcpConfig(project=PROJECT, region=REGION, artifact_repository="images",
                        registry_bucket="registry",
-                       api_endpoints=ApiEndpoints(aiplatform=vertex.endpoint))
+                       api_endpoints=ApiEndpoints(aiplatform=vertex.endpoint,
+                                                  storage=storage.endpoint))
     clients = GcpClients(config, credentials)
     fast: dict[str, Any] = {"request_timeout": 2.0, "poll_seconds": 0.02}
     return Backends(
@@ -203,10 +215,10 @@ class _RolesBeforeMonitoring(Iam):
 
 
 def test_a_deploy_identity_without_monitoring_rights_deploys_and_is_told_in_one_note(
-        vertex: FakeVertexMonitoring, repo: Path, tmp_path: Path) -> None:
+        vertex: FakeVertexMonitoring, repo: Path, tmp_path: Path, storage: FakeGcs) -> None:
     config = parse_config((repo / "mlops.yaml").read_text(), "mlops.yaml")
     vertex.enforce(_RolesBeforeMonitoring(PROJECT, "registry"))
-    backends = backends_as(vertex, tmp_path, credentials_for(DEPLOY.email(PROJECT)))
+    backends = backends_as(vertex, tmp_path, credentials_for(DEPLOY.email(PROJECT)), storage)
 
     result = promote(backends, config, "staging", "wine_quality", repo_root=repo,
                      run_id="run-1")
