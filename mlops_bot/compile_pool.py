@@ -5,8 +5,10 @@ that environment's interpreter (`python -I -B -c <worker source>`): mlops-bot's 
 decide what a definition may import, and nothing a definition does at module level (exit, crash,
 print, change the working directory) reaches mlops-bot. Pipelines sharing an environment compile
 in one worker, so kfp is imported once per environment, not once per pipeline. WarmWorkers
-starts the first workers (interpreter and kfp import) before their jobs are known, e.g. while a
-push builds its images; a worker reads its jobs only once kfp is imported.
+starts the first workers (interpreter and kfp import) before their jobs are known; a worker reads
+its jobs only once kfp is imported. Compiling needs no image: `compile_specs` gives kfp's output,
+which a push pins to each pipeline's images once they are built (`CompiledSpec.pinned`), so it
+compiles while its images build.
 
 A worker that dies or hangs while loading a pipeline fails that pipeline (named, with what it
 printed); the pipelines after it in the batch are compiled by a new worker.
@@ -32,7 +34,8 @@ from mlops_bot.compile import (
 from mlops_bot.compile_envs import CompileEnvironment, compile_environment, declared_in
 from mlops_bot.repo.layout import Problem
 
-__all__ = ["CompileJob", "WarmWorkers", "compile_in_environments"]
+__all__ = ["CompileJob", "CompiledSpec", "WarmWorkers", "compile_in_environments",
+           "compile_specs"]
 
 _PARALLEL = 2  # workers at once: each is a CPU-bound Python process
 _SECONDS_PER_PIPELINE = 120.0  # a definition's module level that runs longer is stuck
@@ -54,6 +57,19 @@ class CompileJob:
 
 
 Outcome = CompiledPipeline | Problem
+
+
+@dataclass(frozen=True)
+class CompiledSpec:
+    """kfp's output for one pipeline, before its images are pinned."""
+
+    pipeline: str
+    raw: str
+    kfp_version: str
+
+    def pinned(self, pins: Mapping[str, str]) -> CompiledPipeline:
+        """The published form, with the images `pins` names (image name -> ref) pinned."""
+        return compiled_from(self.pipeline, self.raw, pins, self.kfp_version)
 
 
 class WarmWorkers:
@@ -107,9 +123,17 @@ class WarmWorkers:
 def compile_in_environments(tree: Path, jobs: Sequence[CompileJob], pins: Mapping[str, str],
                             envs: Path, warm: WarmWorkers | None = None) -> dict[str, Outcome]:
     """Compile each job from the checkout `tree`, in its environment (made under `envs`):
-    pipeline name -> the compiled pipeline, or the problem with file and line. A worker of
-    `warm` already started in an environment compiles that environment's first batch."""
-    outcomes: dict[str, Outcome] = {}
+    pipeline name -> the compiled pipeline with `pins` pinned, or the problem with file and
+    line. A worker of `warm` already started in an environment compiles that environment's
+    first batch."""
+    return {name: outcome.pinned(pins) if isinstance(outcome, CompiledSpec) else outcome
+            for name, outcome in compile_specs(tree, jobs, envs, warm).items()}
+
+
+def compile_specs(tree: Path, jobs: Sequence[CompileJob], envs: Path,
+                  warm: WarmWorkers | None = None) -> dict[str, CompiledSpec | Problem]:
+    """`compile_in_environments` without pinning: each job's kfp output, or its problem."""
+    outcomes: dict[str, CompiledSpec | Problem] = {}
     batches: dict[str, list[tuple[CompileJob, str]]] = {}
     labels: dict[str, str] = {}
     for job in jobs:
@@ -126,16 +150,16 @@ def compile_in_environments(tree: Path, jobs: Sequence[CompileJob], pins: Mappin
         labels[environment.python] = environment.label
     with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
         done = pool.map(lambda item: _batch(tree, CompileEnvironment(item[0], labels[item[0]]),
-                                            item[1], pins, warm), batches.items())
+                                            item[1], warm), batches.items())
         for results in done:
             outcomes.update(results)
     return {job.pipeline: outcomes[job.pipeline] for job in jobs}
 
 
 def _batch(tree: Path, environment: CompileEnvironment, jobs: list[tuple[CompileJob, str]],
-           pins: Mapping[str, str], warm: WarmWorkers | None) -> dict[str, Outcome]:
+           warm: WarmWorkers | None) -> dict[str, CompiledSpec | Problem]:
     """One environment's pipelines, by as many workers as crashes make necessary."""
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, CompiledSpec | Problem] = {}
     remaining = list(jobs)
     process = warm.take(environment.python) if warm is not None else None
     while remaining:
@@ -148,8 +172,7 @@ def _batch(tree: Path, environment: CompileEnvironment, jobs: list[tuple[Compile
         for job, _ in remaining:
             event = finished.get(job.pipeline)
             if event is not None:
-                outcomes[job.pipeline] = _outcome(tree, environment, job, event, pins,
-                                                  kfp_version)
+                outcomes[job.pipeline] = _outcome(tree, environment, job, event, kfp_version)
         unfinished = [j for j in remaining if j[0].pipeline not in finished]
         if not unfinished:
             break
@@ -204,10 +227,10 @@ def _worker(tree: Path, environment: CompileEnvironment, jobs: list[tuple[Compil
 
 
 def _outcome(tree: Path, environment: CompileEnvironment, job: CompileJob,
-             event: dict[str, Any], pins: Mapping[str, str], kfp_version: str) -> Outcome:
+             event: dict[str, Any], kfp_version: str) -> CompiledSpec | Problem:
     error = event.get("error")
     if error is None:
-        return compiled_from(job.pipeline, event["spec"], pins, kfp_version)
+        return CompiledSpec(job.pipeline, event["spec"], kfp_version)
     message = str(error["message"])
     if error.get("module"):
         message += (f": `{error['module']}` is not installed in {job.pipeline}'s compile "

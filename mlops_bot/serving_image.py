@@ -13,8 +13,9 @@ training component; default scikit-learn):
 - anything else (TensorFlow SavedModels, XGBoost `.bst`, PyTorch, ...): no serving image; the
   promotion is refused before anything is registered (`check_framework`).
 
-When: at push, on backend gcp, right after the pipeline images (`serving_images`, called by
-the push flow), by the same ImageBuilder (Cloud Build), as the build identity; the ref goes into
+When: at push, on backend gcp, right after each pipeline's image (`serving_image`, called by
+the push flow as soon as that image is ready), by the same ImageBuilder (Cloud Build), as the
+build identity; the ref goes into
 the registry version's manifest (`serving_image`), and `deploy` only reads it there
 (`serving_candidate`), so the deploy identity never builds. The context this module writes is a
 two-stage Dockerfile (the server's dependencies are installed as root into `/opt/mlops-bot/lib`
@@ -30,6 +31,7 @@ The container contract below is what the Vertex upload request carries (backends
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import tempfile
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_bot.backends.model_types import ModelCandidate
-from mlops_bot.backends.types import BuildRequest
+from mlops_bot.backends.types import BuildRequest, BuildResult
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.repo.layout import Image, image_name
@@ -60,6 +62,7 @@ __all__ = [
     "check_framework",
     "serving_candidate",
     "serving_dockerfile",
+    "serving_image",
     "serving_image_request",
     "serving_images",
 ]
@@ -118,13 +121,31 @@ def serving_images(config: Config, builder: ImageBuilder, plan: Plan,
         results = builder.build(list(requests.values()))
     found, notes = {}, []
     for pipeline, result in zip(requests, results, strict=True):
-        if result.ref and result.status != "failed":
-            found[pipeline] = result.ref
-            notes.append(f"{pipeline}: models are served by {result.ref} ({result.status})")
-        else:
-            notes.append(f"{pipeline}: no serving image, so its models cannot be deployed to "
-                         f"Vertex AI: {result.error}")
+        ref, note = _outcome(pipeline, result)
+        notes.append(note)
+        if ref:
+            found[pipeline] = ref
     return found, notes
+
+
+def serving_image(config: Config, builder: ImageBuilder, pipeline: str, base: str | None,
+                  git_sha: str) -> tuple[str | None, str | None]:
+    """`serving_images` for one pipeline, once its pipeline image `base` (a pinned ref; None:
+    it has none) is built: its serving image ref (None: none) and the note saying what
+    happened (None: nothing to say, not on gcp or no pipeline image)."""
+    if config.backend != "gcp" or base is None:
+        return None, None
+    progress(f"==> serving image of {pipeline}")
+    with tempfile.TemporaryDirectory(prefix="mlops-bot-serving-") as root:
+        [result] = builder.build([serving_image_request(pipeline, base, git_sha, Path(root))])
+    return _outcome(pipeline, result)
+
+
+def _outcome(pipeline: str, result: BuildResult) -> tuple[str | None, str]:
+    if result.ref and result.status != "failed":
+        return result.ref, f"{pipeline}: models are served by {result.ref} ({result.status})"
+    return None, (f"{pipeline}: no serving image, so its models cannot be deployed to Vertex "
+                  f"AI: {result.error}")
 
 
 def serving_candidate(config: Config, registry: PipelineRegistry,
@@ -192,6 +213,7 @@ CMD [{command}]
 """
 
 
+@functools.cache  # a push asks once per pipeline; reading package metadata takes milliseconds
 def _pin(distribution: str) -> str:
     try:
         return f"{distribution}=={metadata.version(distribution)}"

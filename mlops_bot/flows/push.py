@@ -1,4 +1,6 @@
-"""`mlops-bot push`: plan -> build -> compile -> publish -> run -> report.
+"""`mlops-bot push`: plan -> build -> compile -> publish -> run -> report, each pipeline on its
+own: it is published and run as soon as its images are built and its spec compiled, while the
+other pipelines' images still build (push_pipeline.py).
 
 Idempotent by construction: images are keyed by content hash, versions by the compiled spec and
 runs by (version, parameters, trigger), so pushing the same range again builds, publishes and
@@ -10,8 +12,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_bot import __version__
 from mlops_bot.backends.factory import Backends
-from mlops_bot.backends.types import BuildRequest, BuildResult, RunRequest
+from mlops_bot.backends.types import RunRequest
 from mlops_bot.backends.versions import tags_for_push
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.flows.image_refs import RepositoryImages
+from mlops_bot.flows.push_pipeline import Builds, Published, in_thread, pinned
 from mlops_bot.flows.results.push import PushResult, RunOutcome, VersionOutcome
 from mlops_bot.flows.run_pool import RunPool, deadline_of, not_started, parallel_runs, run_or_wait
 from mlops_bot.repo.checkout import checkout
@@ -37,14 +42,18 @@ from mlops_bot.repo.parameter_needs import parameter_notes
 from mlops_bot.repo.parameters import merge_parameters, run_py_parameters
 from mlops_bot.repo.plan import PipelinePlan, Plan
 from mlops_bot.repo.planner import ChangePlanner
-from mlops_bot.serving_image import MANIFEST_KEY, serving_images
+from mlops_bot.serving_image import MANIFEST_KEY, serving_image
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from mlops_bot.compile import CompiledPipeline
-    from mlops_bot.compile_pool import CompileJob, WarmWorkers
+    from mlops_bot.compile_pool import CompiledSpec, CompileJob
     from mlops_bot.config import Config
 
 __all__ = ["PushFlow", "PushResult", "run_id_for"]
+
+_PIPELINES_AT_ONCE = 30  # pipelines between their images and their run's start (serving builds)
 
 
 def run_id_for(pipeline: str, version: str, parameters: dict[str, Any], trigger: str) -> str:
@@ -72,7 +81,7 @@ class PushFlow:
         self._trigger = trigger
         self._wait = wait
         self._on_run = on_run
-        self._serving: dict[str, str] = {}  # pipeline -> its serving image, recorded on publish
+        self._pinning = threading.Lock()  # pipelines' specs are pinned one at a time
 
     def _plan(self, base: str, head: str, cli_parameters: dict[str, Any],
               cache: bool = True) -> Plan:
@@ -104,112 +113,110 @@ class PushFlow:
             return result
         # The whole commit: a definition may read any file of the repository (relative paths
         # resolve in the checkout, compile_worker.py), and none may come from local edits.
-        with checkout(self._git, plan.head, []) as tree, self._warm_compile(plan, tree) as warm:
-            with _step(f"build {sum(len(p.images) for p in plan.pipelines)} image(s)"):
+        with checkout(self._git, plan.head, []) as tree, \
+                RunPool(_PIPELINES_AT_ONCE, math.inf) as pipelines, \
+                RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as runs:
+            published: dict[str, Published] = {}
+
+            def ready(entry: PipelinePlan) -> None:  # its images ended: on to serving, publish, run
+                pipelines.submit(lambda: self._pipeline(entry, plan.head, tree, builds, compiled,
+                                                        images, cli_parameters, runs, result),
+                                 lambda outcome: published.__setitem__(entry.name, outcome))
+
+            builds = Builds(plan, tree, ready)
+            images = RepositoryImages(self._git, plan.head, self._config, self._backends.builder,
+                                      tree, builds.refs)
+            with _step(f"build {len(builds.requests)} image(s)"):
                 if self._backends.builder_note:
                     progress(f"  {self._backends.builder_note}")
                     result.notes.append(self._backends.builder_note)
-                result.builds = self._build(plan, tree)
-            refs = {b.image: b.ref for b in result.builds if b.ref}
-            # On gcp, the image each pipeline's models will be served by (serving_image.py).
-            self._serving, notes = serving_images(self._config, self._backends.builder, plan, refs)
-            result.notes += notes
-            compiled = self._compile(plan, tree, refs, result, warm)
-            # Each pipeline's run starts once it is published, while the next one publishes.
-            with RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as pool:
-                for entry in plan.pipelines:
-                    self._publish_and_run(entry, plan.head, tree, refs, compiled.get(entry.name),
-                                          cli_parameters, result, pool)
-                pool.drain()
+                # Compiling needs no image: it goes on while they build.
+                compiled = in_thread("mlops-compile", lambda: self._compile(plan, tree))
+                result.builds = builds.run(self._backends.builder)
+            pipelines.drain()  # each published, its run started, as soon as it could be
+            compiled.result()
+            result.builds += images.builds
+            for entry in plan.pipelines:
+                outcome = published[entry.name]
+                result.versions.append(outcome.version)
+                result.notes += outcome.notes
+                result.runs += [outcome.run] if outcome.run else []
+            runs.drain()
         order = [p.name for p in plan.pipelines]
         result.runs.sort(key=lambda r: order.index(r.pipeline))
         return result
 
-    def _build(self, plan: Plan, tree: Path) -> list[BuildResult]:
-        requests = {(i.image.name, i.image.content_hash):
-                    BuildRequest(i.image, p.name, plan.head, tree)
-                    for p in plan.pipelines for i in p.images}
-        requests.update({(i.image.name, i.image.content_hash):
-                         BuildRequest(i.image, "shared", plan.head, tree)
-                         for i in plan.shared_images})
-        return self._backends.builder.build(list(requests.values()))
-
-    def _compile_jobs(self, plan: Plan, refs: dict[str, str] | None) -> list[CompileJob]:
-        """The pipelines to compile: those whose images built (all of them, refs None)."""
+    def _compile_jobs(self, plan: Plan) -> list[CompileJob]:
         from mlops_bot.compile_pool import CompileJob
 
         return [CompileJob(e.name, e.pipeline.path, configured_function(self._config, e.name),
                            e.pipeline.definition)
                 for e in plan.pipelines
-                if (refs is None or all(i.image.name in refs for i in e.images))
-                and not e.pipeline.spec]  # a compiled spec is read as it is (precompiled.py)
+                if not e.pipeline.spec]  # a compiled spec is read as it is (precompiled.py)
 
-    def _warm_compile(self, plan: Plan, tree: Path) -> WarmWorkers:
-        """Compile workers that start while the images build: their environments follow from
-        what each pipeline declares, not from its images (compile_envs.py)."""
+    def _compile(self, plan: Plan, tree: Path) -> dict[str, CompiledSpec | Problem]:
+        """Every pipeline, each in its own environment (compile_pool.py), its images pinned
+        later, once they are built."""
         from mlops_bot.backends.factory import state_dir
-        from mlops_bot.compile_pool import WarmWorkers
+        from mlops_bot.compile_pool import compile_specs
 
-        return WarmWorkers(tree, self._compile_jobs(plan, None),
-                           state_dir(self._config, self._git.root) / "envs")
-
-    def _compile(self, plan: Plan, tree: Path, refs: dict[str, str], result: PushResult,
-                 warm: WarmWorkers) -> dict[str, CompiledPipeline | Problem]:
-        """Every pipeline whose images built, each in its own environment (compile_pool.py)."""
-        from mlops_bot.backends.factory import state_dir
-        from mlops_bot.compile_pool import compile_in_environments
-
-        jobs = self._compile_jobs(plan, refs)
+        jobs = self._compile_jobs(plan)
         with _step(f"compile {len(jobs)} pipeline(s)"):
-            outcomes = compile_in_environments(tree, jobs, refs,
-                                               state_dir(self._config, self._git.root) / "envs",
-                                               warm)
-        # Every image the repository builds that a spec names, pinned (image_refs.py).
-        images = RepositoryImages(self._git, plan.head, self._config, self._backends.builder,
-                                  tree, refs)
-        images.complete([e.pipeline for e in plan.pipelines
-                         if all(i.image.name in refs for i in e.images)], outcomes)
-        result.builds += images.builds
-        return outcomes
+            return compile_specs(tree, jobs, state_dir(self._config, self._git.root) / "envs")
 
-    def _publish_and_run(self, entry: PipelinePlan, head: str, tree: Path,
-                         refs: dict[str, str], compiled: CompiledPipeline | Problem | None,
-                         cli_parameters: dict[str, Any],
-                         result: PushResult, pool: RunPool) -> None:
-        missing = [i.image.name for i in entry.images if i.image.name not in refs]
-        if missing or compiled is None:
-            result.versions.append(VersionOutcome(
+    def _pipeline(self, entry: PipelinePlan, head: str, tree: Path, builds: Builds,
+                  compiled: Future[dict[str, CompiledSpec | Problem]], images: RepositoryImages,
+                  cli_parameters: dict[str, Any], runs: RunPool, result: PushResult) -> Published:
+        """In a worker thread, once the pipeline's images ended: its serving image, its spec
+        pinned, published, its run started."""
+        missing = builds.missing(entry)
+        if missing:
+            return Published(VersionOutcome(
                 entry.name, None, "failed", error=f"not compiled: image {', '.join(missing)} "
                 "failed to build"))
-            return
+        # On gcp, the image the pipeline's models will be served by (serving_image.py).
+        serving, note = serving_image(self._config, self._backends.builder, entry.name,
+                                      builds.base(entry), head)
+        spec = pinned(entry, compiled.result().get(entry.name), builds, images, self._pinning)
+        outcome = self._publish_and_run(entry, head, tree, spec, serving, cli_parameters,
+                                        runs, result)
+        outcome.notes[:0] = [note] if note else []
+        return outcome
+
+    def _publish_and_run(self, entry: PipelinePlan, head: str, tree: Path,
+                         compiled: CompiledPipeline | Problem | None, serving: str | None,
+                         cli_parameters: dict[str, Any], runs: RunPool,
+                         result: PushResult) -> Published:
+        """Publish the pipeline and start its run (`result` hears of the run as it ends)."""
+        if compiled is None:  # not compiled, and no compiled spec to read
+            return Published(VersionOutcome(entry.name, None, "failed",
+                                            error="not compiled: no spec was compiled"))
         if isinstance(compiled, Problem):
-            result.versions.append(VersionOutcome(entry.name, None, "failed",
-                                                  error=str(compiled)))
-            return
-        outcome = self._publish(entry, compiled, head)
-        result.versions.append(outcome)
-        if outcome.version is None:
-            return
+            return Published(VersionOutcome(entry.name, None, "failed", error=str(compiled)))
+        outcome = Published(self._publish(entry, compiled, head, serving))
+        version = outcome.version.version
+        if version is None:
+            return outcome
         if not self._should_run(entry.name):
-            result.notes.append(f"{entry.name}: not run (run_branches or pipelines."
-                                f"{entry.name}.run in mlops.yaml)")
-            return
+            outcome.notes.append(f"{entry.name}: not run (run_branches or pipelines."
+                                 f"{entry.name}.run in mlops.yaml)")
+            return outcome
         try:
             parameters = self._parameters(entry, compiled, tree, cli_parameters)
         except UserError as error:
-            result.runs.append(RunOutcome(entry.name, outcome.version, "", "failed",
-                                          error=str(error)))
-            return
+            outcome.run = RunOutcome(entry.name, version, "", "failed", error=str(error))
+            return outcome
         request = RunRequest(
-            run_id=run_id_for(entry.name, outcome.version, parameters, self._trigger),
-            pipeline=entry.name, version=outcome.version, spec=compiled.spec,
+            run_id=run_id_for(entry.name, version, parameters, self._trigger),
+            pipeline=entry.name, version=version, spec=compiled.spec,
             parameters=parameters, git_sha=head, trigger=self._trigger, images=compiled.images,
-            labels=run_labels(self._config, entry.name, outcome.version, head))
-        pool.submit(lambda: self._run(request, pool.deadline),
+            labels=run_labels(self._config, entry.name, version, head))
+        runs.submit(lambda: self._run(request, runs.deadline),
                     lambda run: self._ended(run, result))
+        return outcome
 
-    def _publish(self, entry: PipelinePlan, compiled: CompiledPipeline,
-                 head: str) -> VersionOutcome:
+    def _publish(self, entry: PipelinePlan, compiled: CompiledPipeline, head: str,
+                 serving: str | None) -> VersionOutcome:
         import kfp
 
         registry = self._backends.registry
@@ -222,8 +229,8 @@ class PushFlow:
             "mlops_bot_version": __version__,
             "compiled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        if entry.name in self._serving:
-            manifest[MANIFEST_KEY] = self._serving[entry.name]
+        if serving is not None:
+            manifest[MANIFEST_KEY] = serving
         try:
             published = registry.publish(entry.name, compiled.spec, manifest)
             tags = tags_for_push(self._branch, self._default_branch)
