@@ -21,9 +21,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_bot.console import progress
 from mlops_bot.errors import UserError
 from mlops_bot.github.context import step_summary_path
+from mlops_bot.github.forge_failure import RERUN, failed_on_github
 from mlops_bot.github.outcome import Outcome, ReasonCode
+from mlops_bot.github.pygithub_client import ForgeError
 from mlops_bot.github.run_checks import workflow_run_url
 from mlops_bot.report import comments
 from mlops_bot.report.deploy_report import deploy_markdown
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from mlops_bot.config import Config
     from mlops_bot.flows.deployment_checks import DeploymentRefused, Verified
     from mlops_bot.github.context import ActionContext
-    from mlops_bot.github.forge import Deployment, Forge
+    from mlops_bot.github.forge import Deployment, DeploymentState, Forge
 
 __all__ = ["handle_promote"]
 
@@ -56,7 +59,11 @@ def handle_promote(ctx: ActionContext) -> Outcome:
                      number if isinstance(number, int) and number > 0 else None,
                      int((ctx.event.get("comment") or {}).get("id") or 0),
                      workflow_run_url(ctx.environ), ctx.workspace)
-    outcome = job.run(environment, sha)
+    try:
+        outcome = job.run(environment, sha)
+    except ForgeError as error:
+        outcome = failed_on_github(ctx.environ, job.github_failed(error), sha=job.sha,
+                                   environment=job.environment, deployment_id=job.deployment_id)
     summary = step_summary_path(ctx.environ)
     if summary is not None and job.report:
         with summary.open("a", encoding="utf-8") as stream:
@@ -78,6 +85,11 @@ class _DeployJob:
         self.payload: dict[str, Any] = {}
         self.pull_request, self.sha = 0, ""
         self.warnings: list[str] = []
+        # How far it got, for a report GitHub failed (github_failed): the Deployment set
+        # in_progress; what the job decided and the status that ends the Deployment, and
+        # whether that status was set.
+        self.started, self.decided, self.ended = False, "", False
+        self.final: tuple[DeploymentState, str, str | None] | None = None
 
     def run(self, environment: str, sha: str) -> Outcome:
         from mlops_bot.flows.deploy_requirements import recheck
@@ -146,9 +158,10 @@ class _DeployJob:
         except EnvironmentLocked as refused:
             locked = comments.locked(refused.held)
             return self._fail(ReasonCode.ENV_LOCKED, locked, markdown=locked)
-        with lock:
+        try:
             self.forge.set_deployment_status(self.deployment.id, "in_progress", "promoting",
                                              log_url=self.log_url)
+            self.started = True
             end_abandoned(self.forge, self.deployment, self.bot)  # a killed job's, if any
             try:
                 result = self._promote()
@@ -157,6 +170,8 @@ class _DeployJob:
             except Exception as error:
                 self._fail_unexpected(error)
                 raise
+        finally:
+            self._release(lock)
         self.report = deploy_markdown(result) + self._warned()
         if not result["ok"]:
             # The flow has already put the endpoint back as it was; the job fails with why.
@@ -165,9 +180,9 @@ class _DeployJob:
             return self._fail(code, str(result["message"]), report=self.report,
                               details=result)
         url = result.get("url")
-        self.forge.set_deployment_status(
-            self.deployment.id, "success", str(result["message"])[:140], log_url=self.log_url,
-            environment_url=url if isinstance(url, str) and url.startswith("http") else None)
+        self.decided = f"ok: {result['message']}"
+        self._end("success", str(result["message"]),
+                  url if isinstance(url, str) and url.startswith("http") else None)
         self._tell(self.report, "rocket")
         return Outcome("proceed", ReasonCode.OK, str(result["message"]),
                        sha=self.deployment.sha, environment=self.environment,
@@ -220,9 +235,9 @@ class _DeployJob:
         """End the deployment (status `error`) with `message`; the PR is told `report`, else a
         refusal whose body is `markdown` (the bot's own) or `message` as plain text (errors
         quote values that pipelines, runs and services wrote)."""
+        self.decided = f"{code}: {message}"
         if end:
-            self.forge.set_deployment_status(self.deployment_id, "error", message[:140],
-                                             log_url=self.log_url)
+            self._end("error", message)
         self.report = report or comments.refused(
             f"/{self.payload.get('action', 'deploy')} {self.environment}".strip(), code,
             markdown if markdown is not None else plain(message)) + self._warned()
@@ -230,6 +245,49 @@ class _DeployJob:
         return Outcome("stop", code, message, sha=self.sha,
                        environment=self.environment, deployment_id=self.deployment_id,
                        details=details or {})
+
+    def _end(self, state: DeploymentState, description: str, url: str | None = None) -> None:
+        self.final = (state, description[:140], url)
+        self.forge.set_deployment_status(self.deployment_id, state, description[:140],
+                                         log_url=self.log_url, environment_url=url)
+        self.ended = True
+
+    def _release(self, lock: contextlib.ExitStack) -> None:
+        """The lock let go; one GitHub failed to delete lapses (mlops_bot.flows.held_lock)."""
+        from mlops_bot.flows.held_lock import lock_seconds
+
+        try:
+            lock.close()
+        except ForgeError as error:
+            self.warnings.append(
+                f"the lock of {self.environment} could not be released ({error}): it lapses "
+                f"{lock_seconds()} seconds after its last renewal, when the next deploy takes "
+                "it over")
+            progress(f"mlops-bot: warning: {self.warnings[-1]}")
+
+    def github_failed(self, error: ForgeError) -> str:
+        """What the job leaves when GitHub failed: a decided end is set once more (the client
+        does not retry a POST); a Deployment that could not be ended is said to be, and how it
+        ends (flows/superseded.end_abandoned)."""
+        if not (self.decided or self.started):
+            return (f"{error}: nothing was promoted, and deployment {self.deployment_id} was "
+                    f"left as it was; {RERUN}")
+        if self.final is not None and not self.ended:
+            with contextlib.suppress(UserError, ForgeError):
+                self._end(*self.final)
+        if self.ended:
+            shows = f"deployment {self.deployment_id} is {self.final and self.final[0]}"
+        elif self.started:
+            shows = (f"deployment {self.deployment_id} may still show in_progress: the next "
+                     f"deploy to {self.environment} ends it")
+        else:
+            shows = f"deployment {self.deployment_id} was left as it was"
+        if self.started:
+            then = "what the deploy did stands (a re-run would refuse it as a replay)"
+        else:
+            then = "the pull request may not have been told" if self.ended else RERUN
+        return (f"the deploy job ended {self.decided or 'while promoting'}, but GitHub failed "
+                f"to report it: {error}; {shows}; {then}")
 
     def _warned(self) -> str:
         return "".join(f"\n\n:warning: {plain(w)}" for w in self.warnings)
