@@ -208,3 +208,15 @@ def test_status_stops_at_the_first_commit_github_fails_to_answer_for(github, tmp
     assert "GitHub failed to list the check runs of" in run.summary
     assert len(github.calls("list_check_runs")) == 4  # one commit: the request and 3 retries
     assert TOKEN not in run.stderr + run.summary
+
+
+def test_an_unreachable_github_fails_the_comment_job_with_a_sentence(scene, tmp_path, github):
+    repo, _ = scene
+    event = {"action": "created",
+             "issue": {"number": 7, "pull_request": {"url": f"{github.url}/pulls/7"}},
+             "comment": {"id": 555, "body": "/deploy staging", "created_at": NOW,
+                         "user": {"login": "alice", "type": "User"}}}
+    run = run_action(repo.path, tmp_path, "issue_comment", event, inputs={"github-token": TOKEN},
+                     env={"GITHUB_API_URL": CLOSED, **ENV})  # nothing listens there
+    failed(run, f"cannot reach GitHub at {CLOSED} to read the token's user",
+           "check GITHUB_API_URL", "`/deploy staging` was not done")
