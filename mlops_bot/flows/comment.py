@@ -5,7 +5,8 @@ a GitHub Deployment of the PR head commit, pinned now, and `decision=proceed`; t
 deploy job, gated by the environment's required reviewers, verifies the run against the cloud
 and promotes it. What this job knows comes from GitHub: the push job's check runs on the head
 (mlops_bot.flows.head_run) and the locks kept as branches (mlops_bot.github.locks). Every refusal
-is a sticky reply with its reason.
+is a sticky reply with its reason. GitHub failing half-way (a ForgeError) ends the Deployment
+the command created, if any, and fails the job with one sentence (mlops_bot.github.forge_failure).
 """
 
 from __future__ import annotations

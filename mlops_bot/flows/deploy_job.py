@@ -10,7 +10,10 @@ exists, succeeded, is of the version and parameters claimed, the version is in t
 otherwise nothing is promoted (`run_missing`, `record_mismatch`). The environment is locked (on
 GitHub, as `/lock` locks it) for the duration of the promotion, statuses and the sticky comment
 say how it went, and a failure restores the endpoint (the promote flow's job) and fails the job.
-Every refusal sets the Deployment's status to `error` with its reason.
+Every refusal sets the Deployment's status to `error` with its reason. GitHub failing (a
+ForgeError) fails the job with one sentence of what it left (`github_failed`): before the
+Deployment is `in_progress` it still waits for a re-run; after, the promotion stands and its end
+status is tried once more.
 """
 
 from __future__ import annotations
