@@ -10,7 +10,10 @@
 2. `mlops-bot push` of a range that touches no pipeline (a README change) on the 1,000-pipeline
    monorepo. Target: under 2 s.
 3. A push of N = 1, 5, 20 affected pipelines whose Vertex AI runs take T seconds (push_runs.py),
-   beside the same push with run.max_parallel: 1. Target: <= 1.2 x (slowest build + T) + 2 s.
+   beside the same push with run.max_parallel: 1. Target (issue 15): <= 1.2 x (slowest build +
+   T) + 2 s, "slowest build" being the slowest single build of the push (a pipeline image or a
+   serving image); the target with two build phases instead (slowest pipeline image + slowest
+   serving image, what a pipeline waited for when pushes built in phases) is shown beside it.
 
     .venv/bin/python benchmarks/bench_push.py [--json] [--runs-only] [--seconds 5]
 """

@@ -6,8 +6,18 @@ after they were created). Both builders poll every POLL seconds: the product's d
 Cloud Build, Vertex polls at 1, 2, 4, 8 then every 10 s) are right for real builds and trainings
 of minutes, but would measure the poll cadence here, not the orchestration.
 
-Target, for every N: wall <= 1.2 x (slowest build + T) + 2 s. Beside it, the same push with
-run.max_parallel: 1 (the runs one after another, as before concurrent runs): about N x T.
+Target, for every N (issue 15): wall <= 1.2 x (slowest build + T) + 2 s, where "slowest build"
+is the slowest single build of the push (a pipeline image or a serving image, as the builder
+timed it, BuildResult.seconds). Each pipeline goes on as soon as its own builds end (its image,
+then its serving image, then publish and run: flows/push_pipeline.py), so no pipeline waits for
+the others' builds. Shown beside it, for comparison with the figures before that: the target
+with "build" taken as two build phases (the slowest pipeline image + the slowest serving image,
+what a pipeline waited for when every image was built before any serving image), and the same
+push with run.max_parallel: 1 (the runs one after another): about N x T.
+
+At N = 20 the slowest builds carry a ~1 s stall that is the fakes', not the builder's: their
+servers (http.server, listen backlog 5) drop connections beyond the backlog, and the client's TCP
+tries again after 1 s. With a backlog of 128 the slowest build is ~0.75 s instead of ~1.7 s.
 
     .venv/bin/python benchmarks/bench_push.py --runs-only [--seconds 5] [--sizes 1,5,20]
 """
@@ -20,7 +30,7 @@ import io
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,19 +57,23 @@ BUCKET = "bench-registry"
 
 
 class TimedBuilder:
-    """The Cloud Build builder, timing each call: one call per build phase (the pipelines'
-    images, then their serving images), whose builds run concurrently."""
+    """The Cloud Build builder, keeping every build's result (and so its seconds), the pipeline
+    images' and the serving images', as each ends."""
 
     def __init__(self, builder: CloudBuildBuilder) -> None:
         self._builder = builder
-        self.phases: list[float] = []
+        self.results: list[BuildResult] = []
 
     def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
-        started = time.perf_counter()
-        try:
-            return self._builder.build(requests)
-        finally:
-            self.phases.append(time.perf_counter() - started)
+        return self.build_each(requests, lambda _: None)
+
+    def build_each(self, requests: Sequence[BuildRequest],
+                   on_built: Callable[[BuildResult], None]) -> list[BuildResult]:
+        def told(result: BuildResult) -> None:
+            self.results.append(result)
+            on_built(result)
+
+        return self._builder.build_each(requests, told)
 
 
 def push_once(folder: Path, pipelines: int, seconds: float,
@@ -95,10 +109,17 @@ def push_once(folder: Path, pipelines: int, seconds: float,
     if len(result.runs) != pipelines or statuses != {"succeeded"}:
         raise SystemExit(f"the push of {pipelines} pipelines did not run them all: "
                          f"{[(r.pipeline, r.status, r.error) for r in result.runs]}")
+    images = [b.seconds for b in builder.results if not b.image.endswith("-serving")]
+    serving = {b.image.removesuffix("-serving"): b.seconds for b in builder.results
+               if b.image.endswith("-serving")}
+    chains = [b.seconds + serving.get(b.image, 0.0) for b in builder.results
+              if not b.image.endswith("-serving")]
     return {"wall_s": round(wall, 2),
-            "slowest_build_s": round(max(b.seconds for b in result.builds), 2),
-            # The builds a pipeline waits for: its images, then its serving image (on gcp).
-            "build_phases_s": [round(p, 2) for p in builder.phases],
+            "slowest_build_s": round(max(b.seconds for b in builder.results), 2),
+            # Two build phases: the slowest pipeline image, then the slowest serving image.
+            "build_phases_s": [round(max(images), 2), round(max(serving.values(), default=0), 2)],
+            # The builds one pipeline waits for: its image, then its serving image.
+            "slowest_pipeline_builds_s": round(max(chains), 2),
             "first_run_started_s": round(created[0], 2),
             "last_run_started_s": round(created[-1], 2)}
 
@@ -112,9 +133,11 @@ def bench_push_runs(sizes: list[int], seconds: float) -> list[dict[str, Any]]:
         for n in sizes:
             concurrent = push_once(Path(work) / f"c{n}", n, seconds, None)
             sequential = push_once(Path(work) / f"s{n}", n, seconds, 1)
-            limit = 1.2 * (sum(concurrent["build_phases_s"]) + seconds) + 2.0
+            limit = 1.2 * (concurrent["slowest_build_s"] + seconds) + 2.0
+            phases = 1.2 * (sum(concurrent["build_phases_s"]) + seconds) + 2.0
             rows.append({"pipelines": n, "job_s": seconds, **concurrent,
                          "target_s": round(limit, 2), "ok": concurrent["wall_s"] <= limit,
+                         "two_phase_target_s": round(phases, 2),
                          "sequential_wall_s": sequential["wall_s"],
                          "sequential_last_run_started_s": sequential["last_run_started_s"],
                          "speedup": round(sequential["wall_s"] / concurrent["wall_s"], 1)})
@@ -122,11 +145,14 @@ def bench_push_runs(sizes: list[int], seconds: float) -> list[dict[str, Any]]:
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'N':>3} {'T':>4} {'slowest build':>13} {'concurrent':>10} {'target':>8} "
-             f"{'sequential':>10} {'speedup':>7}"]
+    lines = [f"{'N':>3} {'T':>4} {'slowest build':>13} {'last run started':>16} "
+             f"{'concurrent':>10} {'target':>8} {'two-phase target':>16} {'sequential':>10} "
+             f"{'speedup':>7}"]
     for r in rows:
         lines.append(f"{r['pipelines']:>3} {r['job_s']:>4g} {r['slowest_build_s']:>11.2f} s "
+                     f"{r['last_run_started_s']:>14.2f} s "
                      f"{r['wall_s']:>8.2f} s {r['target_s']:>6.2f} s "
+                     f"{r['two_phase_target_s']:>14.2f} s "
                      f"{r['sequential_wall_s']:>8.2f} s {r['speedup']:>6}x "
                      f"{'ok' if r['ok'] else 'MISSED'}")
     return "\n".join(lines)
