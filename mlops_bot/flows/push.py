@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_bot import __version__
 from mlops_bot.backends.factory import Backends
-from mlops_bot.backends.types import RunRequest
+from mlops_bot.backends.types import BuildResult, RunRequest
 from mlops_bot.backends.versions import tags_for_push
 from mlops_bot.console import progress
 from mlops_bot.errors import UserError
@@ -114,8 +114,8 @@ class PushFlow:
         # The whole commit: a definition may read any file of the repository (relative paths
         # resolve in the checkout, compile_worker.py), and none may come from local edits.
         with checkout(self._git, plan.head, []) as tree, \
-                RunPool(_PIPELINES_AT_ONCE, math.inf) as pipelines, \
-                RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as runs:
+                RunPool(parallel_runs(self._config), deadline_of(self._config, started)) as runs, \
+                RunPool(_PIPELINES_AT_ONCE, math.inf, reports=runs) as pipelines:
             published: dict[str, Published] = {}
 
             def ready(entry: PipelinePlan) -> None:  # its images ended: on to serving, publish, run
@@ -126,25 +126,33 @@ class PushFlow:
             builds = Builds(plan, tree, ready)
             images = RepositoryImages(self._git, plan.head, self._config, self._backends.builder,
                                       tree, builds.refs)
-            with _step(f"build {len(builds.requests)} image(s)"):
-                if self._backends.builder_note:
-                    progress(f"  {self._backends.builder_note}")
-                    result.notes.append(self._backends.builder_note)
-                # Compiling needs no image: it goes on while they build.
-                compiled = in_thread("mlops-compile", lambda: self._compile(plan, tree))
-                result.builds = builds.run(self._backends.builder)
-            pipelines.drain()  # each published, its run started, as soon as it could be
+            if self._backends.builder_note:
+                progress(f"  {self._backends.builder_note}")
+                result.notes.append(self._backends.builder_note)
+            notes = len(result.notes)  # the pipelines' own notes go before their runs'
+            # The builds are a job of the pool too: it is drained once they ended and every
+            # pipeline they made ready is published, its run started. Runs that end meanwhile
+            # are reported as they end. Compiling needs no image: it goes on while they build.
+            compiled = in_thread("mlops-compile", lambda: self._compile(plan, tree))
+            built: list[list[BuildResult]] = []
+            pipelines.submit(lambda: self._build(builds), built.append)
+            pipelines.drain()
             compiled.result()
-            result.builds += images.builds
+            result.builds = built[0] + images.builds
             for entry in plan.pipelines:
                 outcome = published[entry.name]
                 result.versions.append(outcome.version)
-                result.notes += outcome.notes
+                result.notes[notes:notes] = outcome.notes
+                notes += len(outcome.notes)
                 result.runs += [outcome.run] if outcome.run else []
             runs.drain()
         order = [p.name for p in plan.pipelines]
         result.runs.sort(key=lambda r: order.index(r.pipeline))
         return result
+
+    def _build(self, builds: Builds) -> list[BuildResult]:
+        with _step(f"build {len(builds.requests)} image(s)"):
+            return builds.run(self._backends.builder)
 
     def _compile_jobs(self, plan: Plan) -> list[CompileJob]:
         from mlops_bot.compile_pool import CompileJob

@@ -54,6 +54,9 @@ def run_or_wait(runner: PipelineRunner, request: RunRequest, deadline: float,
     return runner.wait(request, deadline)
 
 
+_Ended = queue.SimpleQueue[tuple["RunPool", Callable[[Any], None], Any, BaseException | None]]
+
+
 class RunPool:
     """Jobs submitted in order, done by at most `parallel` threads, results as they end.
 
@@ -62,11 +65,13 @@ class RunPool:
     push attaches to it, a local run's worker is taken over by the next push (its owner is gone).
     """
 
-    def __init__(self, parallel: int, deadline: float) -> None:
+    def __init__(self, parallel: int, deadline: float, reports: RunPool | None = None) -> None:
+        """`reports`: another pool whose results this one's join, so that draining either hands
+        on the results of both as they end (a push's runs end while its other pipelines are
+        still being built and published)."""
         self.deadline = deadline
         self._slots = threading.BoundedSemaphore(parallel)
-        self._ended: queue.SimpleQueue[tuple[Callable[[Any], None], Any, BaseException | None]]
-        self._ended = queue.SimpleQueue()
+        self._ended: _Ended = reports._ended if reports is not None else queue.SimpleQueue()
         self._pending = 0
         self._feeder: list[tuple[Callable[[], Any], Callable[[Any], None]]] = []
         self._wakeup = threading.Condition()
@@ -83,11 +88,13 @@ class RunPool:
             self._wakeup.notify()
 
     def drain(self) -> None:
-        """Wait for every submitted job, handing each result to its `on_end` as it ends; a job
-        that raised raises here (a bug: expected failures are results)."""
+        """Wait for every submitted job, handing each result to its `on_end` as it ends (and
+        those of the pool sharing its results); a job that raised raises here (a bug: expected
+        failures are results)."""
         while self._pending:
-            on_end, value, error = self._ended.get()
-            self._pending -= 1
+            pool, on_end, value, error = self._ended.get()
+            with pool._wakeup:  # submit() counts up from other threads
+                pool._pending -= 1
             if error is not None:
                 raise error
             on_end(value)
@@ -107,9 +114,9 @@ class RunPool:
 
     def _run(self, job: Callable[[], Any], on_end: Callable[[Any], None]) -> None:
         try:
-            self._ended.put((on_end, job(), None))
+            self._ended.put((self, on_end, job(), None))
         except BaseException as error:  # handed to drain, in the caller's thread
-            self._ended.put((on_end, None, error))
+            self._ended.put((self, on_end, None, error))
         finally:
             self._slots.release()
 

@@ -25,11 +25,13 @@ SLOW = 50  # polls of 50 ms: a build of ~2.5 s, against ~50 ms for the others
 
 
 class Timed:
-    """The push's builder, noting when each image's build ended (time.monotonic())."""
+    """The push's builder, noting when each image's build ended (time.monotonic()), and when
+    the push reported each run's end (`reported`)."""
 
     def __init__(self, builder: ImageBuilder) -> None:
         self._builder = builder
         self.ended: dict[str, float] = {}
+        self.reported: dict[str, float] = {}
 
     def build(self, requests: Sequence[BuildRequest]) -> list[BuildResult]:
         return self.build_each(requests, lambda _: None)
@@ -53,7 +55,8 @@ def push_files(repo: GitRepoBuilder, cloud: Cloud, files: dict[str, str],
     backends = backends_of(config)
     timed = Timed(backends.builder)
     backends = dataclasses.replace(backends, builder=timed)
-    flow = PushFlow(GitRepo(repo.path), config, backends, "main")
+    flow = PushFlow(GitRepo(repo.path), config, backends, "main",
+                    on_run=lambda run: timed.reported.setdefault(run.pipeline, time.monotonic()))
     return flow.run(repo.base, repo.head, {}), backends, timed  # type: ignore[attr-defined]
 
 
@@ -70,7 +73,7 @@ def job_started(cloud: Cloud, pipeline: str) -> float:
 def test_a_pipeline_whose_image_is_fast_runs_while_a_slow_image_still_builds(
         cloud: Cloud, builder: GitRepoBuilder) -> None:
     cloud.vertex.set_outcome("SUCCEEDED", seconds=0.2)
-    cloud.gcp.set_outcome("SUCCESS", after_polls=SLOW, image="alpha")
+    cloud.gcp.set_outcome("SUCCESS", after_polls=2 * SLOW, image="alpha")
 
     result, _, timed = push_files(builder, cloud,
                                   {**pipeline_files("alpha"), **pipeline_files("beta")})
@@ -80,6 +83,8 @@ def test_a_pipeline_whose_image_is_fast_runs_while_a_slow_image_still_builds(
     # beta's run started (its image, its serving image, its publish done) before alpha's image
     # was built; built in phases, both started after alpha's image.
     assert job_started(cloud, "beta") < timed.ended["alpha"] < job_started(cloud, "alpha")
+    # ... and its end was reported (progress line, job summary) as it ended, not after alpha's.
+    assert timed.reported["beta"] < timed.ended["alpha"]
     assert [v.pipeline for v in result.versions] == ["alpha", "beta"]  # the plan's order
     assert [n.split(":")[0] for n in result.notes] == ["alpha", "beta"]  # serving notes too
     assert (builds_of(cloud, "alpha-serving"), builds_of(cloud, "beta-serving")) == (1, 1)
