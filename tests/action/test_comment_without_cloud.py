@@ -15,25 +15,12 @@ from pathlib import Path
 import pytest
 
 from mlops_bot.github.run_checks import RunCheck
-from tests.support.action import ActionRun, run_action
+from tests.support.action import UNREACHABLE_GCP_CONFIG, ActionRun, run_action
 from tests.support.comments import sticky
 from tests.support.fake_github import NOW, FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.run_checks import write_check
 
-CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens there
-GCP_CONFIG = f"""
-backend: gcp
-gcp:
-  project: acme-ml
-  region: europe-west4
-  artifact_repository: images
-  registry_bucket: acme-ml-registry
-  api_endpoints: {{aiplatform: "{CLOSED}", cloudbuild: "{CLOSED}", storage: "{CLOSED}"}}
-environments:
-  staging:
-    endpoint: alpha-staging
-"""
 LOCAL_CONFIG = "environments:\n  staging:\n    endpoint: alpha-staging\n"
 NO_GOOGLE = {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/credentials.json",
              "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9",
@@ -45,7 +32,7 @@ VERSION, RUN = "v-0123456789abcdef", "alpha-0123456789abcdef"
 def repo(tmp_path: Path) -> tuple[GitRepoBuilder, str, str]:
     """A repository on backend gcp: a commit that changed alpha, then a docs-only head."""
     repo = GitRepoBuilder(tmp_path / "repo")
-    built = repo.commit({"mlops.yaml": GCP_CONFIG, **pipeline_files("alpha")})
+    built = repo.commit({"mlops.yaml": UNREACHABLE_GCP_CONFIG, **pipeline_files("alpha")})
     docs = repo.commit({"README.md": "docs only\n"})
     return repo, built, docs
 

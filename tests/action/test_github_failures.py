@@ -17,25 +17,12 @@ import pytest
 from mlops_bot.github.locks import lock_ref
 from mlops_bot.github.run_checks import RunCheck
 from mlops_bot.report.markdown import plain
-from tests.support.action import ActionRun, run_action
+from tests.support.action import CLOSED, UNREACHABLE_GCP_CONFIG, ActionRun, run_action
 from tests.support.fake_github import ACTIONS_BOT, NOW, FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.run_checks import write_check
 
 TOKEN = "ghs_do_not_print_this_token_0123456789"
-CLOSED = "http://127.0.0.1:9"
-CONFIG = f"""
-backend: gcp
-gcp:
-  project: acme-ml
-  region: europe-west4
-  artifact_repository: images
-  registry_bucket: acme-ml-registry
-  api_endpoints: {{aiplatform: "{CLOSED}", cloudbuild: "{CLOSED}", storage: "{CLOSED}"}}
-environments:
-  staging:
-    endpoint: alpha-staging
-"""
 NO_GOOGLE = {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/credentials.json",
              "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9"}
 ENV = {"GITHUB_REPOSITORY": "octo/models", **NO_GOOGLE}
@@ -47,7 +34,7 @@ def scene(github: FakeGitHub, tmp_path: Path) -> tuple[GitRepoBuilder, str]:
     and the workflow token is one that must never be printed."""
     github.token = TOKEN
     repo = GitRepoBuilder(tmp_path / "repo")
-    sha = repo.commit({"mlops.yaml": CONFIG, **pipeline_files("alpha")})
+    sha = repo.commit({"mlops.yaml": UNREACHABLE_GCP_CONFIG, **pipeline_files("alpha")})
     github.add_pull(7, sha)
     github.set_permission("alice", "write")
     write_check(github, RunCheck(

@@ -11,6 +11,20 @@ from pathlib import Path
 from typing import Any
 
 ENTRYPOINT = Path(__file__).parents[2] / "action" / "entrypoint.py"
+CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens there
+# A gcp project whose every API is CLOSED: a job that must not reach the cloud fails if it tries.
+UNREACHABLE_GCP_CONFIG = f"""
+backend: gcp
+gcp:
+  project: acme-ml
+  region: europe-west4
+  artifact_repository: images
+  registry_bucket: acme-ml-registry
+  api_endpoints: {{aiplatform: "{CLOSED}", cloudbuild: "{CLOSED}", storage: "{CLOSED}"}}
+environments:
+  staging:
+    endpoint: alpha-staging
+"""
 
 
 @dataclass
