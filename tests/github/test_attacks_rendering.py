@@ -13,14 +13,15 @@ import pytest
 
 from mlops_bot.github.pygithub_comments import comment_marker
 from mlops_bot.report.tables import code
-from tests.action.test_comment_without_cloud import GCP_CONFIG, ask, record
+from tests.action.test_comment_without_cloud import ask, record
 from tests.report.test_markdown_safety import _outside_code, _outside_fences
+from tests.support.action import UNREACHABLE_GCP_CONFIG
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitrepo import GitRepoBuilder, pipeline_files
 from tests.support.run_checks import write_check
 
 BOT = "github-actions[bot]"
-CONFIG = GCP_CONFIG + "  production:\n    endpoint: alpha-production\n"
+CONFIG = UNREACHABLE_GCP_CONFIG + "  production:\n    endpoint: alpha-production\n"
 
 
 @pytest.fixture
