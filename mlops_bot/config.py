@@ -74,7 +74,8 @@ class PipelineSettings(_Model):
     enable_caching: bool = Field(True, description="Let the runner reuse cached task results.")
     run: bool = Field(True, description="Run after publishing on push (false: publish only).")
     function: str | None = Field(None, pattern=rule(r"^[A-Za-z_]\w*$", "a function name"),
-                                 description="The @dsl.pipeline function definition.py compiles.")
+                                 description="The @dsl.pipeline function definition.py "
+                                 "compiles, or a component to compile as a pipeline of one task.")
 
 
 class ApiEndpoints(_Model):

@@ -19,6 +19,7 @@ import yaml
 from mlops_bot.compile import CompileError, compile_pipeline
 from mlops_bot.compile_normalise import normalise_archive
 from mlops_bot.repo.checks import check_definition, parser_of
+from tests.support.cli import cli_json
 from tests.support.gitrepo import GitRepoBuilder
 
 NESTED = """\
@@ -106,8 +107,9 @@ def test_two_outermost_pipelines_are_refused_naming_them_and_the_key_that_choose
     assert "`function: training` under pipelines.<pipeline> in mlops.yaml" in problem.message
     assert check_definition(parse, "pipelines/two/definition.py", "scoring") == []
     [unknown] = check_definition(parse, "pipelines/two/definition.py", "scorin")
-    assert "has no @dsl.pipeline function 'scorin'" in unknown.message
-    assert "training (line 10), scoring (line 15)" in unknown.message
+    assert "has no @dsl.pipeline or component function 'scorin'" in unknown.message
+    assert "its pipelines: training (line 10), scoring (line 15); its components: hello (line 5)" \
+        in unknown.message
 
 
 def test_the_configured_function_is_the_one_compiled(tmp_path):
@@ -117,6 +119,57 @@ def test_the_configured_function_is_the_one_compiled(tmp_path):
         compile_pipeline(repo.path, "pipelines/two", {})
     compiled = compile_pipeline(repo.path, "pipelines/two", {}, function="scoring")
     assert yaml.safe_load(compiled.spec)["pipelineInfo"]["name"] == "scoring"
+
+
+COMPONENTS_ONLY = """\
+from kfp import dsl
+from kfp.dsl import Output, OutputPath, Dataset
+
+
+@dsl.component(base_image='python:3.11-slim')
+def add(a: int, b: int = 2) -> int:
+    return a + b
+
+
+@dsl.container_component
+def echo(text: str, out: OutputPath(str)):
+    return dsl.ContainerSpec(image='alpine', command=['sh', '-c', 'echo "$0" > "$1"'],
+                             args=[text, out])
+"""
+
+
+def test_a_file_of_components_only_is_refused_naming_them_and_the_key_that_compiles_one():
+    path = "pipelines/add/definition.py"
+    [problem] = check_definition(parser_of(COMPONENTS_ONLY.encode(), path), path)
+    assert "defines no pipeline, only components (add (line 6), echo (line 11))" in problem.message
+    assert "`function: add` under pipelines.<pipeline> in mlops.yaml" in problem.message
+    assert check_definition(parser_of(COMPONENTS_ONLY.encode(), path), path, "echo") == []
+
+
+@pytest.mark.parametrize("function", ["add", "echo"])
+def test_a_component_named_by_function_compiles_as_a_pipeline_of_one_task_as_kfp_does(
+        tmp_path, function):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    repo.commit({"pipelines/add/definition.py": COMPONENTS_ONLY})
+    compiled = compile_pipeline(repo.path, "pipelines/add", {}, function=function)
+    [published] = list(yaml.safe_load_all(compiled.spec))
+    [expected] = kfp_compiled(repo.path, "add", function)
+    assert published == expected
+    assert published["pipelineInfo"]["name"] == function
+    assert compiled.parameters == ({"a": None, "b": 2} if function == "add" else {"text": None})
+
+
+def test_a_component_named_by_function_is_pushed_and_runs_with_its_plan_noting_what_it_needs(
+        tmp_path):
+    repo = GitRepoBuilder(tmp_path / "repo")
+    repo.commit({"mlops.yaml": "pipelines:\n  add:\n    function: add\n",
+                 "pipelines/add/definition.py": COMPONENTS_ONLY})
+    plan = cli_json("plan", "--all", "--head", "HEAD", cwd=repo.path)
+    assert "add cannot run: parameter a has no default" in " ".join(plan["notes"]), plan
+    pushed = cli_json("push", "--all", "--param", "a=40", cwd=repo.path)
+    [run] = pushed["runs"]
+    assert run["status"] == "succeeded", run
+    assert pushed["versions"][0]["status"] == "published"
 
 
 BLOCKS = """\

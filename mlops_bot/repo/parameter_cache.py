@@ -13,7 +13,7 @@ from mlops_bot.repo.cache_files import read_cache, warn_ignored, write_cache
 
 __all__ = ["ParameterCache", "parameter_cache_file"]
 
-FORMAT = 1
+FORMAT = 2  # 2: a `function` may name a component (its parameters are kept)
 _MAX_ENTRIES = 50_000
 
 
