@@ -15,9 +15,9 @@ with "build" taken as two build phases (the slowest pipeline image + the slowest
 what a pipeline waited for when every image was built before any serving image), and the same
 push with run.max_parallel: 1 (the runs one after another): about N x T.
 
-At N = 20 the slowest builds carry a ~1 s stall that is the fakes', not the builder's: their
-servers (http.server, listen backlog 5) drop connections beyond the backlog, and the client's TCP
-tries again after 1 s. With a backlog of 128 the slowest build is ~0.75 s instead of ~1.7 s.
+The fakes' servers listen with a backlog of 128 (tests/support/loopback.py): with http.server's
+5, 20 builds uploading at once lost connections and the clients' TCP tried again a second later,
+a ~1 s stall of the fakes' (slowest build ~1.7 s at N = 20 instead of ~0.75 s).
 
     .venv/bin/python benchmarks/bench_push.py --runs-only [--seconds 5] [--sizes 1,5,20]
 """

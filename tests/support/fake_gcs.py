@@ -46,13 +46,14 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import google_crc32c
 
 from tests.support.discovery import Conformance, Method, Violation
+from tests.support.loopback import LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from tests.support.fake_iam import Iam
@@ -130,8 +131,7 @@ class FakeGcs:
         self._generations = itertools.count(1_700_000_000_000_000)  # GCS uses microseconds
         self._lock = threading.RLock()
         self.conformance = Conformance(["storage.v1"])
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)
 

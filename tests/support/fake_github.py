@@ -32,9 +32,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from tests.support.loopback import LoopbackHTTPServer
 
 ACTIONS_BOT = "github-actions[bot]"
 NOW = "2024-05-01T12:00:00Z"
@@ -163,7 +165,7 @@ class FakeGitHub:
         self._routes: list[_Route] = []
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
         for method, template, name, handler in DEFAULT_ROUTES:
             self.add_route(method, template, name, handler)
         from tests.support import fake_github_pulls  # its handlers build on this module
@@ -179,7 +181,7 @@ class FakeGitHub:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_class(self))
         threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
