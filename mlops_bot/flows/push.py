@@ -129,22 +129,21 @@ class PushFlow:
             if self._backends.builder_note:
                 progress(f"  {self._backends.builder_note}")
                 result.notes.append(self._backends.builder_note)
-            notes = len(result.notes)  # the pipelines' own notes go before their runs'
+            runs_noted_from = len(result.notes)  # runs that end during the drain note here on
             # The builds are a job of the pool too: it is drained once they ended and every
             # pipeline they made ready is published, its run started. Runs that end meanwhile
             # are reported as they end. Compiling needs no image: it goes on while they build.
             compiled = in_thread("mlops-compile", lambda: self._compile(plan, tree))
-            built: list[list[BuildResult]] = []
-            pipelines.submit(lambda: self._build(builds), built.append)
+            pipelines.submit(lambda: self._build(builds), result.builds.extend)
             pipelines.drain()
             compiled.result()
-            result.builds = built[0] + images.builds
-            for entry in plan.pipelines:
-                outcome = published[entry.name]
-                result.versions.append(outcome.version)
-                result.notes[notes:notes] = outcome.notes
-                notes += len(outcome.notes)
-                result.runs += [outcome.run] if outcome.run else []
+            result.builds += images.builds
+            outcomes = [published[entry.name] for entry in plan.pipelines]
+            result.versions += [outcome.version for outcome in outcomes]
+            # The pipelines' own notes, in the plan's order, before those of their runs.
+            result.notes[runs_noted_from:runs_noted_from] = [
+                note for outcome in outcomes for note in outcome.notes]
+            result.runs += [outcome.run for outcome in outcomes if outcome.run]
             runs.drain()
         order = [p.name for p in plan.pipelines]
         result.runs.sort(key=lambda r: order.index(r.pipeline))
