@@ -15,7 +15,6 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     the clients' TCP would try again a second later, a stall no real service has."""
 
     request_queue_size = 128
-    daemon_threads = True
 
 
 class LoopbackServer:
